@@ -1,0 +1,122 @@
+"""The `sis` command."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="SIS: make an operating-system kernel production ready, and prove it.",
+)
+disk_app = typer.Typer(no_args_is_help=True, help="Offline tools for SIS disk images.")
+app.add_typer(disk_app, name="disk")
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.echo(f"sis: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def kernel(ctx: typer.Context) -> None:
+    """Run the SIS reference kernel (QEMU-style options; `sis kernel -h`)."""
+    from sis.kernel.__main__ import main as kernel_main
+
+    raise typer.Exit(kernel_main(list(ctx.args)))
+
+
+@app.command()
+def version() -> None:
+    """Print the SIS version and build information."""
+    from sis.kernel.buildinfo import build_info
+
+    typer.echo(build_info().headline())
+
+
+def _size(text: str) -> int:
+    from sis.kernel.config import ConfigError, parse_size
+
+    try:
+        return parse_size(text, default_unit="B")
+    except ConfigError as e:
+        _fail(str(e))
+        raise
+
+
+@disk_app.command("create")
+def disk_create(
+    path: Path, size: Annotated[str, typer.Option("--size", help="e.g. 64M")] = "64M"
+) -> None:
+    """Create and format a disk image."""
+    from sis.kernel.errno import KernelError
+    from sis.kernel.fs.tools import create_disk
+
+    try:
+        create_disk(path, _size(size))
+    except (KernelError, OSError) as e:
+        _fail(f"{path}: {getattr(e, 'detail', '') or e}")
+    typer.echo(f"created {path} ({size})")
+
+
+@disk_app.command("fsck")
+def disk_fsck(path: Path) -> None:
+    """Check a disk image; exit 1 if it is not clean."""
+    from sis.kernel.errno import KernelError
+    from sis.kernel.fs.tools import fsck_image
+
+    try:
+        report = fsck_image(path)
+    except (KernelError, OSError) as e:
+        _fail(f"{path}: {getattr(e, 'detail', '') or e}")
+        return
+    for finding in report.findings:
+        typer.echo(str(finding))
+    typer.echo(f"{path}: {'clean' if report.clean else 'NOT CLEAN'}")
+    raise typer.Exit(0 if report.clean else 1)
+
+
+@disk_app.command("ls")
+def disk_ls(path: Path, directory: Annotated[str, typer.Argument()] = "/") -> None:
+    """List a directory of a disk image."""
+    from sis.kernel.errno import KernelError
+    from sis.kernel.fs.tools import list_dir
+
+    try:
+        entries = list_dir(path, directory)
+    except (KernelError, OSError) as e:
+        _fail(f"{path}: {directory}: {getattr(e, 'detail', '') or e}")
+        return
+    for e in entries:
+        typer.echo(f"{'d' if e.is_dir else '-'} {e.size:>10} {e.name}")
+
+
+@disk_app.command("cat")
+def disk_cat(path: Path, file: str) -> None:
+    """Print a file of a disk image."""
+    from sis.kernel.errno import KernelError
+    from sis.kernel.fs.tools import read_file
+
+    try:
+        data = read_file(path, file)
+    except (KernelError, OSError) as e:
+        _fail(f"{path}: {file}: {getattr(e, 'detail', '') or e}")
+        return
+    sys.stdout.buffer.write(data)
+
+
+def main() -> None:
+    # `sis kernel ...` takes QEMU-style options that no option parser should touch.
+    if len(sys.argv) > 1 and sys.argv[1] == "kernel":
+        from sis.kernel.__main__ import main as kernel_main
+
+        sys.exit(kernel_main(sys.argv[2:]))
+    app()
+
+
+if __name__ == "__main__":
+    main()

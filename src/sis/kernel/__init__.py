@@ -1,0 +1,1 @@
+"""The SIS reference kernel: a simulated kernel that looks like a QEMU guest from outside."""

@@ -1,0 +1,169 @@
+"""MachineConfig: everything the QEMU-style command line says about a machine, and the presets."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+
+LOG_LEVELS = ("fatal", "error", "warn", "info", "debug", "trace")
+KNOWN_FEATURES = frozenset({"chaos"})
+
+
+class ConfigError(ValueError):
+    """A bad option or value; the message is one line a user can act on."""
+
+
+@dataclass(frozen=True)
+class ChardevSpec:
+    """Where a serial port or the QMP monitor is connected."""
+
+    kind: str  # "stdio" | "unix" | "tcp" | "null"
+    path: str | None = None
+    host: str | None = None
+    port: int | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "unix":
+            return f"unix:{self.path}"
+        if self.kind == "tcp":
+            return f"tcp:{self.host}:{self.port}"
+        return self.kind
+
+
+@dataclass(frozen=True)
+class NicSpec:
+    kind: str  # "none" | "user" | "hub"
+    port: int | None = None
+
+
+@dataclass(frozen=True)
+class DriveSpec:
+    file: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class MachineConfig:
+    memory_bytes: int = 256 << 20
+    cpus: int = 2
+    drive: DriveSpec | None = None
+    nic: NicSpec = NicSpec("user")
+    serials: tuple[ChardevSpec, ...] = (ChardevSpec("stdio"),)
+    qmp: ChardevSpec | None = None
+    cmdline: dict[str, str] = field(default_factory=dict)
+    features: frozenset[str] = frozenset()
+    no_reboot: bool = False
+    start_paused: bool = False
+    name: str | None = None
+    preset: str = "custom"
+
+    # Kernel command line, interpreted.
+    @property
+    def log_format(self) -> str:
+        return self.cmdline.get("log", "human")
+
+    @property
+    def log_level(self) -> str:
+        return self.cmdline.get("loglevel", "info")
+
+    @property
+    def quiet(self) -> bool:
+        return "quiet" in self.cmdline
+
+    @property
+    def panic_timeout(self) -> int:
+        return int(self.cmdline.get("panic", "0"))
+
+
+PRESETS: dict[str, dict] = {
+    "default": {"memory_bytes": 256 << 20, "cpus": 2},
+    "lowmem": {"memory_bytes": 128 << 20},
+    "smp-off": {"cpus": 1},
+    "no-network": {"nic": NicSpec("none")},
+}
+
+
+def preset(name: str, base: MachineConfig | None = None) -> MachineConfig:
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r} (known: {', '.join(PRESETS)})")
+    return replace(base or MachineConfig(), preset=name, **PRESETS[name])
+
+
+PRESET_ARGS: dict[str, list[str]] = {
+    "default": ["-m", "256M", "-smp", "2"],
+    "lowmem": ["-m", "128M"],
+    "smp-off": ["-smp", "1"],
+    "no-network": ["-nic", "none"],
+}
+
+_SIZE = re.compile(r"^(\d+)([KMGT]?)(i?B)?$", re.IGNORECASE)
+
+
+def parse_size(text: str, *, default_unit: str = "M") -> int:
+    """'256M', '1G', '64MiB', '131072K', plain numbers in `default_unit` (QEMU's -m rule)."""
+    m = _SIZE.match(text.strip())
+    if not m:
+        raise ConfigError(f"invalid size {text!r} (expected e.g. 256M or 1G)")
+    number, unit = int(m.group(1)), (m.group(2) or default_unit).upper()
+    if unit == "B":
+        return number
+    return number << {"K": 10, "M": 20, "G": 30, "T": 40}[unit]
+
+
+def parse_chardev(text: str, what: str) -> ChardevSpec:
+    if text in ("stdio", "mon:stdio"):
+        return ChardevSpec("stdio")
+    if text in ("null", "none"):
+        return ChardevSpec("null")
+    if text.startswith("unix:"):
+        path = text[5:].split(",", 1)[0]
+        if not path:
+            raise ConfigError(f"{what}: unix: needs a socket path, e.g. unix:/tmp/sis.sock")
+        return ChardevSpec("unix", path=path)
+    if text.startswith("tcp:"):
+        hostport = text[4:].split(",", 1)[0]
+        host, sep, port = hostport.rpartition(":")
+        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ConfigError(
+                f"{what}: tcp: needs HOST:PORT, e.g. tcp:127.0.0.1:4444 (got {text!r})"
+            )
+        return ChardevSpec("tcp", host=host or "127.0.0.1", port=int(port))
+    raise ConfigError(
+        f"{what}: unsupported device {text!r} (use stdio, unix:PATH or tcp:HOST:PORT)"
+    )
+
+
+def parse_kv(text: str) -> dict[str, str]:
+    """QEMU option syntax: 'file=disk.img,readonly=on' -> dict. A bare first word is 'kind'."""
+    out: dict[str, str] = {}
+    for i, part in enumerate(p for p in text.split(",") if p):
+        key, sep, value = part.partition("=")
+        if not sep:
+            if i == 0:
+                out["kind"] = key
+                continue
+            value = "on"
+        out[key] = value
+    return out
+
+
+def parse_append(text: str) -> dict[str, str]:
+    """Kernel command line 'log=json loglevel=debug quiet panic=5' -> dict ('quiet' -> '')."""
+    out: dict[str, str] = {}
+    for word in text.split():
+        key, _, value = word.partition("=")
+        out[key] = value
+    if "log" in out and out["log"] not in ("json", "human"):
+        raise ConfigError(f"-append: log={out['log']} is not json or human")
+    if "loglevel" in out and out["loglevel"].lower() not in LOG_LEVELS:
+        raise ConfigError(
+            f"-append: loglevel={out['loglevel']} is not one of {', '.join(LOG_LEVELS)}"
+        )
+    if "loglevel" in out:
+        out["loglevel"] = out["loglevel"].lower()
+    if "panic" in out:
+        try:
+            int(out["panic"])
+        except ValueError:
+            raise ConfigError(f"-append: panic={out['panic']} is not a number of seconds") from None
+    return out

@@ -1,0 +1,1 @@
+"""Device traits and their implementations: block, network, timer, rng, console."""

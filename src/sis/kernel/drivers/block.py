@@ -1,0 +1,149 @@
+"""Block devices: the trait, a file-backed disk image and an in-memory disk.
+
+Blocks are 4 KiB. A device reports I/O errors as `KernelError(EIO)` and writes to a read-only
+device as `KernelError(EROFS)`; what the file system does with them is its business.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Protocol
+
+from sis.kernel.errno import Errno, KernelError
+
+BLOCK_SIZE = 4096
+
+
+@dataclass
+class BlockStats:
+    reads: int = 0
+    writes: int = 0
+    flushes: int = 0
+    bytes_read: int = 0
+    bytes_written: int = 0
+    errors: int = 0
+
+
+class BlockDevice(Protocol):
+    block_size: int
+    block_count: int
+    read_only: bool
+    stats: BlockStats
+
+    def read_block(self, index: int) -> bytes: ...
+    def write_block(self, index: int, data: bytes) -> None: ...
+    def flush(self) -> None: ...
+    def close(self) -> None: ...
+
+
+def _check(dev: BlockDevice, index: int, data: bytes | None = None) -> None:
+    if not 0 <= index < dev.block_count:
+        dev.stats.errors += 1
+        raise KernelError(Errno.EIO, f"block {index} beyond end of device ({dev.block_count})")
+    if data is not None:
+        if dev.read_only:
+            dev.stats.errors += 1
+            raise KernelError(Errno.EROFS, "device is read-only")
+        if len(data) != dev.block_size:
+            raise ValueError(f"block write of {len(data)} bytes, expected {dev.block_size}")
+
+
+class MemoryBlockDevice:
+    """A RAM disk; contents vanish with the process."""
+
+    def __init__(self, block_count: int, read_only: bool = False) -> None:
+        self.block_size = BLOCK_SIZE
+        self.block_count = block_count
+        self.read_only = read_only
+        self.stats = BlockStats()
+        self._blocks: dict[int, bytes] = {}
+
+    def read_block(self, index: int) -> bytes:
+        _check(self, index)
+        self.stats.reads += 1
+        self.stats.bytes_read += self.block_size
+        return self._blocks.get(index, bytes(self.block_size))
+
+    def write_block(self, index: int, data: bytes) -> None:
+        _check(self, index, data)
+        self.stats.writes += 1
+        self.stats.bytes_written += self.block_size
+        self._blocks[index] = bytes(data)
+
+    def flush(self) -> None:
+        self.stats.flushes += 1
+
+    def close(self) -> None:
+        pass
+
+
+class FileBlockDevice:
+    """A raw disk image file. Written blocks reach the host page cache at once (they survive
+    the process being killed); `flush` makes them durable (fdatasync)."""
+
+    def __init__(self, path: str | os.PathLike[str], read_only: bool = False) -> None:
+        self.path = os.fspath(path)
+        self.block_size = BLOCK_SIZE
+        self.read_only = read_only
+        try:
+            self._fd = os.open(self.path, os.O_RDONLY if read_only else os.O_RDWR)
+        except FileNotFoundError:
+            raise KernelError(Errno.ENOENT, f"disk image {self.path} does not exist") from None
+        except IsADirectoryError:
+            raise KernelError(Errno.EISDIR, f"disk image {self.path} is a directory") from None
+        except PermissionError:
+            raise KernelError(Errno.EACCES, f"disk image {self.path} is not accessible") from None
+        size = os.fstat(self._fd).st_size
+        if size == 0 or size % BLOCK_SIZE:
+            os.close(self._fd)
+            raise KernelError(
+                Errno.EINVAL,
+                f"disk image {self.path} is {size} bytes, not a whole number of 4 KiB blocks",
+            )
+        self.block_count = size // BLOCK_SIZE
+        self.stats = BlockStats()
+
+    def read_block(self, index: int) -> bytes:
+        _check(self, index)
+        try:
+            data = os.pread(self._fd, self.block_size, index * self.block_size)
+        except OSError as e:
+            self.stats.errors += 1
+            raise KernelError(Errno.EIO, f"read block {index}: {e.strerror}") from None
+        self.stats.reads += 1
+        self.stats.bytes_read += self.block_size
+        return data.ljust(self.block_size, b"\0")
+
+    def write_block(self, index: int, data: bytes) -> None:
+        _check(self, index, data)
+        try:
+            os.pwrite(self._fd, data, index * self.block_size)
+        except OSError as e:
+            self.stats.errors += 1
+            errno = Errno.ENOSPC if e.errno == 28 else Errno.EIO
+            raise KernelError(errno, f"write block {index}: {e.strerror}") from None
+        self.stats.writes += 1
+        self.stats.bytes_written += self.block_size
+
+    def flush(self) -> None:
+        if self.read_only:
+            return
+        try:
+            os.fdatasync(self._fd)
+        except OSError as e:
+            self.stats.errors += 1
+            raise KernelError(Errno.EIO, f"flush: {e.strerror}") from None
+        self.stats.flushes += 1
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def create_image(path: str | os.PathLike[str], size_bytes: int) -> None:
+    """Create a sparse raw image of the given size (rounded up to whole blocks)."""
+    blocks = max(1, -(-size_bytes // BLOCK_SIZE))
+    with open(path, "wb") as f:
+        f.truncate(blocks * BLOCK_SIZE)

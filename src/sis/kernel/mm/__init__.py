@@ -1,0 +1,1 @@
+"""Memory management: the kernel heap and user address spaces."""

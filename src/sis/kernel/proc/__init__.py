@@ -1,0 +1,1 @@
+"""Processes: tasks, signals and the scheduler."""

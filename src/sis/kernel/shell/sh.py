@@ -1,0 +1,233 @@
+"""The shell: reads lines from the console, runs builtins and programs of /bin as child
+processes (foreground or with `&`), handles `> FILE` / `>> FILE`, `;`, quotes and `$?`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sis.kernel.file import O_APPEND, O_CREAT, O_TRUNC, O_WRONLY
+from sis.kernel.proc.task import SIGINT, TaskExit
+from sis.kernel.shell.libc import Libc, SysError
+from sis.kernel.shell.programs import program
+
+BANNER = "=== SIS Kernel Shell ==="
+PROMPT = "sis> "
+
+
+class ParseError(ValueError):
+    pass
+
+
+@dataclass
+class Command:
+    argv: list[str]
+    background: bool = False
+    redirect: tuple[str, str] | None = None  # (">" or ">>", path)
+
+
+@dataclass
+class Job:
+    number: int
+    pid: int
+    text: str
+
+
+@dataclass
+class ShellState:
+    status: int = 0
+    jobs: list[Job] = field(default_factory=list)
+    next_job: int = 1
+
+
+def tokenize(line: str, status: int, pid: int) -> list[list[str | tuple[str]]]:
+    """Split a line into commands (on `;`) of words; operators come back as 1-tuples."""
+    commands: list[list[str | tuple[str]]] = [[]]
+    word: list[str] = []
+    have_word = False
+    quote = ""
+    i = 0
+
+    def flush() -> None:
+        nonlocal word, have_word
+        if have_word:
+            commands[-1].append("".join(word))
+        word, have_word = [], False
+
+    while i < len(line):
+        c = line[i]
+        if quote:
+            if c == quote:
+                quote = ""
+            elif c == "\\" and quote == '"' and i + 1 < len(line) and line[i + 1] in '"\\$':
+                i += 1
+                word.append(line[i])
+            elif c == "$" and quote == '"' and line[i + 1 : i + 2] in ("?", "$"):
+                i += 1
+                word.append(str(status if line[i] == "?" else pid))
+            else:
+                word.append(c)
+        elif c in "'\"":
+            quote, have_word = c, True
+        elif c == "\\" and i + 1 < len(line):
+            i += 1
+            word.append(line[i])
+            have_word = True
+        elif c == "$" and line[i + 1 : i + 2] in ("?", "$"):
+            i += 1
+            word.append(str(status if line[i] == "?" else pid))
+            have_word = True
+        elif c in " \t":
+            flush()
+        elif c == ";":
+            flush()
+            commands.append([])
+        elif c == "&":
+            flush()
+            commands[-1].append(("&",))
+        elif c == ">":
+            flush()
+            if line[i + 1 : i + 2] == ">":
+                i += 1
+                commands[-1].append((">>",))
+            else:
+                commands[-1].append((">",))
+        elif c == "#" and not have_word:
+            break
+        else:
+            word.append(c)
+            have_word = True
+        i += 1
+    if quote:
+        raise ParseError(f"unterminated {quote} quote")
+    flush()
+    return [c for c in commands if c]
+
+
+def parse(tokens: list[str | tuple[str]]) -> Command:
+    cmd = Command(argv=[])
+    it = iter(range(len(tokens)))
+    for i in it:
+        tok = tokens[i]
+        if isinstance(tok, tuple):
+            op = tok[0]
+            if op == "&":
+                if i != len(tokens) - 1:
+                    raise ParseError("'&' must end the command")
+                cmd.background = True
+            else:
+                nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+                if not isinstance(nxt, str):
+                    raise ParseError(f"'{op}' needs a file name")
+                cmd.redirect = (op, nxt)
+                next(it)
+        else:
+            cmd.argv.append(tok)
+    if not cmd.argv:
+        raise ParseError("missing command")
+    return cmd
+
+
+@program("sh", "the shell")
+async def sh_main(libc: Libc, argv: list[str]) -> int:
+    from sis.kernel.shell.programs import lookup_program
+
+    state = ShellState()
+    me = await libc.getpid()
+    await libc.ignore_signal(SIGINT)
+    await libc.setpgid(0, 0)
+    await libc.tcsetpgrp(0, me)
+    await libc.write(1, BANNER + "\n")
+    pending = b""
+    while True:
+        await _reap_jobs(libc, state)
+        await libc.write(1, PROMPT)
+        while b"\n" not in pending:
+            data = await libc.read(0, 4096)
+            if not data:  # ^D: a console shell does not log out
+                pending += b"\n"
+                break
+            pending += data
+        raw, _, pending = pending.partition(b"\n")
+        line = raw.decode("utf-8", "replace").strip()
+        if not line:
+            continue
+        try:
+            commands = [parse(t) for t in tokenize(line, state.status, me)]
+        except ParseError as e:
+            await libc.write(2, f"sh: syntax error: {e}\n")
+            state.status = 2
+            continue
+        for cmd in commands:
+            state.status = await _run(libc, state, cmd, line, me, lookup_program)
+
+
+async def _run(libc: Libc, state: ShellState, cmd: Command, line: str, me: int, lookup) -> int:
+    name = cmd.argv[0]
+    if name == "cd":
+        try:
+            await libc.chdir(cmd.argv[1] if len(cmd.argv) > 1 else "/")
+            return 0
+        except SysError as e:
+            await libc.write(2, e.line("cd") + "\n")
+            return 1
+    if name == "exit":
+        raise TaskExit(state.status)  # init starts a fresh shell
+    if lookup(name) is None:
+        await libc.write(2, f"Unknown command: {_printable(name)}\n")
+        return 127
+    saved = None
+    if cmd.redirect is not None:
+        op, path = cmd.redirect
+        flags = O_WRONLY | O_CREAT | (O_APPEND if op == ">>" else O_TRUNC)
+        try:
+            fd = await libc.open(path, flags, 0o644)
+        except SysError as e:
+            await libc.write(2, e.line("sh") + "\n")
+            return 1
+        saved = await libc.dup(1)
+        await libc.dup2(fd, 1)
+        await libc.close(fd)
+    try:
+        pid = await libc.spawn(name, cmd.argv, new_group=True)
+    except SysError as e:
+        await libc.write(2, e.line(name) + "\n")
+        return 126
+    finally:
+        if saved is not None:
+            await libc.dup2(saved, 1)
+            await libc.close(saved)
+    if cmd.background:
+        job = Job(state.next_job, pid, line.rstrip("&").strip())
+        state.next_job += 1
+        state.jobs.append(job)
+        await libc.write(1, f"[{job.number}] {pid}\n")
+        return 0
+    await libc.tcsetpgrp(0, pid)
+    try:
+        while True:
+            try:
+                _, status = await libc.wait(pid)
+                return status
+            except SysError as e:
+                if e.errno != 4:  # EINTR: wait again
+                    return 1
+    finally:
+        await libc.tcsetpgrp(0, me)
+
+
+async def _reap_jobs(libc: Libc, state: ShellState) -> None:
+    for job in list(state.jobs):
+        try:
+            pid, status = await libc.wait(job.pid, nohang=True)
+        except SysError:
+            pid, status = job.pid, 0
+        if pid:
+            state.jobs.remove(job)
+            word = "Done" if status == 0 else f"Exit {status}"
+            await libc.write(1, f"[{job.number}]+ {word}  {job.text}\n")
+    if not state.jobs:
+        state.next_job = 1
+
+
+def _printable(s: str) -> str:
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in s)[:200]

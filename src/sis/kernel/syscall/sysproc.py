@@ -1,0 +1,286 @@
+"""Process syscalls: identity, exit and wait, signals, sleep, spawn, uname, reboot, ioctl on
+the console, and SIS's own calls (spawn, panic, kernel info)."""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import TYPE_CHECKING
+
+from sis.kernel.errno import Errno, KernelError
+from sis.kernel.proc.sched import SIGNALLED
+from sis.kernel.proc.task import NSIG, TaskExit, TaskState
+from sis.kernel.syscall.table import A, arg, syscall
+
+if TYPE_CHECKING:
+    from sis.kernel.kernel import Kernel
+    from sis.kernel.proc.task import Task
+
+WNOHANG = 1
+TIOCGPGRP, TIOCSPGRP, TCGETS, TIOCGWINSZ = 0x540F, 0x5410, 0x5401, 0x5413
+REBOOT_MAGIC1, REBOOT_MAGIC2 = 0xFEE1DEAD, 672274793
+REBOOT_CMD_RESTART, REBOOT_CMD_POWER_OFF, REBOOT_CMD_HALT = 0x01234567, 0x4321FEDC, 0xCDEF0123
+SPAWN_NEWPGRP = 1
+SIG_DFL, SIG_IGN = 0, 1
+
+
+@syscall(93, "exit", arg(A.INT, "status"))
+async def sys_exit(k: Kernel, t: Task, status: int) -> int:
+    raise TaskExit(status & 0xFF)
+
+
+@syscall(94, "exit_group", arg(A.INT, "status"))
+async def sys_exit_group(k: Kernel, t: Task, status: int) -> int:
+    raise TaskExit(status & 0xFF)
+
+
+@syscall(172, "getpid")
+async def sys_getpid(k: Kernel, t: Task) -> int:
+    return t.pid
+
+
+@syscall(173, "getppid")
+async def sys_getppid(k: Kernel, t: Task) -> int:
+    return t.ppid
+
+
+@syscall(178, "gettid")
+async def sys_gettid(k: Kernel, t: Task) -> int:
+    return t.pid
+
+
+@syscall(174, "getuid")
+async def sys_getuid(k: Kernel, t: Task) -> int:
+    return 0
+
+
+@syscall(155, "getpgid", arg(A.PID, "pid"))
+async def sys_getpgid(k: Kernel, t: Task, pid: int) -> int:
+    target = t if pid == 0 else k.find_task(pid)
+    if target is None:
+        raise KernelError(Errno.ESRCH)
+    return target.pgid
+
+
+@syscall(154, "setpgid", arg(A.PID, "pid"), arg(A.PID, "pgid"))
+async def sys_setpgid(k: Kernel, t: Task, pid: int, pgid: int) -> int:
+    target = t if pid == 0 else k.find_task(pid)
+    if target is None or (target is not t and target.ppid != t.pid):
+        raise KernelError(Errno.ESRCH)
+    if pgid < 0:
+        raise KernelError(Errno.EINVAL)
+    target.pgid = pgid or target.pid
+    return 0
+
+
+@syscall(129, "kill", arg(A.PID, "pid"), arg(A.SIG, "sig"))
+async def sys_kill(k: Kernel, t: Task, pid: int, sig: int) -> int:
+    if pid in (0, -1):
+        targets = [
+            x
+            for x in k.sched.tasks.values()
+            if x.alive and x.pid > 1 and (pid == -1 or x.pgid == t.pgid) and x is not t
+        ]
+    else:
+        target = k.find_task(pid)
+        if target is None or not target.alive:
+            raise KernelError(Errno.ESRCH, f"no process {pid}")
+        if target.pid == 1 and sig != 0:
+            raise KernelError(Errno.EPERM, "init cannot be signalled")
+        targets = [target]
+    for x in targets:
+        k.sched.signal(x, sig)
+    k.printk.debug("signal", "kill", f"pid {t.pid} sent signal {sig} to {pid}", sig=sig)
+    return 0
+
+
+@syscall(
+    134,
+    "rt_sigaction",
+    arg(A.SIG, "sig"),
+    arg(A.OPT_PTR_IN, "act", size=8),
+    arg(A.OPT_PTR_OUT, "oldact", size=8),
+    arg(A.UINT, "sigsetsize"),
+)
+async def sys_rt_sigaction(
+    k: Kernel, t: Task, sig: int, act: int, oldact: int, setsize: int
+) -> int:
+    """Only SIG_DFL and SIG_IGN: user programs here have no signal handlers of their own."""
+    if sig in (0, 9, 19) or sig > NSIG:
+        raise KernelError(Errno.EINVAL)
+    if oldact:
+        t.mm.copy_to_user(oldact, struct.pack("<Q", SIG_IGN if sig in t.ignored else SIG_DFL))
+    if act:
+        (handler,) = struct.unpack("<Q", t.mm.copy_from_user(act, 8))
+        if handler == SIG_IGN:
+            t.ignored.add(sig)
+        elif handler == SIG_DFL:
+            t.ignored.discard(sig)
+        else:
+            raise KernelError(Errno.EINVAL, "only SIG_DFL and SIG_IGN are supported")
+    return 0
+
+
+@syscall(101, "nanosleep", arg(A.PTR_IN, "req", size=16), arg(A.OPT_PTR_OUT, "rem", size=16))
+async def sys_nanosleep(k: Kernel, t: Task, req: int, rem: int) -> int:
+    sec, nsec = struct.unpack("<qq", t.mm.copy_from_user(req, 16))
+    if sec < 0 or not 0 <= nsec < 1_000_000_000:
+        raise KernelError(Errno.EINVAL, "bad timespec")
+    deadline = k.uptime_s() + sec + nsec / 1e9
+    if await k.sched.sleep(sec + nsec / 1e9) == SIGNALLED:
+        if rem:
+            left = max(0.0, deadline - k.uptime_s())
+            t.mm.copy_to_user(rem, struct.pack("<qq", int(left), int(left % 1 * 1e9)))
+        raise KernelError(Errno.EINTR)
+    return 0
+
+
+@syscall(124, "sched_yield")
+async def sys_sched_yield(k: Kernel, t: Task) -> int:
+    await k.sched.yield_now()
+    return 0
+
+
+@syscall(
+    260,
+    "wait4",
+    arg(A.PID, "pid"),
+    arg(A.OPT_PTR_OUT, "wstatus", size=4),
+    arg(A.FLAGS, "options", mask=0x7 | 0x20000000 | 0x40000000 | 0x80000000),
+    arg(A.OPT_PTR_OUT, "rusage", size=144),
+)
+async def sys_wait4(k: Kernel, t: Task, pid: int, wstatus: int, options: int, rusage: int) -> int:
+    while True:
+        children = [
+            c for c in k.sched.tasks.values() if c.ppid == t.pid and (pid == -1 or c.pid == pid)
+        ]
+        if not children:
+            raise KernelError(Errno.ECHILD)
+        done = next((c for c in children if c.state is TaskState.ZOMBIE), None)
+        if done is not None:
+            k.reap(done)
+            if wstatus:
+                t.mm.copy_to_user(wstatus, struct.pack("<i", (done.exit_status or 0) << 8))
+            return done.pid
+        if options & WNOHANG:
+            return 0
+        if await k.sched.block(k.child_wait[t.pid], channel="wait4") == SIGNALLED:
+            raise KernelError(Errno.EINTR)
+
+
+@syscall(160, "uname", arg(A.PTR_OUT, "buf", size=390))
+async def sys_uname(k: Kernel, t: Task, buf: int) -> int:
+    from sis.kernel.buildinfo import build_info
+
+    info = build_info()
+    fields = [
+        "SIS",
+        k.cfg.name or "sis",
+        f"{info.version}-{info.short_commit}",
+        f"#1 SMP {info.build_timestamp}",
+        "aarch64",
+        "(none)",
+    ]
+    t.mm.copy_to_user(buf, b"".join(f.encode()[:64].ljust(65, b"\0") for f in fields))
+    return 0
+
+
+@syscall(
+    142,
+    "reboot",
+    arg(A.UINT, "magic1"),
+    arg(A.UINT, "magic2"),
+    arg(A.UINT, "cmd"),
+    arg(A.UINT, "arg"),
+)
+async def sys_reboot(k: Kernel, t: Task, magic1: int, magic2: int, cmd: int, _arg: int) -> int:
+    if magic1 & 0xFFFFFFFF != REBOOT_MAGIC1 or magic2 & 0xFFFFFFFF != REBOOT_MAGIC2:
+        raise KernelError(Errno.EINVAL, "bad reboot magic")
+    actions = {
+        REBOOT_CMD_RESTART: "reboot",
+        REBOOT_CMD_POWER_OFF: "poweroff",
+        REBOOT_CMD_HALT: "poweroff",
+    }
+    if cmd & 0xFFFFFFFF not in actions:
+        raise KernelError(Errno.EINVAL, f"unknown reboot command {cmd:#x}")
+    k.power(actions[cmd & 0xFFFFFFFF])
+    from sis.kernel.proc.sched import KernelHalt
+
+    raise KernelHalt("power")
+
+
+@syscall(29, "ioctl", arg(A.FD, "fd"), arg(A.UINT, "request"), arg(A.UINT, "argp"))
+async def sys_ioctl(k: Kernel, t: Task, fd: int, request: int, argp: int) -> int:
+    f = t.files.get(fd)
+    if f.kind != "tty":
+        raise KernelError(Errno.ENOTTY)
+    if request == TIOCGPGRP:
+        t.mm.copy_to_user(argp, struct.pack("<i", k.tty.fg_pgid))
+    elif request == TIOCSPGRP:
+        (pgid,) = struct.unpack("<i", t.mm.copy_from_user(argp, 4))
+        k.tty.fg_pgid = pgid
+    elif request == TIOCGWINSZ:
+        t.mm.copy_to_user(argp, struct.pack("<HHHH", 24, 80, 0, 0))
+    elif request == TCGETS:
+        t.mm.copy_to_user(argp, bytes(60))
+    else:
+        raise KernelError(Errno.EINVAL, f"unknown tty ioctl {request:#x}")
+    return 0
+
+
+# -- SIS calls (numbers above Linux's table, below 512) ---------------------------------------
+
+
+@syscall(
+    500,
+    "sis_spawn",
+    arg(A.PATH, "path"),
+    arg(A.PTR_IN, "argv", size=8),
+    arg(A.FLAGS, "flags", mask=SPAWN_NEWPGRP),
+)
+async def sys_sis_spawn(k: Kernel, t: Task, path: str, argv_ptr: int, flags: int) -> int:
+    """posix_spawn for programs of the kernel's /bin: argv is a NULL-terminated char*[]."""
+    from sis.kernel.shell.programs import lookup_program
+
+    argv: list[str] = []
+    for i in range(256):
+        (p,) = struct.unpack("<Q", t.mm.copy_from_user(argv_ptr + 8 * i, 8))
+        if p == 0:
+            break
+        argv.append(t.mm.strncpy_from_user(p, 4095).decode("utf-8", "surrogateescape"))
+    else:
+        raise KernelError(Errno.E2BIG, "argv has more than 255 entries")
+    program = lookup_program(path)
+    if program is None:
+        raise KernelError(Errno.ENOENT, f"no program {path}")
+    child = k.spawn(
+        program, argv or [path], parent=t, pgid=None if flags & SPAWN_NEWPGRP else t.pgid
+    )
+    return child.pid
+
+
+@syscall(501, "sis_panic", arg(A.PATH, "message"))
+async def sys_sis_panic(k: Kernel, t: Task, message: str) -> int:
+    k.panic(message or "panic requested from user space", task=t)
+    return 0  # not reached
+
+
+@syscall(502, "sis_kinfo", arg(A.PATH, "topic"), arg(A.BUF_OUT, "buf"), arg(A.LEN, "len"))
+async def sys_sis_kinfo(k: Kernel, t: Task, topic: str, buf: int, length: int) -> int:
+    """Kernel state for user-space tools (ps, memstats, dmesg, ...) as JSON, like /proc files."""
+    from sis.kernel.kinfo import kernel_info
+
+    data = json.dumps(kernel_info(k, topic), separators=(",", ":")).encode()
+    if len(data) > length:
+        raise KernelError(Errno.ERANGE, f"{len(data)} bytes needed")
+    t.mm.copy_to_user(buf, data)
+    return len(data)
+
+
+@syscall(503, "sis_kctl", arg(A.PATH, "command"))
+async def sys_sis_kctl(k: Kernel, t: Task, command: str) -> int:
+    """Kernel settings from user space (logctl, metricsctl, chaos), like writes to /proc/sys."""
+    from sis.kernel.kinfo import kernel_control
+
+    kernel_control(k, command)
+    return 0
