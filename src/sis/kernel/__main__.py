@@ -18,6 +18,7 @@ from sis.kernel.config import (
     parse_append,
     parse_chardev,
     parse_kv,
+    matching_preset,
     parse_size,
 )
 
@@ -133,7 +134,7 @@ def parse_command_line(argv: list[str]) -> MachineConfig:
         cfg = replace(cfg, serials=tuple(serials))
     if sum(1 for s in cfg.serials if s.kind == "stdio") > 1:
         raise ConfigError("-serial stdio given twice: only one port can use stdio")
-    return cfg
+    return replace(cfg, preset=matching_preset(cfg))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -89,6 +89,16 @@ def preset(name: str, base: MachineConfig | None = None) -> MachineConfig:
     return replace(base or MachineConfig(), preset=name, **PRESETS[name])
 
 
+def matching_preset(cfg: MachineConfig) -> str:
+    """The preset this machine is, or "custom" (reported by `version` as the profile)."""
+    base = MachineConfig()
+    for name, fields in PRESETS.items():
+        want = replace(base, **fields)
+        if (cfg.memory_bytes, cfg.cpus, cfg.nic.kind) == (want.memory_bytes, want.cpus, want.nic.kind):
+            return name
+    return "custom"
+
+
 PRESET_ARGS: dict[str, list[str]] = {
     "default": ["-m", "256M", "-smp", "2"],
     "lowmem": ["-m", "128M"],

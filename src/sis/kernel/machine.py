@@ -124,10 +124,10 @@ class Machine:
         self._status = "running"
         try:
             await self.kernel.boot()
-        except KernelError as e:
+        except Exception as e:  # a kernel that cannot boot panics, as a real one does
             from sis.kernel.panic import handle_panic
 
-            handle_panic(self.kernel, f"boot failed: {e}", exc=e, task=None)
+            handle_panic(self.kernel, f"boot failed: {type(e).__name__}: {e}", exc=e, task=None)
 
     async def _shutdown_kernel(self) -> None:
         if self.kernel is not None:

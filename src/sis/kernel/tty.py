@@ -66,9 +66,9 @@ class Tty:
             elif b in (BS, DEL):
                 if self.line:
                     # Erase a whole UTF-8 character, not just its last byte.
+                    while len(self.line) > 1 and 0x80 <= self.line[-1] < 0xC0:
+                        del self.line[-1]  # continuation bytes, then the lead byte
                     del self.line[-1]
-                    while self.line and 0x80 <= self.line[-1] < 0xC0:
-                        del self.line[-1]
                     echo += b"\b \b"
             elif b == CTRL_C:
                 echo += b"^C\r\n"

@@ -103,6 +103,30 @@ def tokenize(line: str, status: int, pid: int) -> list[list[str | tuple[str]]]:
     return [c for c in commands if c]
 
 
+def split_commands(line: str) -> list[str]:
+    """Split a line at the `;` that are outside quotes."""
+    parts, start, quote, i = [], 0, "", 0
+    while i < len(line):
+        c = line[i]
+        if quote:
+            if c == quote:
+                quote = ""
+            elif c == "\\" and quote == '"':
+                i += 1
+        elif c in "'\"":
+            quote = c
+        elif c == "\\":
+            i += 1
+        elif c == "#" and (i == 0 or line[i - 1] in " \t;"):
+            break
+        elif c == ";":
+            parts.append(line[start:i])
+            start = i + 1
+        i += 1
+    parts.append(line[start:i])
+    return [p for p in parts if p.strip()]
+
+
 def parse(tokens: list[str | tuple[str]]) -> Command:
     cmd = Command(argv=[])
     it = iter(range(len(tokens)))
@@ -152,13 +176,25 @@ async def sh_main(libc: Libc, argv: list[str]) -> int:
         if not line:
             continue
         try:
-            commands = [parse(t) for t in tokenize(line, state.status, me)]
+            segments = split_commands(line)
+            for segment in segments:
+                tokenize(segment, 0, me)  # check the syntax of the whole line first
         except ParseError as e:
             await libc.write(2, f"sh: syntax error: {e}\n")
             state.status = 2
             continue
-        for cmd in commands:
-            state.status = await _run(libc, state, cmd, line, me, lookup_program)
+        for segment in segments:
+            # `$?` is expanded when its command runs: `false; echo $?` prints 1.
+            try:
+                (tokens,) = tokenize(segment, state.status, me) or [[]]
+                if not tokens:
+                    continue
+                cmd = parse(tokens)
+            except ParseError as e:
+                await libc.write(2, f"sh: syntax error: {e}\n")
+                state.status = 2
+                break
+            state.status = await _run(libc, state, cmd, segment, me, lookup_program)
 
 
 async def _run(libc: Libc, state: ShellState, cmd: Command, line: str, me: int, lookup) -> int:

@@ -258,6 +258,8 @@ async def sys_read(k: Kernel, t: Task, fd: int, buf: int, count: int) -> int:
     f = t.files.get(fd)
     if not f.readable:
         raise KernelError(Errno.EBADF, f"fd {fd} not open for reading")
+    if count == 0:
+        return 0
     data = await _bounced(k, count, lambda: f.read(t, count))
     t.mm.copy_to_user(buf, data)
     k.vfs["reads"] += 1

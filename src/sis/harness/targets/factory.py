@@ -1,0 +1,20 @@
+"""From a target name (`sim`, a built-in profile, or a profile file) to a Target."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sis.harness.targets.process import ProcessTarget
+from sis.harness.targets.profile import load_profile
+
+
+def make_target(target: str, *, preset: str = "default", workdir: Path, name: str | None = None) -> ProcessTarget:
+    profile = load_profile("sis" if target == "sim" else target)
+    profile.variables(preset)  # an unknown preset fails here, before anything starts
+    if profile.kind == "sim":
+        from sis.harness.targets.sim import SimTarget
+
+        return SimTarget(profile, preset=preset, workdir=workdir, name=name)
+    from sis.harness.targets.qemu import QemuTarget
+
+    return QemuTarget(profile, preset=preset, workdir=workdir, name=name)

@@ -1,0 +1,245 @@
+"""A target that is a host process with its console, kernel log and QMP monitor on unix
+sockets: the reference kernel and QEMU alike. It starts paused, connects every socket, then
+continues, so no byte of the boot is missed; it drains both serial lines from the first byte;
+and it never leaves the process behind, even if the lab itself is killed."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from sis.harness.console import (
+    CommandResult,
+    Console,
+    ConsoleClosed,
+    ConsoleError,
+    ConsoleTimeout,
+    DeathString,
+    connect_unix,
+)
+from sis.harness.qmp import QMPError, QMPMonitor
+from sis.harness.targets.base import BootError, TargetError
+from sis.harness.targets.profile import Profile
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGKILL when the lab process dies (no orphans)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+class ProcessTarget:
+    def __init__(self, profile: Profile, *, preset: str = "default", workdir: Path,
+                 name: str | None = None) -> None:
+        self.profile = profile
+        self.preset = preset
+        self.name = name or f"{profile.name}-{preset}"
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.console: Console = None  # type: ignore[assignment]
+        self.log_console: Console | None = None
+        self.qmp: QMPMonitor | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.boots = 0
+        self.boot_seconds: float | None = None
+        self._sockdir: Path | None = None
+
+    # -- what subclasses provide ----------------------------------------------------------------
+    def executable(self) -> list[str]:
+        raise NotImplementedError
+
+    def values(self) -> dict[str, str]:
+        """Placeholder values beyond sockets and the preset's."""
+        return {}
+
+    # -- paths -----------------------------------------------------------------------------------
+    def _path(self, what: str) -> Path:
+        return self.workdir / f"{self.name}.{what}"
+
+    def artifacts(self) -> dict[str, Path]:
+        out = {"console": self._path("console.log"), "stderr": self._path("stderr.log")}
+        if self.profile.console.kernel_log:
+            out["kernel_log"] = self._path("kernel.log")
+        return {k: v for k, v in out.items() if v.exists()}
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self.alive():
+            raise TargetError(f"{self.name} is already running")
+        # Unix socket paths are limited to 107 bytes: keep them in a short private directory.
+        self._sockdir = Path(tempfile.mkdtemp(prefix="sis-"))
+        os.chmod(self._sockdir, 0o700)
+        socks = {k: str(self._sockdir / f"{k}.sock") for k in ("console", "log", "qmp")}
+        values = {**self.profile.variables(self.preset), "console_sock": socks["console"],
+                  "log_sock": socks["log"], "qmp_sock": socks["qmp"], "name": self.name,
+                  "console_log": str(self._path("qemu-console.log")),
+                  "kernel_log": str(self._path("qemu-kernel.log")), **self.values()}
+        argv = self.executable() + self.profile.command_line(values)
+        if self.profile.start_paused and "-S" not in argv:
+            argv.append("-S")
+        self.boots += 1
+        stderr = open(self._path("stderr.log"), "ab")
+        started = time.monotonic()
+        try:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
+                                         preexec_fn=_die_with_parent, start_new_session=True)
+        except OSError as e:
+            raise TargetError(f"cannot start {argv[0]}: {e.strerror or e}") from None
+        finally:
+            stderr.close()
+        self._path("command").write_text(" ".join(argv) + "\n")
+        try:
+            self._connect(socks)
+            self._wait_boot(started)
+        except BaseException:
+            self.kill()
+            raise
+
+    def _connect(self, socks: dict[str, str]) -> None:
+        spec = self.profile.console
+        timeout = min(30.0, spec.boot_timeout)
+        try:
+            sock = self._connect_socket(socks["console"], timeout)
+            capture = self._path("console.log")
+            if self.boots > 1 and capture.exists():
+                capture.rename(self._path(f"console.boot{self.boots - 1}.log"))
+            self.console = Console(sock, prompt=spec.prompt_regex, capture_path=capture,
+                                   death_patterns=self.profile.panic_patterns, name=self.name)
+            self.console.newline = spec.line_ending
+            self.console.echo = spec.echo
+            self.console.marker_style = "separate" if self.profile.marker_style == "separate" else "inline"
+            if spec.kernel_log:
+                log_capture = self._path("kernel.log")
+                if self.boots > 1 and log_capture.exists():
+                    log_capture.rename(self._path(f"kernel.boot{self.boots - 1}.log"))
+                self.log_console = Console(self._connect_socket(socks["log"], timeout), prompt=r"\Z\A",
+                                           capture_path=log_capture,
+                                           death_patterns=self.profile.panic_patterns,
+                                           name=f"{self.name}-log")
+            self.qmp = QMPMonitor(f"{self.name}-qmp")
+            self.qmp.connect(socks["qmp"], timeout)
+            if self.profile.start_paused:
+                self.qmp.execute("cont")
+        except (ConsoleError, QMPError) as e:
+            status = self.proc.poll() if self.proc else None
+            if status is not None:
+                raise BootError("exited", f"{self.name} exited with status {status} before its "
+                                f"sockets were up; stderr: {self._stderr_tail()}", self._path("stderr.log")) from None
+            raise BootError("did-not-boot", f"{self.name}: {e}") from None
+
+    def _connect_socket(self, path: str, timeout: float):  # noqa: ANN202 - socket.socket
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise ConsoleError(f"process exited ({self.proc.returncode}) before {path} appeared")
+            try:
+                return connect_unix(path, timeout=min(0.5, max(0.05, deadline - time.monotonic())))
+            except ConsoleError:
+                if time.monotonic() > deadline:
+                    raise
+
+    def _wait_boot(self, started: float) -> None:
+        spec = self.profile.console
+        try:
+            if spec.boot_marker:
+                self.console.expect(re.escape(spec.boot_marker), timeout=spec.boot_timeout)
+            self.console.wait_prompt(timeout=max(1.0, spec.boot_timeout - (time.monotonic() - started)))
+        except DeathString as e:
+            raise BootError("panicked", f"{self.name} panicked while booting: {e.match!r}", self._path("console.log")) from None
+        except (ConsoleTimeout, ConsoleClosed) as e:
+            raise self.classify_failure(f"no prompt within {spec.boot_timeout:.0f} s", e) from None
+        self.boot_seconds = time.monotonic() - started
+
+    def classify_failure(self, what: str, exc: Exception | None = None) -> BootError:
+        """After a timeout or a closed console: did it panic, exit, hang or just not boot?"""
+        time.sleep(0.2)  # let the last bytes of a panic report arrive
+        death = self.death()
+        capture = self._path("console.log")
+        if death:
+            return BootError("panicked", f"{self.name}: {death}", capture)
+        status = self.proc.poll() if self.proc else None
+        if status is not None:
+            return BootError("exited", f"{self.name} exited with status {status}: {what}", capture)
+        if not self.console.text.strip() and (self.log_console is None or not self.log_console.text.strip()):
+            return BootError("hung", f"{self.name} printed nothing: {what}", capture)
+        return BootError("did-not-boot" if self.boot_seconds is None else "hung", f"{self.name}: {what}", capture)
+
+    def death(self) -> str | None:
+        """The panic text seen on either serial line, if any."""
+        for con in (self.console, self.log_console):
+            if con is None:
+                continue
+            d = con.death
+            if d is not None:
+                return f"{d.match.strip()} (pattern {d.pattern!r})"
+        return None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def exit_status(self) -> int | None:
+        return None if self.proc is None else self.proc.poll()
+
+    def run(self, command: str, timeout: float = 30.0) -> CommandResult:
+        return self.console.run(self.profile.map_command(command), timeout,
+                                check_status=self.profile.marker_style != "none")
+
+    def poweroff(self, timeout: float = 15.0) -> int | None:
+        """Ask for an orderly power-off (QMP system_powerdown), then quit, then kill."""
+        if self.alive() and self.qmp is not None:
+            for command in ("system_powerdown", "quit"):
+                with contextlib.suppress(QMPError):
+                    self.qmp.execute(command, timeout=5)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    assert self.proc is not None
+                    self.proc.wait(timeout / 2)
+                    break
+        self.kill()
+        return self.exit_status
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(5)
+        for con in (self.console, self.log_console):
+            if con is not None:
+                con.close()
+        if self.qmp is not None:
+            self.qmp.close()
+            self.qmp = None
+        if self._sockdir is not None:
+            shutil.rmtree(self._sockdir, ignore_errors=True)
+            self._sockdir = None
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
+
+    def _stderr_tail(self, n: int = 400) -> str:
+        try:
+            return self._path("stderr.log").read_text(errors="replace")[-n:].strip() or "(empty)"
+        except OSError:
+            return "(none)"
+
+    def __enter__(self) -> ProcessTarget:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.poweroff()

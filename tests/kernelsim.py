@@ -1,0 +1,71 @@
+"""Run user programs on an in-process reference kernel (no sockets, no subprocess): the way
+unit tests reach the syscall layer, the scheduler and the shell programs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sis.kernel.__main__ import parse_command_line
+from sis.kernel.machine import Machine
+
+Program = Callable[[Any, list[str]], Awaitable[int]]
+
+
+class Captured:
+    def __init__(self) -> None:
+        self.console = bytearray()
+
+    @property
+    def text(self) -> str:
+        return self.console.decode("utf-8", "replace").replace("\r\n", "\n")
+
+
+async def _run(args: list[str], program: Program, argv: list[str], timeout: float,
+               out: Captured) -> tuple[int, Machine]:
+    cfg = parse_command_line(["-serial", "null", "-nic", "none", *args])
+    machine = Machine(cfg)
+    real_write = machine.serials[0].write
+
+    def capture(data: bytes) -> None:
+        out.console += data
+        real_write(data)
+
+    machine.serials[0].write = capture  # type: ignore[method-assign]
+    runner = asyncio.create_task(machine.run())
+    while machine.kernel is None or not machine.kernel.sched.tasks:
+        await asyncio.sleep(0.001)
+        if runner.done():
+            runner.result()
+    k = machine.kernel
+    done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    async def wrapper(libc: Any, av: list[str]) -> int:
+        try:
+            status = await program(libc, av)
+        except BaseException:
+            if not done.done():
+                done.set_result(-1)
+            raise
+        if not done.done():
+            done.set_result(status)
+        return status
+
+    k.spawn(wrapper, argv, files=k.console_files())
+    try:
+        status = await asyncio.wait_for(asyncio.shield(done), timeout)
+    finally:
+        if not runner.done():
+            machine.request("quit")
+        await asyncio.wait_for(runner, 5)
+    return status, machine
+
+
+def run_program(program: Program, *, args: list[str] | None = None, argv: list[str] | None = None,
+                timeout: float = 10.0) -> tuple[int, Machine, Captured]:
+    """Boot a kernel, run `program(libc, argv)` as a user process, power off. Returns
+    (exit status, the machine after power-off, console output)."""
+    out = Captured()
+    status, machine = asyncio.run(_run(args or [], program, argv or ["test"], timeout, out))
+    return status, machine, out
