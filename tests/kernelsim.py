@@ -22,8 +22,9 @@ class Captured:
         return self.console.decode("utf-8", "replace").replace("\r\n", "\n")
 
 
-async def _run(args: list[str], program: Program, argv: list[str], timeout: float,
-               out: Captured) -> tuple[int, Machine]:
+async def _run(
+    args: list[str], program: Program, argv: list[str], timeout: float, out: Captured
+) -> tuple[int, Machine]:
     cfg = parse_command_line(["-serial", "null", "-nic", "none", *args])
     machine = Machine(cfg)
     real_write = machine.serials[0].write
@@ -62,8 +63,13 @@ async def _run(args: list[str], program: Program, argv: list[str], timeout: floa
     return status, machine
 
 
-def run_program(program: Program, *, args: list[str] | None = None, argv: list[str] | None = None,
-                timeout: float = 10.0) -> tuple[int, Machine, Captured]:
+def run_program(
+    program: Program,
+    *,
+    args: list[str] | None = None,
+    argv: list[str] | None = None,
+    timeout: float = 10.0,
+) -> tuple[int, Machine, Captured]:
     """Boot a kernel, run `program(libc, argv)` as a user process, power off. Returns
     (exit status, the machine after power-off, console output)."""
     out = Captured()

@@ -38,6 +38,43 @@ def version() -> None:
     typer.echo(build_info().headline())
 
 
+@app.command()
+def check(
+    target: Annotated[
+        list[str], typer.Option("--target", "-t", help="sim, linux-busybox or a profile file")
+    ] = ["sim"],  # noqa: B006
+    preset: Annotated[str, typer.Option(help="comma-separated presets, or all")] = "default",
+    suite: Annotated[
+        list[str], typer.Option("--suite", "-s", help="suite name or file (repeatable)")
+    ] = [],  # noqa: B006
+    jobs: Annotated[int, typer.Option("-j", "--jobs", help="targets run in parallel")] = 1,
+    out: Annotated[Path, typer.Option(help="where results and reports go")] = Path("sis-out"),
+) -> None:
+    """Boot the target(s), run the suites, write results.jsonl, junit.xml and report.html.
+    Exit 0 if all passed, 1 on a FAIL, 2 on an ERROR."""
+    from sis.harness.check import plan, run_check
+    from sis.harness.datafile import DataFileError
+    from sis.harness.progress import CheckProgress
+    from sis.harness.results import exit_code
+
+    try:
+        p = plan(target, preset, suite, out, jobs)
+    except DataFileError as e:
+        _fail(str(e), 2)
+        return
+    with CheckProgress(p) as progress:
+        try:
+            results = run_check(p, on_result=progress.result, on_status=progress.status)
+        except KeyboardInterrupt:
+            from sis.harness.check import write_reports
+
+            results = write_reports(out)
+            progress.interrupted()
+            raise typer.Exit(130) from None
+    progress.summary(results)
+    raise typer.Exit(exit_code(results))
+
+
 def _size(text: str) -> int:
     from sis.kernel.config import ConfigError, parse_size
 

@@ -16,18 +16,43 @@ def test_presets_parse(preset):
 
 
 def test_every_option():
-    cfg = parse_command_line([
-        "-m", "128M", "-smp", "1", "-drive", "file=/tmp/d.img,readonly=on", "-nic", "hub,port=7",
-        "-serial", "unix:/tmp/c.sock", "-serial", "tcp:127.0.0.1:4444", "-qmp", "unix:/tmp/q.sock",
-        "-append", "log=json loglevel=debug quiet panic=5", "-features", "chaos", "-no-reboot",
-        "-S", "-name", "vm1",
-    ])
+    cfg = parse_command_line(
+        [
+            "-m",
+            "128M",
+            "-smp",
+            "1",
+            "-drive",
+            "file=/tmp/d.img,readonly=on",
+            "-nic",
+            "hub,port=7",
+            "-serial",
+            "unix:/tmp/c.sock",
+            "-serial",
+            "tcp:127.0.0.1:4444",
+            "-qmp",
+            "unix:/tmp/q.sock",
+            "-append",
+            "log=json loglevel=debug quiet panic=5",
+            "-features",
+            "chaos",
+            "-no-reboot",
+            "-S",
+            "-name",
+            "vm1",
+        ]
+    )
     assert cfg.memory_bytes == 128 << 20 and cfg.cpus == 1
     assert cfg.drive.file == "/tmp/d.img" and cfg.drive.read_only
     assert cfg.nic == NicSpec("hub", 7)
     assert [str(s) for s in cfg.serials] == ["unix:/tmp/c.sock", "tcp:127.0.0.1:4444"]
     assert str(cfg.qmp) == "unix:/tmp/q.sock"
-    assert (cfg.log_format, cfg.log_level, cfg.quiet, cfg.panic_timeout) == ("json", "debug", True, 5)
+    assert (cfg.log_format, cfg.log_level, cfg.quiet, cfg.panic_timeout) == (
+        "json",
+        "debug",
+        True,
+        5,
+    )
     assert cfg.features == {"chaos"} and cfg.no_reboot and cfg.start_paused and cfg.name == "vm1"
 
 

@@ -22,7 +22,11 @@ def test_redirections_and_background():
 
 
 def test_semicolons_and_comments():
-    assert [c.argv for c in cmds("echo a; echo b ;echo c # note")] == [["echo", "a"], ["echo", "b"], ["echo", "c"]]
+    assert [c.argv for c in cmds("echo a; echo b ;echo c # note")] == [
+        ["echo", "a"],
+        ["echo", "b"],
+        ["echo", "c"],
+    ]
 
 
 @pytest.mark.parametrize("line", ["echo 'open", "echo >", "sleep 1 & echo", "> x"])

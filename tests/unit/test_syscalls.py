@@ -2,11 +2,10 @@
 
 import struct
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kernelsim import run_program
 
+from kernelsim import run_program
 from sis.kernel.errno import Errno
 
 E = Errno
@@ -78,7 +77,15 @@ def test_pointer_rules():
         r["read_into_readonly"] = await libc.syscall(63, 0, ro, 4)
 
     r, _ = run(body)
-    for key in ("null", "zero_page", "kernel", "wrap", "unmapped", "past_end", "read_into_readonly"):
+    for key in (
+        "null",
+        "zero_page",
+        "kernel",
+        "wrap",
+        "unmapped",
+        "past_end",
+        "read_into_readonly",
+    ):
         assert r[key] == -E.EFAULT, key
     assert r["ok"] == 0
 
@@ -122,7 +129,9 @@ def test_mmap_rules_and_munmap():
         r["brk_grow"] = await libc.syscall(214, r["brk0"] + 10000)
 
     r, _ = run(body)
-    assert r["prot"] == r["both"] == r["neither"] == r["unknown_flag"] == r["unaligned"] == -E.EINVAL
+    assert (
+        r["prot"] == r["both"] == r["neither"] == r["unknown_flag"] == r["unaligned"] == -E.EINVAL
+    )
     assert r["write_ok"] == 0 and r["munmap"] == 0
     assert r["after_unmap"] == -E.EFAULT
     assert r["brk_grow"] == r["brk0"] + 10000
@@ -156,8 +165,9 @@ def test_file_syscalls_roundtrip():
         r["fstat"] = await libc.syscall(80, fd, st)
         r["size"] = struct.unpack_from("<q", libc.task.mm.load(st, 128), 48)[0]
         r["fsync"] = await libc.syscall(82, fd)
-        r["rename"] = await libc.syscall(276, AT_FDCWD, await libc.cstr("/dir/f.txt"), AT_FDCWD,
-                                         await libc.cstr("/dir/g.txt"), 0)
+        r["rename"] = await libc.syscall(
+            276, AT_FDCWD, await libc.cstr("/dir/f.txt"), AT_FDCWD, await libc.cstr("/dir/g.txt"), 0
+        )
         r["open_old"] = await libc.syscall(56, AT_FDCWD, await libc.cstr("/dir/f.txt"), 0, 0)
         r["rmdir_full"] = await libc.syscall(35, AT_FDCWD, p, 0x200)
         r["unlink"] = await libc.syscall(35, AT_FDCWD, await libc.cstr("/dir/g.txt"), 0)
@@ -184,12 +194,18 @@ _SAFE_NUMBERS = st.integers(-5, 600).filter(lambda n: n not in (93, 94, 142, 501
 _ARG = st.one_of(
     st.integers(-(2**63), 2**64 - 1),
     st.integers(-200, 5000),
-    st.sampled_from([0, 1, 2, -100, 0x1000, 0x7FFFF000, 0xFFFF_0000_0000_0000, 2**64 - 1, "@buf", "@buf+4090"]),
+    st.sampled_from(
+        [0, 1, 2, -100, 0x1000, 0x7FFFF000, 0xFFFF_0000_0000_0000, 2**64 - 1, "@buf", "@buf+4090"]
+    ),
 )
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(_SAFE_NUMBERS, st.lists(_ARG, min_size=0, max_size=6)), min_size=1, max_size=25))
+@given(
+    st.lists(
+        st.tuples(_SAFE_NUMBERS, st.lists(_ARG, min_size=0, max_size=6)), min_size=1, max_size=25
+    )
+)
 def test_random_syscalls_never_panic_the_kernel(calls):
     async def body(libc, r):
         b = await buf(libc, bytes(range(256)) * 16)

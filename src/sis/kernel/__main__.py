@@ -15,10 +15,10 @@ from sis.kernel.config import (
     DriveSpec,
     MachineConfig,
     NicSpec,
+    matching_preset,
     parse_append,
     parse_chardev,
     parse_kv,
-    matching_preset,
     parse_size,
 )
 

@@ -228,9 +228,9 @@ class Machine:
 
     def _qmp_log(self, level: str, event: str, fields: dict) -> None:
         if self.kernel is not None:
-            self.kernel.printk.log(
-                level if level in ("ERROR", "WARN", "INFO") else "DEBUG", "qmp", event, **fields
-            )
+            # Monitor chatter (connects, commands) is debug; trouble stays visible.
+            level = level if level in ("ERROR", "WARN") else "DEBUG"
+            self.kernel.printk.log(level, "qmp", event, **fields)
 
     # -- MachineControl (QMP) ------------------------------------------------------------------------
     def status(self) -> str:

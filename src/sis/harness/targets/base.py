@@ -22,13 +22,16 @@ class BootError(TargetError):
     def __init__(self, kind: str, message: str, capture: Path | None = None) -> None:
         self.kind = kind
         self.capture = capture
-        super().__init__(f"{kind}: {message}" + (f" (console capture: {capture})" if capture else ""))
+        super().__init__(
+            f"{kind}: {message}" + (f" (console capture: {capture})" if capture else "")
+        )
 
 
 class Target(Protocol):
     name: str
     profile: Profile
     preset: str
+    capabilities: set[str]
     console: Console
     qmp: QMPMonitor | None
 

@@ -42,8 +42,9 @@ def _die_with_parent() -> None:
 
 
 class ProcessTarget:
-    def __init__(self, profile: Profile, *, preset: str = "default", workdir: Path,
-                 name: str | None = None) -> None:
+    def __init__(
+        self, profile: Profile, *, preset: str = "default", workdir: Path, name: str | None = None
+    ) -> None:
         self.profile = profile
         self.preset = preset
         self.name = name or f"{profile.name}-{preset}"
@@ -53,6 +54,7 @@ class ProcessTarget:
         self.log_console: Console | None = None
         self.qmp: QMPMonitor | None = None
         self.proc: subprocess.Popen[bytes] | None = None
+        self.capabilities = profile.capabilities_for(preset)
         self.boots = 0
         self.boot_seconds: float | None = None
         self._sockdir: Path | None = None
@@ -83,10 +85,16 @@ class ProcessTarget:
         self._sockdir = Path(tempfile.mkdtemp(prefix="sis-"))
         os.chmod(self._sockdir, 0o700)
         socks = {k: str(self._sockdir / f"{k}.sock") for k in ("console", "log", "qmp")}
-        values = {**self.profile.variables(self.preset), "console_sock": socks["console"],
-                  "log_sock": socks["log"], "qmp_sock": socks["qmp"], "name": self.name,
-                  "console_log": str(self._path("qemu-console.log")),
-                  "kernel_log": str(self._path("qemu-kernel.log")), **self.values()}
+        values = {
+            **self.profile.variables(self.preset),
+            "console_sock": socks["console"],
+            "log_sock": socks["log"],
+            "qmp_sock": socks["qmp"],
+            "name": self.name,
+            "console_log": str(self._path("qemu-console.log")),
+            "kernel_log": str(self._path("qemu-kernel.log")),
+            **self.values(),
+        }
         argv = self.executable() + self.profile.command_line(values)
         if self.profile.start_paused and "-S" not in argv:
             argv.append("-S")
@@ -94,8 +102,14 @@ class ProcessTarget:
         stderr = open(self._path("stderr.log"), "ab")
         started = time.monotonic()
         try:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
-                                         preexec_fn=_die_with_parent, start_new_session=True)
+            self.proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=stderr,
+                stderr=stderr,
+                preexec_fn=_die_with_parent,
+                start_new_session=True,
+            )
         except OSError as e:
             raise TargetError(f"cannot start {argv[0]}: {e.strerror or e}") from None
         finally:
@@ -116,19 +130,29 @@ class ProcessTarget:
             capture = self._path("console.log")
             if self.boots > 1 and capture.exists():
                 capture.rename(self._path(f"console.boot{self.boots - 1}.log"))
-            self.console = Console(sock, prompt=spec.prompt_regex, capture_path=capture,
-                                   death_patterns=self.profile.panic_patterns, name=self.name)
+            self.console = Console(
+                sock,
+                prompt=spec.prompt_regex,
+                capture_path=capture,
+                death_patterns=self.profile.panic_patterns,
+                name=self.name,
+            )
             self.console.newline = spec.line_ending
             self.console.echo = spec.echo
-            self.console.marker_style = "separate" if self.profile.marker_style == "separate" else "inline"
+            self.console.marker_style = (
+                "separate" if self.profile.marker_style == "separate" else "inline"
+            )
             if spec.kernel_log:
                 log_capture = self._path("kernel.log")
                 if self.boots > 1 and log_capture.exists():
                     log_capture.rename(self._path(f"kernel.boot{self.boots - 1}.log"))
-                self.log_console = Console(self._connect_socket(socks["log"], timeout), prompt=r"\Z\A",
-                                           capture_path=log_capture,
-                                           death_patterns=self.profile.panic_patterns,
-                                           name=f"{self.name}-log")
+                self.log_console = Console(
+                    self._connect_socket(socks["log"], timeout),
+                    prompt=r"\Z\A",
+                    capture_path=log_capture,
+                    death_patterns=self.profile.panic_patterns,
+                    name=f"{self.name}-log",
+                )
             self.qmp = QMPMonitor(f"{self.name}-qmp")
             self.qmp.connect(socks["qmp"], timeout)
             if self.profile.start_paused:
@@ -136,15 +160,21 @@ class ProcessTarget:
         except (ConsoleError, QMPError) as e:
             status = self.proc.poll() if self.proc else None
             if status is not None:
-                raise BootError("exited", f"{self.name} exited with status {status} before its "
-                                f"sockets were up; stderr: {self._stderr_tail()}", self._path("stderr.log")) from None
+                raise BootError(
+                    "exited",
+                    f"{self.name} exited with status {status} before its "
+                    f"sockets were up; stderr: {self._stderr_tail()}",
+                    self._path("stderr.log"),
+                ) from None
             raise BootError("did-not-boot", f"{self.name}: {e}") from None
 
     def _connect_socket(self, path: str, timeout: float):  # noqa: ANN202 - socket.socket
         deadline = time.monotonic() + timeout
         while True:
             if self.proc is not None and self.proc.poll() is not None:
-                raise ConsoleError(f"process exited ({self.proc.returncode}) before {path} appeared")
+                raise ConsoleError(
+                    f"process exited ({self.proc.returncode}) before {path} appeared"
+                )
             try:
                 return connect_unix(path, timeout=min(0.5, max(0.05, deadline - time.monotonic())))
             except ConsoleError:
@@ -156,9 +186,15 @@ class ProcessTarget:
         try:
             if spec.boot_marker:
                 self.console.expect(re.escape(spec.boot_marker), timeout=spec.boot_timeout)
-            self.console.wait_prompt(timeout=max(1.0, spec.boot_timeout - (time.monotonic() - started)))
+            self.console.wait_prompt(
+                timeout=max(1.0, spec.boot_timeout - (time.monotonic() - started))
+            )
         except DeathString as e:
-            raise BootError("panicked", f"{self.name} panicked while booting: {e.match!r}", self._path("console.log")) from None
+            raise BootError(
+                "panicked",
+                f"{self.name} panicked while booting: {e.match!r}",
+                self._path("console.log"),
+            ) from None
         except (ConsoleTimeout, ConsoleClosed) as e:
             raise self.classify_failure(f"no prompt within {spec.boot_timeout:.0f} s", e) from None
         self.boot_seconds = time.monotonic() - started
@@ -173,9 +209,13 @@ class ProcessTarget:
         status = self.proc.poll() if self.proc else None
         if status is not None:
             return BootError("exited", f"{self.name} exited with status {status}: {what}", capture)
-        if not self.console.text.strip() and (self.log_console is None or not self.log_console.text.strip()):
+        if not self.console.text.strip() and (
+            self.log_console is None or not self.log_console.text.strip()
+        ):
             return BootError("hung", f"{self.name} printed nothing: {what}", capture)
-        return BootError("did-not-boot" if self.boot_seconds is None else "hung", f"{self.name}: {what}", capture)
+        return BootError(
+            "did-not-boot" if self.boot_seconds is None else "hung", f"{self.name}: {what}", capture
+        )
 
     def death(self) -> str | None:
         """The panic text seen on either serial line, if any."""
@@ -195,8 +235,11 @@ class ProcessTarget:
         return None if self.proc is None else self.proc.poll()
 
     def run(self, command: str, timeout: float = 30.0) -> CommandResult:
-        return self.console.run(self.profile.map_command(command), timeout,
-                                check_status=self.profile.marker_style != "none")
+        return self.console.run(
+            self.profile.map_command(command),
+            timeout,
+            check_status=self.profile.marker_style != "none",
+        )
 
     def poweroff(self, timeout: float = 15.0) -> int | None:
         """Ask for an orderly power-off (QMP system_powerdown), then quit, then kill."""

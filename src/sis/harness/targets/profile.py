@@ -53,9 +53,18 @@ class Profile:
     def variables(self, preset: str) -> dict[str, str]:
         if preset not in self.presets and preset != "default":
             known = ", ".join(sorted(set(self.presets) | {"default"}))
-            raise DataFileError(self.path or self.name, None, f"no preset {preset!r} (known: {known})")
-        return {**{k: str(v) for k, v in self.defaults.items()},
-                **{k: str(v) for k, v in self.presets.get(preset, {}).items()}}
+            raise DataFileError(
+                self.path or self.name, None, f"no preset {preset!r} (known: {known})"
+            )
+        overrides = {k: v for k, v in self.presets.get(preset, {}).items() if k != "without"}
+        return {
+            **{k: str(v) for k, v in self.defaults.items()},
+            **{k: str(v) for k, v in overrides.items()},
+        }
+
+    def capabilities_for(self, preset: str) -> set[str]:
+        """What the target can do in this preset (`without:` in a preset takes some away)."""
+        return self.capabilities - set(self.presets.get(preset, {}).get("without", []))
 
     def command_line(self, values: dict[str, str]) -> list[str]:
         """The argument list with placeholders filled and conditional groups resolved."""
@@ -71,8 +80,11 @@ class Profile:
                     try:
                         out.append(str(item).format(**values))
                     except KeyError as e:
-                        raise DataFileError(self.path or self.name, None,
-                                            f"argument {item!r} uses unknown placeholder {e}") from None
+                        raise DataFileError(
+                            self.path or self.name,
+                            None,
+                            f"argument {item!r} uses unknown placeholder {e}",
+                        ) from None
 
         add(self.args)
         return out
@@ -100,7 +112,9 @@ def load_profile(name_or_path: str | Path) -> Profile:
         candidate = PROFILE_DIR / f"{name_or_path}.yaml"
         if not candidate.exists():
             known = ", ".join(builtin_profiles())
-            raise DataFileError(str(name_or_path), None, f"no such profile (built in: {known}; or give a file)")
+            raise DataFileError(
+                str(name_or_path), None, f"no such profile (built in: {known}; or give a file)"
+            )
         path = candidate
     data = load_yaml(path)
     return parse_profile(data, path)
@@ -122,7 +136,9 @@ def _check_args(items: Any, path: Path, where: int | None) -> None:
     for item in items:
         if isinstance(item, dict):
             if set(item) != {"if", "args"}:
-                raise DataFileError(path, line_of(item), "a conditional argument group has exactly 'if' and 'args'")
+                raise DataFileError(
+                    path, line_of(item), "a conditional argument group has exactly 'if' and 'args'"
+                )
             _check_args(item["args"], path, line_of(item, "args"))
         elif not isinstance(item, (str, int, float)):
             raise DataFileError(path, where, f"argument {item!r} is not a string")
@@ -145,27 +161,41 @@ def parse_profile(data: Any, path: Path) -> Profile:
     try:
         re.compile(prompt)
     except re.error as e:
-        raise DataFileError(path, line_of(con, "prompt_regex"), f"console: prompt_regex is not a valid regex: {e}") from None
+        raise DataFileError(
+            path, line_of(con, "prompt_regex"), f"console: prompt_regex is not a valid regex: {e}"
+        ) from None
     patterns = data.get("panic_patterns", [])
     if not isinstance(patterns, list):
-        raise DataFileError(path, line_of(data, "panic_patterns"), "'panic_patterns' must be a list")
+        raise DataFileError(
+            path, line_of(data, "panic_patterns"), "'panic_patterns' must be a list"
+        )
     for p in patterns:
         try:
             re.compile(str(p))
         except re.error as e:
-            raise DataFileError(path, line_of(data, "panic_patterns"), f"panic pattern {p!r}: {e}") from None
+            raise DataFileError(
+                path, line_of(data, "panic_patterns"), f"panic pattern {p!r}: {e}"
+            ) from None
     presets = section.get("presets", data.get("presets", {})) or {}
     if not isinstance(presets, dict) or not all(isinstance(v, dict) for v in presets.values()):
-        raise DataFileError(path, line_of(section, "presets"), "'presets' maps a preset name to placeholder values")
+        raise DataFileError(
+            path, line_of(section, "presets"), "'presets' maps a preset name to placeholder values"
+        )
     style = (data.get("exit_status") or {}).get("style", "inline")
     if style not in ("inline", "separate", "none"):
-        raise DataFileError(path, line_of(data, "exit_status"), f"exit_status: unknown style {style!r}")
+        raise DataFileError(
+            path, line_of(data, "exit_status"), f"exit_status: unknown style {style!r}"
+        )
     commands = data.get("commands", {}) or {}
     if not isinstance(commands, dict):
-        raise DataFileError(path, line_of(data, "commands"), "'commands' maps a command to its replacement")
+        raise DataFileError(
+            path, line_of(data, "commands"), "'commands' maps a command to its replacement"
+        )
     timeout = con.get("boot_timeout", 30)
     if not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise DataFileError(path, line_of(con, "boot_timeout"), "console: boot_timeout must be a positive number")
+        raise DataFileError(
+            path, line_of(con, "boot_timeout"), "console: boot_timeout must be a positive number"
+        )
     return Profile(
         name=name,
         kind=kind,

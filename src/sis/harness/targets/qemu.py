@@ -7,7 +7,9 @@ import shutil
 from sis.harness.targets.base import TargetError
 from sis.harness.targets.process import ProcessTarget
 
-INSTALL_HINT = "install it with `make qemu-deps` (Debian: qemu-system-x86 linux-image-amd64 busybox-static)"
+INSTALL_HINT = (
+    "install it with `make qemu-deps` (Debian: qemu-system-x86 linux-image-amd64 busybox-static)"
+)
 
 
 class QemuTarget(ProcessTarget):
@@ -30,6 +32,14 @@ class QemuTarget(ProcessTarget):
             disk = self._path("disk.img")
             if not disk.exists():
                 shutil.copyfile(built.disk, disk)  # each VM gets its own scratch disk
-            return {"vmlinux": str(built.vmlinux), "initramfs": str(built.initramfs), "disk": str(disk)}
-        paths = {k: str(v) for k, v in image.items() if k in ("vmlinux", "kernel", "initramfs", "initrd", "disk")}
+            return {
+                "vmlinux": str(built.vmlinux),
+                "initramfs": str(built.initramfs),
+                "disk": str(disk),
+            }
+        paths = {
+            k: str(v)
+            for k, v in image.items()
+            if k in ("vmlinux", "kernel", "initramfs", "initrd", "disk")
+        }
         return paths

@@ -821,16 +821,21 @@ class FileSystem:
         if offset + len(view) > MAX_FILE_SIZE:
             raise KernelError(Errno.EFBIG, f"file would exceed {MAX_FILE_SIZE} bytes")
         chunk = self.chunk_blocks * BLOCK_SIZE
-        credits = self._write_credits(self.chunk_blocks)
         done = 0
         while done < len(view):
             pos = offset + done
             n = min(len(view) - done, chunk - pos % BLOCK_SIZE)
+            spanned = (pos + n - 1) // BLOCK_SIZE - pos // BLOCK_SIZE + 1
             try:
-                with self._op(credits):
+                with self._op(self._write_credits(spanned)):
                     self._write_chunk(ino, pos, view[done : done + n])
             except KernelError as e:
-                if done and e.errno == Errno.ENOSPC:
+                if e.errno != Errno.ENOSPC:
+                    raise
+                if spanned > 1:
+                    chunk = BLOCK_SIZE  # space is short: fill what is left block by block
+                    continue
+                if done:
                     return done
                 raise
             done += n

@@ -35,12 +35,15 @@ class Job:
 @dataclass
 class ShellState:
     status: int = 0
+    last_background: int = 0
     jobs: list[Job] = field(default_factory=list)
     next_job: int = 1
 
 
-def tokenize(line: str, status: int, pid: int) -> list[list[str | tuple[str]]]:
-    """Split a line into commands (on `;`) of words; operators come back as 1-tuples."""
+def tokenize(line: str, status: int, pid: int, last_bg: int = 0) -> list[list[str | tuple[str]]]:
+    """Split a line into commands (on `;`) of words; operators come back as 1-tuples.
+    `$?`, `$$` and `$!` expand to the last status, the shell's pid, the last background pid."""
+    specials = {"?": status, "$": pid, "!": last_bg}
     commands: list[list[str | tuple[str]]] = [[]]
     word: list[str] = []
     have_word = False
@@ -61,9 +64,9 @@ def tokenize(line: str, status: int, pid: int) -> list[list[str | tuple[str]]]:
             elif c == "\\" and quote == '"' and i + 1 < len(line) and line[i + 1] in '"\\$':
                 i += 1
                 word.append(line[i])
-            elif c == "$" and quote == '"' and line[i + 1 : i + 2] in ("?", "$"):
+            elif c == "$" and quote == '"' and line[i + 1 : i + 2] in specials:
                 i += 1
-                word.append(str(status if line[i] == "?" else pid))
+                word.append(str(specials[line[i]]))
             else:
                 word.append(c)
         elif c in "'\"":
@@ -72,9 +75,9 @@ def tokenize(line: str, status: int, pid: int) -> list[list[str | tuple[str]]]:
             i += 1
             word.append(line[i])
             have_word = True
-        elif c == "$" and line[i + 1 : i + 2] in ("?", "$"):
+        elif c == "$" and line[i + 1 : i + 2] in specials:
             i += 1
-            word.append(str(status if line[i] == "?" else pid))
+            word.append(str(specials[line[i]]))
             have_word = True
         elif c in " \t":
             flush()
@@ -186,7 +189,7 @@ async def sh_main(libc: Libc, argv: list[str]) -> int:
         for segment in segments:
             # `$?` is expanded when its command runs: `false; echo $?` prints 1.
             try:
-                (tokens,) = tokenize(segment, state.status, me) or [[]]
+                (tokens,) = tokenize(segment, state.status, me, state.last_background) or [[]]
                 if not tokens:
                     continue
                 cmd = parse(tokens)
@@ -236,6 +239,7 @@ async def _run(libc: Libc, state: ShellState, cmd: Command, line: str, me: int, 
         job = Job(state.next_job, pid, line.rstrip("&").strip())
         state.next_job += 1
         state.jobs.append(job)
+        state.last_background = pid
         await libc.write(1, f"[{job.number}] {pid}\n")
         return 0
     await libc.tcsetpgrp(0, pid)

@@ -1,0 +1,70 @@
+"""What `sis check` shows while it runs: one line per target and preset, a line per result
+that is not a pass, and a summary at the end."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from sis.harness.results import TestResult, summarize
+
+if TYPE_CHECKING:
+    from sis.harness.check import CheckPlan
+
+_STYLE = {"PASS": "green", "FAIL": "bold red", "ERROR": "bold yellow", "SKIP": "dim"}
+
+
+class CheckProgress:
+    def __init__(self, plan: CheckPlan) -> None:
+        self.plan = plan
+        self.console = Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("{task.fields[key]:<26}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[state]}"),
+            TimeElapsedColumn(),
+            console=self.console,
+        )
+        per_combo = sum(len(s.tests) for s in plan.suites)
+        self.tasks = {
+            f"{n}/{p}": self.progress.add_task("", total=per_combo, key=f"{n}/{p}", state="waiting")
+            for _, p, n in plan.combos
+        }
+
+    def __enter__(self) -> CheckProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def status(self, key: str, text: str) -> None:
+        self.progress.update(self.tasks[key], state=text)
+
+    def result(self, r: TestResult) -> None:
+        self.progress.advance(self.tasks[f"{r.target}/{r.preset}"])
+        if r.verdict != "PASS":
+            why = f": {r.reason}" if r.reason else ""
+            self.console.print(
+                f"[{_STYLE[r.verdict]}]{r.verdict}[/] {r.target}/{r.preset} "
+                f"{r.suite} :: {r.test}{why}",
+                highlight=False,
+            )
+
+    def interrupted(self) -> None:
+        self.console.print(
+            f"[yellow]interrupted[/]: results so far are in {self.plan.out}/results.jsonl "
+            "and the reports were built from them"
+        )
+
+    def summary(self, results: list[TestResult]) -> None:
+        c = summarize(results)
+        verdict = "ERROR" if c["ERROR"] else "FAIL" if c["FAIL"] else "PASS"
+        self.console.print(
+            f"[{_STYLE[verdict]}]{verdict}[/]: {c['PASS']} passed, {c['FAIL']} failed, "
+            f"{c['ERROR']} errors, {c['SKIP']} skipped  ->  {self.plan.out}/report.html",
+            highlight=False,
+        )

@@ -1,0 +1,214 @@
+"""Test suites as YAML files: what to type into the kernel's shell and what must (not) come
+back. The format is documented in the README ("Writing suites")."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sis.harness.datafile import DataFileError, line_of, load_yaml
+
+SUITE_DIR = Path(__file__).resolve().parent / "shell"
+_STEP_KEYS = {"run", "expect", "not_expect", "status", "timeout", "capture", "retry", "requires"}
+_TEST_KEYS = {"name", "steps", "requires", "description"}
+_SUITE_KEYS = {"name", "description", "requires", "setup", "teardown", "tests"}
+
+
+@dataclass
+class Step:
+    run: str
+    expect: list[str] = field(default_factory=list)
+    not_expect: list[str] = field(default_factory=list)
+    status: int | str | None = 0  # an exit status, "nonzero", or None (any)
+    timeout: float = 30.0
+    capture: dict[str, str] = field(default_factory=dict)
+    retry: int = 0
+    requires: list[str] = field(default_factory=list)
+    line: int | None = None
+
+
+@dataclass
+class Test:
+    name: str
+    steps: list[Step]
+    requires: list[str] = field(default_factory=list)
+    description: str = ""
+    line: int | None = None
+
+
+@dataclass
+class Suite:
+    name: str
+    tests: list[Test]
+    description: str = ""
+    requires: list[str] = field(default_factory=list)
+    setup: list[Step] = field(default_factory=list)
+    teardown: list[Step] = field(default_factory=list)
+    path: Path | None = None
+
+
+def builtin_suites() -> list[str]:
+    return sorted(p.stem for p in SUITE_DIR.glob("*.yaml"))
+
+
+def load_suite(name_or_path: str | Path) -> Suite:
+    path = Path(name_or_path)
+    if not path.suffix and not path.exists():
+        candidate = SUITE_DIR / f"{name_or_path}.yaml"
+        if not candidate.exists():
+            raise DataFileError(
+                str(name_or_path),
+                None,
+                f"no such suite (built in: {', '.join(builtin_suites())}; or give a file)",
+            )
+        path = candidate
+    return parse_suite(load_yaml(path), path)
+
+
+def _strings(value: Any, path: Path, line: int | None, what: str) -> list[str]:
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if not isinstance(item, (str, int, float)):
+            raise DataFileError(path, line, f"{what} must be a string or a list of strings")
+    return [str(i) for i in items]
+
+
+def _regexes(value: Any, path: Path, line: int | None, what: str) -> list[str]:
+    out = _strings(value, path, line, what)
+    for rx in out:
+        try:
+            re.compile(rx)
+        except re.error as e:
+            raise DataFileError(path, line, f"{what} {rx!r} is not a valid regex: {e}") from None
+    return out
+
+
+def _unknown(data: dict, allowed: set[str], path: Path, what: str) -> None:
+    for key in data:
+        if key not in allowed:
+            raise DataFileError(
+                path,
+                line_of(data, key),
+                f"{what}: unknown field '{key}' (allowed: {', '.join(sorted(allowed))})",
+            )
+
+
+def parse_step(data: Any, path: Path) -> Step:
+    if isinstance(data, str):
+        return Step(run=data)
+    if not isinstance(data, dict):
+        raise DataFileError(
+            path, None, "a step is a mapping with 'run' (or a plain command string)"
+        )
+    _unknown(data, _STEP_KEYS, path, "step")
+    line = line_of(data)
+    run = data.get("run")
+    if not isinstance(run, str) or not run.strip() or "\n" in run:
+        raise DataFileError(path, line, "step: 'run' must be one command line")
+    status = data.get("status", 0)
+    if not (
+        status is None
+        or status == "nonzero"
+        or (isinstance(status, int) and not isinstance(status, bool))
+    ):
+        raise DataFileError(
+            path, line_of(data, "status"), "step: 'status' is an exit status, 'nonzero' or null"
+        )
+    timeout = data.get("timeout", 30)
+    if not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise DataFileError(
+            path, line_of(data, "timeout"), "step: 'timeout' must be a positive number of seconds"
+        )
+    capture = data.get("capture", {}) or {}
+    if not isinstance(capture, dict):
+        raise DataFileError(
+            path, line_of(data, "capture"), "step: 'capture' maps a name to a regex with one group"
+        )
+    for name, rx in capture.items():
+        try:
+            if re.compile(str(rx)).groups < 1:
+                raise re.error("needs one (group)")
+        except re.error as e:
+            raise DataFileError(
+                path, line_of(data, "capture"), f"step: capture {name}: {e}"
+            ) from None
+    retry = data.get("retry", 0)
+    if not isinstance(retry, int) or retry < 0:
+        raise DataFileError(
+            path, line_of(data, "retry"), "step: 'retry' is a count of extra attempts"
+        )
+    return Step(
+        run=run,
+        expect=_regexes(data.get("expect"), path, line_of(data, "expect"), "expect"),
+        not_expect=_regexes(
+            data.get("not_expect"), path, line_of(data, "not_expect"), "not_expect"
+        ),
+        status=status,
+        timeout=float(timeout),
+        capture={str(k): str(v) for k, v in capture.items()},
+        retry=retry,
+        requires=_strings(data.get("requires"), path, line_of(data, "requires"), "requires"),
+        line=line,
+    )
+
+
+def _steps(value: Any, path: Path, line: int | None, what: str) -> list[Step]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise DataFileError(path, line, f"'{what}' must be a list of steps")
+    return [parse_step(s, path) for s in value]
+
+
+def parse_suite(data: Any, path: Path) -> Suite:
+    if not isinstance(data, dict):
+        raise DataFileError(path, None, "a suite is a mapping with 'name' and 'tests'")
+    _unknown(data, _SUITE_KEYS, path, "suite")
+    name = data.get("name")
+    if not isinstance(name, str):
+        raise DataFileError(path, line_of(data), "suite: missing required field 'name'")
+    tests_data = data.get("tests")
+    if not isinstance(tests_data, list) or not tests_data:
+        raise DataFileError(
+            path,
+            line_of(data, "tests") if "tests" in data else line_of(data),
+            "suite: 'tests' must be a non-empty list",
+        )
+    tests: list[Test] = []
+    for t in tests_data:
+        if not isinstance(t, dict):
+            raise DataFileError(
+                path, line_of(data, "tests"), "a test is a mapping with 'name' and 'steps'"
+            )
+        _unknown(t, _TEST_KEYS, path, "test")
+        if not isinstance(t.get("name"), str):
+            raise DataFileError(path, line_of(t), "test: missing required field 'name'")
+        steps = _steps(t.get("steps"), path, line_of(t, "steps"), "steps")
+        if not steps:
+            raise DataFileError(
+                path, line_of(t), f"test {t['name']!r}: 'steps' must be a non-empty list"
+            )
+        if any(x.name == t["name"] for x in tests):
+            raise DataFileError(path, line_of(t), f"test {t['name']!r} is defined twice")
+        tests.append(
+            Test(
+                t["name"],
+                steps,
+                _strings(t.get("requires"), path, line_of(t, "requires"), "requires"),
+                str(t.get("description", "")),
+                line_of(t),
+            )
+        )
+    return Suite(
+        name=name,
+        tests=tests,
+        description=str(data.get("description", "")),
+        requires=_strings(data.get("requires"), path, line_of(data, "requires"), "requires"),
+        setup=_steps(data.get("setup"), path, line_of(data, "setup"), "setup"),
+        teardown=_steps(data.get("teardown"), path, line_of(data, "teardown"), "teardown"),
+        path=path,
+    )
