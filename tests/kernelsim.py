@@ -55,7 +55,13 @@ async def _run(
 
     k.spawn(wrapper, argv, files=k.console_files())
     try:
-        status = await asyncio.wait_for(asyncio.shield(done), timeout)
+        deadline = asyncio.get_running_loop().time() + timeout
+        # The program ends, or the kernel panics (perhaps in another task) and never lets it.
+        while not done.done() and machine.status() != "guest-panicked":
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"program did not finish in {timeout} s:\n{out.text[-2000:]}")
+            await asyncio.sleep(0.005)
+        status = done.result() if done.done() else -1
     finally:
         if not runner.done():
             machine.request("quit")

@@ -223,7 +223,9 @@ def test_directory_grows_and_reuses_space(fs: FileSystem) -> None:
     fs.sync()
     assert fsck(fs.dev).clean
     remounted = FileSystem.mount(fs.dev)
-    assert sorted(e.name for e in remounted.readdir(d))[2:] == sorted(names[1::2] + [n.upper() for n in names[::2]])
+    assert sorted(e.name for e in remounted.readdir(d))[2:] == sorted(
+        names[1::2] + [n.upper() for n in names[::2]]
+    )
 
 
 def test_rename_file(fs: FileSystem) -> None:

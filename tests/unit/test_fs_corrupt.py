@@ -122,7 +122,9 @@ def messages(dev) -> list[str]:
 def test_fsck_finds_a_shared_block(populated) -> None:
     dev, sb, ino = populated
     a = Inode.unpack(dev.read_block(sb.inode_location(ino["a"])[0]), sb.inode_location(ino["a"])[1])
-    b_direct = Inode.unpack(dev.read_block(sb.inode_location(ino["b"])[0]), sb.inode_location(ino["b"])[1]).direct
+    b_direct = Inode.unpack(
+        dev.read_block(sb.inode_location(ino["b"])[0]), sb.inode_location(ino["b"])[1]
+    ).direct
     edit_inode(dev, sb, ino["b"], direct=[a.direct[0]] + b_direct[1:])
     found = messages(dev)
     assert any(f"block {a.direct[0]} (file block 0) is also used by inode" in m for m in found)
@@ -145,7 +147,9 @@ def test_fsck_finds_bitmap_errors(populated) -> None:
     dev.write_block(sb.block_bitmap_start, bytes(bm))
     found = messages(dev)
     assert f"block {last} is marked in use but nothing uses it (leaked)" in found
-    assert f"block {first_data} is used by inode {ROOT} but marked free in the block bitmap" in found
+    assert (
+        f"block {first_data} is used by inode {ROOT} but marked free in the block bitmap" in found
+    )
 
 
 def test_fsck_finds_wrong_link_counts_and_sizes(populated) -> None:
@@ -185,7 +189,9 @@ def test_fsck_finds_a_damaged_directory_block(populated) -> None:
     struct.pack_into("<H", block, 4, 3)  # rec_len of "." = 3
     dev.write_block(d.direct[0], bytes(block))
     found = messages(dev)
-    assert any(f"directory {ino['d']} block 0: record at offset 0 has a bad length 3" in m for m in found)
+    assert any(
+        f"directory {ino['d']} block 0: record at offset 0 has a bad length 3" in m for m in found
+    )
     # The mount itself works; using that directory reports EIO.
     fs = FileSystem.mount(dev)
     with pytest.raises(KernelError) as e:

@@ -135,7 +135,9 @@ def fs_state(fs: FileSystem) -> State:
 
 STATES: list[State] = list(itertools.accumulate(STEPS, apply_model, initial={}))
 # DURABLE[i]: how many steps are acknowledged once steps[:i] have completed.
-DURABLE = [max([j + 1 for j in range(i) if STEPS[j][0] in SYNCS], default=0) for i in range(len(STEPS) + 1)]
+DURABLE = [
+    max([j + 1 for j in range(i) if STEPS[j][0] in SYNCS], default=0) for i in range(len(STEPS) + 1)
+]
 
 
 def clock() -> int:
@@ -264,9 +266,13 @@ def test_write_error_at_every_write() -> None:
                 else:
                     # After the error the mount is read-only (ENOENT: a step whose file
                     # could not be created).
-                    assert e.errno in (Errno.EROFS, Errno.EIO, Errno.ENOENT), f"k={k}: step {i}: {e}"
+                    assert e.errno in (Errno.EROFS, Errno.EIO, Errno.ENOENT), (
+                        f"k={k}: step {i}: {e}"
+                    )
             else:
-                assert failed is None, f"k={k}: step {i} {STEPS[i][0]!r} succeeded after an I/O error"
+                assert failed is None, (
+                    f"k={k}: step {i} {STEPS[i][0]!r} succeeded after an I/O error"
+                )
         assert failed is not None, f"k={k}: the injected error was not reported"
         check_recovered(dev.snapshot(), failed, f"EIO at write {k}")
 
@@ -297,7 +303,9 @@ def test_power_cut_during_replay_then_mount_again() -> None:
             disk.crash_after_writes = disk.writes_done + j
             with pytest.raises(PowerCut):
                 FileSystem.mount(disk, clock=clock)
-            check_recovered(disk.snapshot(), failed, f"crash after {k} writes, then {j} replay writes")
+            check_recovered(
+                disk.snapshot(), failed, f"crash after {k} writes, then {j} replay writes"
+            )
         checked += 1
         if checked == 4:
             break

@@ -37,7 +37,9 @@ def test_committed_transaction_is_replayed_at_mount() -> None:
     assert state_of(dev).status == "committed"
     report = fsck(dev)
     assert report.clean, report.findings
-    assert any("committed transaction" in x.message and x.severity == "info" for x in report.findings)
+    assert any(
+        "committed transaction" in x.message and x.severity == "info" for x in report.findings
+    )
     fs = FileSystem.mount(dev)
     assert fs.replayed
     assert fs.read(fs.lookup(ROOT, "f"), 0, 100) == b"payload"
@@ -198,3 +200,21 @@ def test_read_error_rolls_the_operation_back() -> None:
     assert fs.create(ROOT, "new", 0o644) == 33  # the inode bitmap was restored
     fs.sync()
     assert fsck(dev).clean
+
+
+def test_transaction_with_several_descriptor_blocks() -> None:
+    dev = MemoryBlockDevice(8192)
+    FileSystem.format(dev, journal_blocks=2100)
+    fs = FileSystem.mount(dev)
+    f = fs.create(ROOT, "f", 0o644)
+    data = bytes(range(251)) * (1500 * 4096 // 251)
+    fs.write(f, 0, data)
+    assert fs.cache.dirty_count > journal.DESC_ENTRIES
+    fs.journal.checkpoint = lambda blocks: None  # type: ignore[method-assign]
+    fs.sync()
+    pending = state_of(dev)
+    assert pending.status == "committed" and len(pending.blocks) > journal.DESC_ENTRIES
+    assert fsck(dev).clean
+    fs = FileSystem.mount(dev)
+    assert fs.replayed and fs.read(f, 0, len(data)) == data
+    assert fsck(dev).findings == []

@@ -55,7 +55,9 @@ class Model:
 
     def children(self, d: str) -> list[str]:
         prefix = d.rstrip("/") + "/"
-        return [p for p in self.nodes if p.startswith(prefix) and "/" not in p[len(prefix) :] and p != d]
+        return [
+            p for p in self.nodes if p.startswith(prefix) and "/" not in p[len(prefix) :] and p != d
+        ]
 
     def apply(self, op: tuple):  # noqa: C901 - one branch per operation
         kind = op[0]
@@ -237,9 +239,13 @@ class FileSystemVsModel(RuleBasedStateMachine):
     @rule(data=st.data())
     def rename(self, data: st.DataObject) -> None:
         src = self.path(data, data.draw(st.sampled_from(["file", "dir"])))
-        self.check(("rename", src, self.path(data, data.draw(st.sampled_from(["new", "file", "dir"])))))
+        self.check(
+            ("rename", src, self.path(data, data.draw(st.sampled_from(["new", "file", "dir"]))))
+        )
 
-    @rule(data=st.data(), offset=st.sampled_from(OFFSETS), chunk=st.binary(min_size=1, max_size=300))
+    @rule(
+        data=st.data(), offset=st.sampled_from(OFFSETS), chunk=st.binary(min_size=1, max_size=300)
+    )
     def write(self, data: st.DataObject, offset: int, chunk: bytes) -> None:
         self.check(("write", self.path(data, "file"), offset, chunk))
 

@@ -82,7 +82,9 @@ KILLED_WRITER = textwrap.dedent(
 
 def test_killed_process_keeps_what_it_synced(tmp_path) -> None:
     path = make_image(tmp_path)
-    proc = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(path)], capture_output=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED_WRITER, str(path)], capture_output=True, timeout=60
+    )
     assert proc.returncode == -9, proc.stderr.decode()
     dev = FileBlockDevice(path)
     assert fsck(dev).clean

@@ -55,8 +55,13 @@ def test_ls_and_cat(image) -> None:
     dev.close()
 
     entries = tools.list_dir(image)
-    assert [(e.name, e.is_dir, e.size) for e in entries] == [("docs", True, 4096), ("hello.txt", False, 12)]
-    assert [(e.name, e.size, e.mode & 0o777) for e in tools.list_dir(image, "/docs")] == [("a", 5000, 0o600)]
+    assert [(e.name, e.is_dir, e.size) for e in entries] == [
+        ("docs", True, 4096),
+        ("hello.txt", False, 12),
+    ]
+    assert [(e.name, e.size, e.mode & 0o777) for e in tools.list_dir(image, "/docs")] == [
+        ("a", 5000, 0o600)
+    ]
     assert [e.name for e in tools.list_dir(image, "/docs/a")] == ["a"]
     assert tools.read_file(image, "/hello.txt") == b"hello world\n"
     assert tools.read_file(image, "docs/a") == b"x" * 5000
@@ -82,7 +87,9 @@ def test_not_a_sis_image(tmp_path) -> None:
     with pytest.raises(KernelError) as e:
         tools.list_dir(junk)
     assert e.value.errno == Errno.EINVAL
-    assert str(e.value) == f"EINVAL: {junk}: not a SIS file system (no SISFS001 signature in block 0)"
+    assert (
+        str(e.value) == f"EINVAL: {junk}: not a SIS file system (no SISFS001 signature in block 0)"
+    )
     report = tools.fsck_image(junk)
     assert not report.clean and "not a SIS file system" in report.findings[0].message
     odd = tmp_path / "odd.img"

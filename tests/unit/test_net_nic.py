@@ -183,6 +183,7 @@ def test_send_fault_hook_is_what_chaos_uses():
 
 # -- the local hub ----------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def hub_dir(tmp_path: Path) -> Path:
     base = tmp_path / "hub"

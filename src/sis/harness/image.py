@@ -410,7 +410,7 @@ log() {{
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-mkdir /dev/pts
+mkdir -p /dev/pts
 mount -t devpts devpts /dev/pts
 
 # In dependency order, with one modprobe process rather than an insmod per module: every
@@ -536,6 +536,7 @@ def _build_initramfs(plan: _Plan) -> bytes:
 
     cpio.file("etc/acpi/PWRF/00000080", b"#!/bin/sh\nsync\nexec poweroff -f\n", 0o755)
     cpio.file("etc/hostname", f"{HOSTNAME}\n".encode())
+    cpio.file("etc/hosts", f"127.0.0.1 localhost\n10.0.2.15 {HOSTNAME}\n".encode())
     cpio.file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n")
     cpio.file("etc/group", b"root:x:0:\n")
     cpio.file("init", _init_script(modules).encode(), 0o755)

@@ -153,7 +153,9 @@ class Kernel:
 
     def _task_fault(self, task: Task, exc: BaseException) -> None:
         if isinstance(exc, SegmentationFault):
-            self.printk.warn("proc", "segfault", f"{task.name}[{task.pid}]: {exc}", pid=task.pid)
+            self.printk.warn(
+                "proc", "segfault", f"{task.name}[{task.pid}]: segfault: {exc}", pid=task.pid
+            )
         else:
             where = traceback.extract_tb(exc.__traceback__)[-1]
             self.printk.error(

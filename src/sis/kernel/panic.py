@@ -37,12 +37,21 @@ COMMON_CAUSES = (
 
 
 def _frames(exc: BaseException | None) -> list[tuple[types.CodeType, int]]:
-    """Kernel frames, innermost first: the exception's traceback, then the stack that led to it."""
+    """Kernel frames, innermost first: the exception's traceback, then the stack that led to
+    the panic call (without the panic machinery itself)."""
     frames: list[tuple[types.CodeType, int]] = []
+    caught_in = None
     if exc is not None and exc.__traceback__ is not None:
-        tb_frames = [(tb.tb_frame.f_code, tb.tb_lasti) for tb in _walk_tb(exc.__traceback__)]
-        frames.extend(reversed(tb_frames))
-    f = sys._getframe(2)
+        tbs = _walk_tb(exc.__traceback__)
+        caught_in = tbs[0].tb_frame
+        frames.extend((tb.tb_frame.f_code, tb.tb_lasti) for tb in reversed(tbs))
+    f = sys._getframe(1)
+    while f is not None and (
+        f.f_code.co_filename == __file__ or f.f_code.co_qualname == "Kernel.panic"
+    ):
+        f = f.f_back
+    if f is not None and f is caught_in:
+        f = f.f_back  # already listed, at the line that raised
     while f is not None:
         frames.append((f.f_code, f.f_lasti))
         f = f.f_back

@@ -214,6 +214,10 @@ class VirtualNic(Nic):
     def _transmit(self, frame: bytes) -> None:
         self.wire.carry(self._deliver, frame)
 
+    def inject(self, frame: bytes) -> None:
+        """Make a frame arrive as if from the wire (tests)."""
+        _defer(0.0, self._deliver, frame)
+
     def close(self) -> None:
         super().close()
         self.wire.detach(self._deliver)
@@ -245,11 +249,21 @@ class MockNic(VirtualNic):
 
     kind = "mock"
 
-    def __init__(self, mac: bytes, wire: Wire | None = None, *, seed: int = 0,
-                 loss_rate: float = 0.0, delay_s: float = 0.0, duplicate_rate: float = 0.0,
-                 corrupt_rate: float = 0.0, fail_send: Errno | None = None,
-                 send_failure_rate: float = 0.0, failure_errno: Errno = Errno.EIO,
-                 mtu: int = ETH_MTU) -> None:
+    def __init__(
+        self,
+        mac: bytes,
+        wire: Wire | None = None,
+        *,
+        seed: int = 0,
+        loss_rate: float = 0.0,
+        delay_s: float = 0.0,
+        duplicate_rate: float = 0.0,
+        corrupt_rate: float = 0.0,
+        fail_send: Errno | None = None,
+        send_failure_rate: float = 0.0,
+        failure_errno: Errno = Errno.EIO,
+        mtu: int = ETH_MTU,
+    ) -> None:
         super().__init__(mac, wire if wire is not None else Wire(), mtu=mtu)
         self.loss_rate = loss_rate
         self.delay_s = delay_s
@@ -286,15 +300,12 @@ class MockNic(VirtualNic):
         for _ in range(copies):
             self.wire.carry(self._deliver, frame, self.delay_s)
 
-    def inject(self, frame: bytes) -> None:
-        """Make a frame arrive as if from the wire (tests)."""
-        _defer(0.0, self._deliver, frame)
-
     def describe(self) -> str:
         return f"mock seed={self._rng.seed}"
 
 
 # -- the local hub --------------------------------------------------------------------------------
+
 
 def hub_base_dir() -> Path:
     """Where hub ports live: $SIS_HUB_DIR, or /tmp/sis-hub-<uid>."""
@@ -315,7 +326,9 @@ def _private_dir(path: Path) -> None:
     if st.st_uid != os.getuid():
         raise KernelError(Errno.EACCES, f"{path} belongs to uid {st.st_uid}, not {os.getuid()}")
     if st.st_mode & 0o077:
-        raise KernelError(Errno.EACCES, f"{path} is accessible by others (mode {st.st_mode & 0o777:o})")
+        raise KernelError(
+            Errno.EACCES, f"{path} is accessible by others (mode {st.st_mode & 0o777:o})"
+        )
 
 
 class HubNic(Nic):
@@ -323,8 +336,9 @@ class HubNic(Nic):
 
     kind = "hub"
 
-    def __init__(self, port: int, mac: bytes, *, base: Path | str | None = None,
-                 mtu: int = ETH_MTU) -> None:
+    def __init__(
+        self, port: int, mac: bytes, *, base: Path | str | None = None, mtu: int = ETH_MTU
+    ) -> None:
         super().__init__(mac, mtu=mtu)
         self.port = port
         self.base = Path(base) if base is not None else hub_base_dir()
@@ -387,10 +401,16 @@ class HubNic(Nic):
         except FileNotFoundError:
             return []
         now = time.monotonic()
-        if self._scan_key is None or self._scan_key[0] != mtime or now - self._scan_key[1] > HUB_RESCAN_S:
+        if (
+            self._scan_key is None
+            or self._scan_key[0] != mtime
+            or now - self._scan_key[1] > HUB_RESCAN_S
+        ):
             own = self.path.name
             with os.scandir(self.directory) as it:
-                self._peers = sorted(e.path for e in it if e.name.endswith(".sock") and e.name != own)
+                self._peers = sorted(
+                    e.path for e in it if e.name.endswith(".sock") and e.name != own
+                )
             self._scan_key = (mtime, now)
         return self._peers
 

@@ -58,6 +58,17 @@ class BufferCache:
             self._clean.popitem(last=False)
         return buf
 
+    def read_uncached(self, n: int) -> bytes | bytearray:
+        """The block's contents without adding it to the cache: streaming file data through
+        would only push out the metadata worth keeping."""
+        buf = self._dirty.get(n)
+        if buf is None:
+            buf = self._clean.get(n)
+        if buf is not None:
+            return buf
+        data = self.overlay.get(n)
+        return data if data is not None else self.dev.read_block(n)
+
     def modify(self, n: int) -> bytearray:
         """The block, made dirty and ready to be changed in place."""
         buf = self._dirty.get(n)

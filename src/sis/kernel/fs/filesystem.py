@@ -6,10 +6,17 @@ rolls all of its changes back, so a transaction only ever holds whole operations
 `fsync` commit the transaction through the journal; it also commits on its own when it fills the
 journal. Large writes are split into operations of at most `chunk_blocks` blocks.
 
-Error policy (like Linux `errors=remount-ro`): if a device write fails while committing, the call
-reports EIO and the mount turns read-only in memory. The disk then holds either the previous or
-the new transaction (the journal decides at the next mount); nothing more is written, mutating
-calls fail with EROFS, `sync` fails with EIO, and reads still see the in-memory state.
+Timestamps come from the `clock` given at format/mount (nanoseconds). Changing a file sets its
+mtime and ctime; atime is set when the inode is created and never on reads (like mounting with
+`noatime`), so reading never writes to the disk.
+
+Write errors: if the device fails a write or flush while committing, the call that committed
+(`sync`, `fsync`, or an operation that found the journal full) fails with the device's errno
+(EIO). The disk then holds the previous or the new transaction, whichever the journal says, so
+a crash at that point recovers cleanly. Unlike Linux's `errors=remount-ro`, the mount stays
+writable: the changes stay in memory and the next commit retries them (first finishing the
+checkpoint of a transaction that did reach the journal). A transient fault loses nothing; on a
+persistently failing disk every commit fails, and once the transaction is full every change does.
 """
 
 from __future__ import annotations
@@ -147,7 +154,7 @@ class FileSystem:
         self.cache = cache
         self.clock = clock
         self.read_only = read_only
-        self.error: KernelError | None = None  # set when a commit failed: mount is read-only
+        self.commit_failures = 0
         self.mounted = True
         self.replayed = False  # mount found a committed transaction and replayed it
         self.journal_note = ""  # why an interrupted transaction was ignored, if one was
@@ -259,10 +266,12 @@ class FileSystem:
         fs.journal_note = state.reason
         fs._count_free()
         try:
-            root = fs._iget(ROOT_INO)
-        except KernelError:
-            root = Inode()
-        if not root.is_dir:
+            root_ok = fs._iget(ROOT_INO).is_dir
+        except KernelError as e:
+            if e.errno != Errno.ENOENT:
+                raise
+            root_ok = False
+        if not root_ok:
             raise KernelError(Errno.EINVAL, "root directory inode is damaged")
         return fs
 
@@ -289,8 +298,6 @@ class FileSystem:
         self._check_mounted()
         if self.read_only:
             raise KernelError(Errno.EROFS, "file system is mounted read-only")
-        if self.error is not None:
-            raise KernelError(Errno.EROFS, "file system is read-only after an I/O error")
 
     @contextmanager
     def _op(self, credits: int) -> Iterator[None]:
@@ -318,23 +325,18 @@ class FileSystem:
             self._in_op = False
 
     def _commit(self) -> None:
-        if self.error is not None:
-            raise KernelError(
-                Errno.EIO, f"file system is read-only after an I/O error ({self.error})"
-            )
         blocks = self.cache.dirty_blocks()
-        if not blocks:
+        if not blocks and self.journal.pending is None:
             return
         try:
             self.journal.commit(blocks)
         except KernelError as e:
-            self.error = e
+            self.commit_failures += 1
             raise KernelError(
-                Errno.EIO, f"journal commit failed ({e}); file system is now read-only"
+                e.errno,
+                f"journal commit failed ({e.detail or e.errno.message}); "
+                "the changes are kept and retried at the next sync",
             ) from None
-        except BaseException:
-            self.error = KernelError(Errno.EIO, "journal commit interrupted")
-            raise
         self.cache.mark_clean()
 
     def _write_credits(self, n: int) -> int:
@@ -801,7 +803,7 @@ class FileSystem:
         blocks = self._map_range(inode, fb0, (end - 1) // BLOCK_SIZE - fb0 + 1)
         out = bytearray()
         for blk in blocks:
-            out += self.cache.read(blk) if blk else _ZERO_BLOCK
+            out += self.cache.read_uncached(blk) if blk else _ZERO_BLOCK
         start = offset - fb0 * BLOCK_SIZE
         return bytes(out[start : start + end - offset])
 
@@ -917,7 +919,8 @@ class FileSystem:
     @_locked
     def unmount(self) -> None:
         """Commit what is pending and detach. The caller still owns (and closes) the device.
-        After a commit failure this reports EIO: the unsynced changes are lost."""
+        If that commit fails (EIO) the mount is detached anyway and the unsynced changes are
+        lost; the disk still holds a consistent state."""
         if not self.mounted:
             return
         try:

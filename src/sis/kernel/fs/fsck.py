@@ -331,7 +331,8 @@ class _Checker:
             inode = self.inode(ino)
             if used:
                 r.error(f"inode {ino} is marked in use but no directory links to it (orphan)")
-                self.scan_inode(ino, inode)  # so its blocks are not reported as leaked too
+                if inode.mode:
+                    self.scan_inode(ino, inode)  # so its blocks are not reported as leaked too
             elif inode.mode:
                 r.error(f"free inode {ino} was not cleared (mode {inode.mode:#o})")
 

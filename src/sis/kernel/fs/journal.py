@@ -9,7 +9,9 @@ Journal region layout (block offsets from `journal_start`)::
 
 A commit writes descriptors and blocks, flushes, writes the commit block, flushes (the
 transaction is now durable), writes every block to its home location, flushes, and finally
-bumps the header's sequence number and flushes (the journal is empty again). Recovery replays
+bumps the header's sequence number and flushes (the journal is empty again). If a device error
+stops a commit after the commit block, the journal keeps that transaction and finishes its
+checkpoint before it writes anything else there; an error earlier leaves nothing committed. Recovery replays
 the transaction whose sequence matches the header only if its commit block and checksum are
 intact; anything else is an interrupted commit and is ignored, which leaves the file system
 exactly as the previous transaction left it.
@@ -90,7 +92,8 @@ def read_state(dev: BlockDevice, sb: Superblock) -> JournalState:
         magic, seq, tot, index, count = _DESC.unpack_from(blk)
         if magic != DESC_MAGIC or seq != sequence:
             return JournalState(sequence, "empty") if i == 0 else incomplete("descriptor missing")
-        if not _sealed(blk, _DESC.size + 4 * DESC_ENTRIES) or index != i or count > DESC_ENTRIES:
+        damaged = index != i or count > DESC_ENTRIES or (i > 0 and tot != total)
+        if damaged or not _sealed(blk, _DESC.size + 4 * DESC_ENTRIES):
             return incomplete(f"descriptor {i} is damaged")
         if i == 0:
             total = tot
@@ -137,13 +140,17 @@ class Journal:
         self.capacity = capacity(sb.journal_blocks)
         self.sequence = sequence
         self.commits = 0
+        # A committed transaction whose checkpoint has not completed: it owns the journal.
+        self.pending: list[tuple[int, bytes]] | None = None
 
     def commit(self, blocks: list[tuple[int, bytes]]) -> None:
         """Make `blocks` (home block number, contents) durable atomically, then checkpoint.
 
-        Device errors propagate; after one the on-disk state is still either the old or the
-        new transaction (recovery decides), but this object must not be used to commit again.
+        Device errors propagate; the on-disk state is then the old or the new transaction
+        (recovery decides), and calling `commit` again retries safely.
         """
+        if self.pending is not None:
+            self.checkpoint(self.pending)
         if not blocks:
             return
         if len(blocks) > self.capacity:
@@ -171,6 +178,7 @@ class Journal:
         dev.write_block(pos, _seal(_COMMIT.pack(COMMIT_MAGIC, self.sequence, total, crc)))
         dev.flush()
         # Durable from here on: a crash now is repaired by replay at the next mount.
+        self.pending = blocks
         self.checkpoint(blocks)
 
     def checkpoint(self, blocks: list[tuple[int, bytes]]) -> None:
@@ -182,3 +190,4 @@ class Journal:
         self.dev.flush()
         self.sequence += 1
         self.commits += 1
+        self.pending = None

@@ -41,7 +41,9 @@ def setup_network(k: Kernel, spec: NicSpec, links: dict[str, bool]) -> NetStack:
 
     stack = NetStack(k.heap, k.printk, on_bug=on_bug)
     stack.links = links
-    stack.add_interface("lo", LoopbackNic(), network=ipv4.aton("127.0.0.0"), prefix=8, addr=ipv4.LOOPBACK)
+    stack.add_interface(
+        "lo", LoopbackNic(), network=ipv4.aton("127.0.0.0"), prefix=8, addr=ipv4.LOOPBACK
+    )
     if spec.kind == "none":
         return stack
     if spec.kind == "user":
@@ -60,13 +62,21 @@ def setup_network(k: Kernel, spec: NicSpec, links: dict[str, bool]) -> NetStack:
             nic = _hub_nic(port)
         except KernelError as e:
             # No NIC is better than no kernel: boot on with `lo` only and say why.
-            k.printk.error("net", "nic_failed", f"eth0: cannot join hub port {port}: {e.detail or e.errno.message}",
-                           iface="eth0", port=port, errno=e.errno.name)
+            k.printk.error(
+                "net",
+                "nic_failed",
+                f"eth0: cannot join hub port {port}: {e.detail or e.errno.message}",
+                iface="eth0",
+                port=port,
+                errno=e.errno.name,
+            )
             return stack
         _attach(stack, "eth0", nic, links, f"hub port {port} ({nic.directory})")
         iface = stack.interfaces["eth0"]
         iface.network, iface.prefix = hub_network(port), 24
-        stack.start_probe(iface, AddressProbe(stack, iface, host_candidates(nic.mac, iface.network)))
+        stack.start_probe(
+            iface, AddressProbe(stack, iface, host_candidates(nic.mac, iface.network))
+        )
         return stack
     raise KernelError(Errno.EINVAL, f"unknown NIC kind {spec.kind!r}")
 
@@ -82,10 +92,19 @@ def _hub_nic(port: int) -> HubNic:
     raise KernelError(Errno.EADDRINUSE, f"no free MAC on hub port {port}")
 
 
-def _attach(stack: NetStack, name: str, nic: VirtualNic | HubNic, links: dict[str, bool], what: str) -> None:
+def _attach(
+    stack: NetStack, name: str, nic: VirtualNic | HubNic, links: dict[str, bool], what: str
+) -> None:
     stack.add_interface(name, nic)
     up = links.get(name, True)
     nic.set_link(up)
-    stack.log_info("nic_attached", f"{name}: {what}, mac {format_mac(nic.mac)}",
-                   iface=name, mac=format_mac(nic.mac), kind=nic.kind)
-    stack.log_info("link_up" if up else "link_down", f"{name}: link {'up' if up else 'down'}", iface=name)
+    stack.log_info(
+        "nic_attached",
+        f"{name}: {what}, mac {format_mac(nic.mac)}",
+        iface=name,
+        mac=format_mac(nic.mac),
+        kind=nic.kind,
+    )
+    stack.log_info(
+        "link_up" if up else "link_down", f"{name}: link {'up' if up else 'down'}", iface=name
+    )

@@ -28,7 +28,7 @@ _PACKET = struct.Struct("!HHBBH6s4s6s4s")
 REACHABLE_S = 60.0  # an entry is trusted this long, then resolved again
 RESOLVE_TRIES = 3
 RESOLVE_INTERVAL_S = 0.25
-PENDING_MAX = 16  # packets held per unresolved neighbour; more are dropped
+PENDING_MAX = 64  # packets held per unresolved neighbour; more are dropped
 PROBE_COUNT = 2
 PROBE_INTERVAL_S = 0.05
 PROBE_WAIT_S = 0.1  # after the last probe, how long silence means the address is free
@@ -44,15 +44,27 @@ class ArpPacket:
     tpa: int
 
     def pack(self) -> bytes:
-        return _PACKET.pack(1, ETH_P_IP, 6, 4, self.oper, self.sha, self.spa.to_bytes(4, "big"),
-                            self.tha, self.tpa.to_bytes(4, "big"))
+        return _PACKET.pack(
+            1,
+            ETH_P_IP,
+            6,
+            4,
+            self.oper,
+            self.sha,
+            self.spa.to_bytes(4, "big"),
+            self.tha,
+            self.tpa.to_bytes(4, "big"),
+        )
 
     @classmethod
     def parse(cls, data: bytes) -> ArpPacket:
         if len(data) < _PACKET.size:
             raise ValueError("truncated ARP packet")
         htype, ptype, hlen, plen, oper, sha, spa, tha, tpa = _PACKET.unpack_from(data)
-        if (htype, ptype, hlen, plen) != (1, ETH_P_IP, 6, 4) or oper not in (ARP_REQUEST, ARP_REPLY):
+        if (htype, ptype, hlen, plen) != (1, ETH_P_IP, 6, 4) or oper not in (
+            ARP_REQUEST,
+            ARP_REPLY,
+        ):
             raise ValueError("not an Ethernet/IPv4 ARP packet")
         return cls(oper, sha, int.from_bytes(spa, "big"), tha, int.from_bytes(tpa, "big"))
 
@@ -148,12 +160,19 @@ class NeighbourTable:
             probe.observe(pkt)
         if iface.addr is not None and pkt.spa == iface.addr:
             self.conflicts += 1
-            self.stack.log_warn("addr_conflict",
-                                f"{iface.name}: {ipv4.ntoa(iface.addr)} also claimed by {format_mac(pkt.sha)}",
-                                iface=iface.name, addr=ipv4.ntoa(iface.addr), mac=format_mac(pkt.sha))
+            self.stack.log_warn(
+                "addr_conflict",
+                f"{iface.name}: {ipv4.ntoa(iface.addr)} also claimed by {format_mac(pkt.sha)}",
+                iface=iface.name,
+                addr=ipv4.ntoa(iface.addr),
+                mac=format_mac(pkt.sha),
+            )
             return
         if pkt.spa and iface.on_link(pkt.spa):
-            if (iface.addr is not None and pkt.tpa == iface.addr) or (iface.name, pkt.spa) in self.entries:
+            if (iface.addr is not None and pkt.tpa == iface.addr) or (
+                iface.name,
+                pkt.spa,
+            ) in self.entries:
                 self.learn(iface, pkt.spa, pkt.sha)
         if pkt.oper == ARP_REQUEST and iface.addr is not None and pkt.tpa == iface.addr:
             reply = ArpPacket(ARP_REPLY, own, iface.addr, pkt.sha, pkt.spa)
@@ -179,9 +198,16 @@ class NeighbourTable:
             del self.entries[key]
 
     def info(self) -> list[dict[str, object]]:
-        return [{"iface": nb.iface.name, "addr": ipv4.ntoa(nb.addr),
-                 "mac": format_mac(nb.mac) if nb.mac else None, "state": nb.state,
-                 "pending": len(nb.pending)} for nb in self.entries.values()]
+        return [
+            {
+                "iface": nb.iface.name,
+                "addr": ipv4.ntoa(nb.addr),
+                "mac": format_mac(nb.mac) if nb.mac else None,
+                "state": nb.state,
+                "pending": len(nb.pending),
+            }
+            for nb in self.entries.values()
+        ]
 
 
 def host_candidates(mac: bytes, network: int, low: int = 2, high: int = 254) -> Iterator[int]:
@@ -222,8 +248,12 @@ class AddressProbe:
             return
         self.iface.tentative = self.candidate
         self.sent = 0
-        self.stack.log_debug("addr_probe", f"{self.iface.name}: probing {ipv4.ntoa(self.candidate)}",
-                             iface=self.iface.name, addr=ipv4.ntoa(self.candidate))
+        self.stack.log_debug(
+            "addr_probe",
+            f"{self.iface.name}: probing {ipv4.ntoa(self.candidate)}",
+            iface=self.iface.name,
+            addr=ipv4.ntoa(self.candidate),
+        )
         self._step()
 
     def _step(self) -> None:
@@ -240,8 +270,9 @@ class AddressProbe:
                 self.paused = True
                 return
             self.sent += 1
-            self.timer = self.stack.call_later(PROBE_INTERVAL_S if self.sent < PROBE_COUNT else PROBE_WAIT_S,
-                                               self._step)
+            self.timer = self.stack.call_later(
+                PROBE_INTERVAL_S if self.sent < PROBE_COUNT else PROBE_WAIT_S, self._step
+            )
             return
         self.stack.probe_done(self.iface, self.candidate)
 
@@ -257,9 +288,13 @@ class AddressProbe:
         taken = pkt.spa == self.candidate
         rival = pkt.oper == ARP_REQUEST and pkt.spa == 0 and pkt.tpa == self.candidate
         if taken or rival:
-            self.stack.log_debug("addr_in_use", f"{self.iface.name}: {ipv4.ntoa(self.candidate)} "
-                                 f"{'in use by' if taken else 'also probed by'} {format_mac(pkt.sha)}",
-                                 iface=self.iface.name, addr=ipv4.ntoa(self.candidate))
+            self.stack.log_debug(
+                "addr_in_use",
+                f"{self.iface.name}: {ipv4.ntoa(self.candidate)} "
+                f"{'in use by' if taken else 'also probed by'} {format_mac(pkt.sha)}",
+                iface=self.iface.name,
+                addr=ipv4.ntoa(self.candidate),
+            )
             self.cancel()
             self.start()
 

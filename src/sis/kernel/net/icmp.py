@@ -34,7 +34,7 @@ def echo_request(ident: int, seq: int, data: bytes) -> bytes:
 
 def unreachable(code: int, original: bytes) -> bytes:
     """Destination unreachable quoting the offending packet's IP header and 8 payload bytes."""
-    return build(DEST_UNREACH, code, 0, 0, original[:HEADER_LEN + 8])
+    return build(DEST_UNREACH, code, 0, 0, original[: HEADER_LEN + 8])
 
 
 def parse(message: bytes) -> IcmpMessage:
@@ -44,4 +44,4 @@ def parse(message: bytes) -> IcmpMessage:
     if checksum(message) != 0:
         raise ValueError("bad ICMP checksum")
     type_, code, _csum, ident, seq = _HEADER.unpack_from(message)
-    return IcmpMessage(type_, code, ident, seq, message[_HEADER.size:])
+    return IcmpMessage(type_, code, ident, seq, message[_HEADER.size :])

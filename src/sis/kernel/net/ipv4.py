@@ -65,10 +65,22 @@ class IpHeader:
     header_len: int
 
 
-def build(src: int, dst: int, proto: int, payload: bytes, ident: int, ttl: int = DEFAULT_TTL) -> bytes:
+def build(
+    src: int, dst: int, proto: int, payload: bytes, ident: int, ttl: int = DEFAULT_TTL
+) -> bytes:
     total = HEADER_LEN + len(payload)
-    header = _HEADER.pack(0x45, 0, total, ident & 0xFFFF, _DF, ttl, proto, 0,
-                          src.to_bytes(4, "big"), dst.to_bytes(4, "big"))
+    header = _HEADER.pack(
+        0x45,
+        0,
+        total,
+        ident & 0xFFFF,
+        _DF,
+        ttl,
+        proto,
+        0,
+        src.to_bytes(4, "big"),
+        dst.to_bytes(4, "big"),
+    )
     csum = checksum(header)
     return header[:10] + csum.to_bytes(2, "big") + header[12:] + payload
 
@@ -88,7 +100,9 @@ def parse(packet: bytes) -> tuple[IpHeader, bytes]:
         raise ValueError("bad IPv4 header checksum")
     if frag & 0x3FFF:
         raise ValueError("fragment")
-    hdr = IpHeader(int.from_bytes(src, "big"), int.from_bytes(dst, "big"), proto, ttl, ident, total, ihl)
+    hdr = IpHeader(
+        int.from_bytes(src, "big"), int.from_bytes(dst, "big"), proto, ttl, ident, total, ihl
+    )
     return hdr, packet[ihl:total]
 
 

@@ -64,25 +64,45 @@ class SlirpGateway:
             if not ipv4.same_subnet(hdr.dst, NETWORK, PREFIX) and hdr.dst != ipv4.BROADCAST:
                 # Routed to the outside world, which this machine does not reach.
                 self.stats["unreachable"] += 1
-                self._reply_ip(src_mac, self.addr, hdr.src, IPPROTO_ICMP,
-                               icmp.unreachable(icmp.UNREACH_NET, packet[:hdr.total_len]))
+                self._reply_ip(
+                    src_mac,
+                    self.addr,
+                    hdr.src,
+                    IPPROTO_ICMP,
+                    icmp.unreachable(icmp.UNREACH_NET, packet[: hdr.total_len]),
+                )
             return
         if hdr.proto == IPPROTO_ICMP:
             msg = icmp.parse(payload)
             if msg.type == icmp.ECHO_REQUEST:
                 self.stats["echo_replies"] += 1
-                self._reply_ip(src_mac, self.addr, hdr.src, IPPROTO_ICMP,
-                               icmp.build(icmp.ECHO_REPLY, 0, msg.ident, msg.seq, msg.data))
+                self._reply_ip(
+                    src_mac,
+                    self.addr,
+                    hdr.src,
+                    IPPROTO_ICMP,
+                    icmp.build(icmp.ECHO_REPLY, 0, msg.ident, msg.seq, msg.data),
+                )
         elif hdr.proto == IPPROTO_UDP:
             uh, data = udp.parse(hdr.src, hdr.dst, payload)
             if uh.dport == ECHO_PORT:
                 self.stats["udp_echoes"] += 1
-                self._reply_ip(src_mac, self.addr, hdr.src, IPPROTO_UDP,
-                               udp.build(self.addr, hdr.src, ECHO_PORT, uh.sport, data))
+                self._reply_ip(
+                    src_mac,
+                    self.addr,
+                    hdr.src,
+                    IPPROTO_UDP,
+                    udp.build(self.addr, hdr.src, ECHO_PORT, uh.sport, data),
+                )
             else:
                 self.stats["port_unreachable"] += 1
-                self._reply_ip(src_mac, self.addr, hdr.src, IPPROTO_ICMP,
-                               icmp.unreachable(icmp.UNREACH_PORT, packet[:hdr.total_len]))
+                self._reply_ip(
+                    src_mac,
+                    self.addr,
+                    hdr.src,
+                    IPPROTO_ICMP,
+                    icmp.unreachable(icmp.UNREACH_PORT, packet[: hdr.total_len]),
+                )
 
     def close(self) -> None:
         self.wire.detach(self.receive)

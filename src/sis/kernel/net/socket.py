@@ -138,10 +138,18 @@ class Socket:
 
     def info(self) -> dict[str, object]:
         remote = f"{ipv4.ntoa(self.remote[0])}:{self.remote[1]}" if self.remote else "*:*"
-        return {"proto": self.proto, "local": f"{ipv4.ntoa(self.local_addr)}:{self.local_port or '*'}",
-                "remote": remote, "recv_q": self.rx_queued, "queued": len(self.rxq),
-                "rcvbuf": self.rcvbuf, "drops": self.drops, "rx": self.rx_datagrams,
-                "tx": self.tx_datagrams, "pid": self.owner_pid}
+        return {
+            "proto": self.proto,
+            "local": f"{ipv4.ntoa(self.local_addr)}:{self.local_port or '*'}",
+            "remote": remote,
+            "recv_q": self.rx_queued,
+            "queued": len(self.rxq),
+            "rcvbuf": self.rcvbuf,
+            "drops": self.drops,
+            "rx": self.rx_datagrams,
+            "tx": self.tx_datagrams,
+            "pid": self.owner_pid,
+        }
 
 
 class UdpSocket(Socket):
@@ -175,7 +183,9 @@ class UdpSocket(Socket):
         if port == 0:
             raise KernelError(Errno.EINVAL, "destination port 0")
         if len(data) > UDP_MAX_PAYLOAD:
-            raise KernelError(Errno.EMSGSIZE, f"{len(data)} bytes is more than a UDP datagram holds")
+            raise KernelError(
+                Errno.EMSGSIZE, f"{len(data)} bytes is more than a UDP datagram holds"
+            )
         self._autobind()
         iface, hop, src = self.stack.select_source(addr, self.local_addr)
         datagram = udp.build(src, addr, self.local_port, port, data)

@@ -61,14 +61,24 @@ class Interface:
 
     def counters(self) -> dict[str, int]:
         s = self.nic.stats
-        return {"rx_packets": s.rx_packets, "rx_bytes": s.rx_bytes, "tx_packets": s.tx_packets,
-                "tx_bytes": s.tx_bytes, "drops": s.rx_dropped + s.tx_dropped + self.rx_nomem,
-                "errors": s.rx_errors + s.tx_errors}
+        return {
+            "rx_packets": s.rx_packets,
+            "rx_bytes": s.rx_bytes,
+            "tx_packets": s.tx_packets,
+            "tx_bytes": s.tx_bytes,
+            "drops": s.rx_dropped + s.tx_dropped + self.rx_nomem,
+            "errors": s.rx_errors + s.tx_errors,
+        }
 
 
 class NetStack:
-    def __init__(self, heap: Heap, log: Printk | None = None, *,
-                 on_bug: Callable[[str, BaseException], None] | None = None) -> None:
+    def __init__(
+        self,
+        heap: Heap,
+        log: Printk | None = None,
+        *,
+        on_bug: Callable[[str, BaseException], None] | None = None,
+    ) -> None:
         self.heap = heap
         self.log = log
         self.on_bug = on_bug
@@ -102,7 +112,9 @@ class NetStack:
             self.log.debug("net", event, message, **fields)
 
     # -- timers (cancelled together at close) -------------------------------------------------
-    def call_later(self, delay_s: float, fn: Callable[..., object], *args: Any) -> asyncio.TimerHandle:
+    def call_later(
+        self, delay_s: float, fn: Callable[..., object], *args: Any
+    ) -> asyncio.TimerHandle:
         def fire() -> None:
             self._timers.discard(handle)
             if not self.closed:
@@ -126,8 +138,16 @@ class NetStack:
             self.on_bug(f"unhandled {type(e).__name__} in the network stack: {e}", e)
 
     # -- interfaces ---------------------------------------------------------------------------
-    def add_interface(self, name: str, nic: Nic, *, network: int = 0, prefix: int = 0,
-                      addr: int | None = None, gateway: int | None = None) -> Interface:
+    def add_interface(
+        self,
+        name: str,
+        nic: Nic,
+        *,
+        network: int = 0,
+        prefix: int = 0,
+        addr: int | None = None,
+        gateway: int | None = None,
+    ) -> Interface:
         iface = Interface(name, nic, network=network, prefix=prefix, gateway=gateway)
         self.interfaces[name] = iface
         nic.on_receive = lambda frame: self._guarded(self._rx, iface, frame)
@@ -138,9 +158,14 @@ class NetStack:
     def assign(self, iface: Interface, addr: int) -> None:
         iface.addr = addr
         iface.tentative = None
-        self.log_info("addr_assigned", f"{iface.name}: address {ipv4.ntoa(addr)}/{iface.prefix}",
-                      iface=iface.name, addr=ipv4.ntoa(addr), prefix=iface.prefix,
-                      mac=format_mac(iface.nic.mac))
+        self.log_info(
+            "addr_assigned",
+            f"{iface.name}: address {ipv4.ntoa(addr)}/{iface.prefix}",
+            iface=iface.name,
+            addr=ipv4.ntoa(addr),
+            prefix=iface.prefix,
+            mac=format_mac(iface.nic.mac),
+        )
 
     def start_probe(self, iface: Interface, probe: AddressProbe) -> None:
         self.probes[iface.name] = probe
@@ -155,8 +180,9 @@ class NetStack:
         self.probes.pop(iface.name, None)
         iface.tentative = None
         if self.log is not None:
-            self.log.error("net", "addr_failed", f"{iface.name}: no free address on the link",
-                           iface=iface.name)
+            self.log.error(
+                "net", "addr_failed", f"{iface.name}: no free address on the link", iface=iface.name
+            )
 
     def link_name(self, name: str) -> str:
         """The interface a QMP device name refers to; KeyError if none."""
@@ -173,8 +199,11 @@ class NetStack:
         if iface.nic.link_up == up:
             return
         iface.nic.set_link(up)
-        self.log_info("link_up" if up else "link_down", f"{iface.name}: link {'up' if up else 'down'}",
-                      iface=iface.name)
+        self.log_info(
+            "link_up" if up else "link_down",
+            f"{iface.name}: link {'up' if up else 'down'}",
+            iface=iface.name,
+        )
         if up:
             probe = self.probes.get(iface.name)
             if probe is not None:
@@ -195,7 +224,8 @@ class NetStack:
 
     def is_broadcast(self, addr: int) -> bool:
         return addr == ipv4.BROADCAST or any(
-            not i.loopback and i.prefix and addr == i.broadcast for i in self.interfaces.values())
+            not i.loopback and i.prefix and addr == i.broadcast for i in self.interfaces.values()
+        )
 
     def check_local(self, addr: int) -> None:
         """bind(): EADDRNOTAVAIL unless the address is one of ours (or INADDR_ANY)."""
@@ -236,12 +266,17 @@ class NetStack:
         return iface, hop, iface.addr
 
     # -- transmit -----------------------------------------------------------------------------
-    def ip_send(self, iface: Interface, hop: int, src: int, dst: int, proto: int, payload: bytes) -> None:
+    def ip_send(
+        self, iface: Interface, hop: int, src: int, dst: int, proto: int, payload: bytes
+    ) -> None:
         """Build an IPv4 packet and send it toward `hop`. Raises EMSGSIZE, ENOMEM, ENETDOWN,
         EIO; a packet waiting for address resolution counts as sent."""
         packet = ipv4.build(src, dst, proto, payload, next(self._ident))
         if len(packet) > iface.nic.mtu:
-            raise KernelError(Errno.EMSGSIZE, f"{len(packet)} bytes exceeds the MTU {iface.nic.mtu} of {iface.name}")
+            raise KernelError(
+                Errno.EMSGSIZE,
+                f"{len(packet)} bytes exceeds the MTU {iface.nic.mtu} of {iface.name}",
+            )
         skb = self._alloc(packet)
         self.count("ip_out_requests")
         if iface.loopback:
@@ -262,7 +297,9 @@ class NetStack:
             self.count("tx_nomem")
             raise
 
-    def xmit_skb(self, iface: Interface, dst_mac: bytes, ethertype: int, skb: Skb, *, quiet: bool = True) -> None:
+    def xmit_skb(
+        self, iface: Interface, dst_mac: bytes, ethertype: int, skb: Skb, *, quiet: bool = True
+    ) -> None:
         """Frame the packet in `skb`, hand it to the NIC and free the buffer. With `quiet`, a
         send failure is counted instead of raised (nobody is waiting to hear about it)."""
         try:
@@ -274,8 +311,15 @@ class NetStack:
         finally:
             skb.free()
 
-    def send_frame(self, iface: Interface, dst_mac: bytes, ethertype: int, payload: bytes, *,
-                   quiet: bool = False) -> None:
+    def send_frame(
+        self,
+        iface: Interface,
+        dst_mac: bytes,
+        ethertype: int,
+        payload: bytes,
+        *,
+        quiet: bool = False,
+    ) -> None:
         try:
             skb = self._alloc(payload)
         except KernelError:
@@ -338,14 +382,16 @@ class NetStack:
             self.count("ip_in_addr_errors")  # not for us (a hub repeats everything)
             return False
         if hdr.proto == IPPROTO_ICMP:
-            self._icmp_input(hdr, payload, packet[:hdr.total_len], broadcast)
+            self._icmp_input(hdr, payload, packet[: hdr.total_len], broadcast)
             return False
         if hdr.proto == IPPROTO_UDP:
-            return self._udp_input(hdr, payload, skb, packet[:hdr.total_len], broadcast)
+            return self._udp_input(hdr, payload, skb, packet[: hdr.total_len], broadcast)
         self.count("ip_in_unknown_protos")
         return False
 
-    def _icmp_input(self, hdr: ipv4.IpHeader, payload: bytes, packet: bytes, broadcast: bool) -> None:
+    def _icmp_input(
+        self, hdr: ipv4.IpHeader, payload: bytes, packet: bytes, broadcast: bool
+    ) -> None:
         try:
             msg = icmp.parse(payload)
         except ValueError:
@@ -383,16 +429,20 @@ class NetStack:
         if len(quoted) < ihl + 4:
             return
         dst = int.from_bytes(quoted[16:20], "big")
-        sport = int.from_bytes(quoted[ihl:ihl + 2], "big")
-        dport = int.from_bytes(quoted[ihl + 2:ihl + 4], "big")
+        sport = int.from_bytes(quoted[ihl : ihl + 2], "big")
+        dport = int.from_bytes(quoted[ihl + 2 : ihl + 4], "big")
         sock = self.udp_ports.get(sport)
         if sock is not None and sock.remote == (dst, dport):
-            err = {icmp.UNREACH_NET: Errno.ENETUNREACH, icmp.UNREACH_HOST: Errno.EHOSTUNREACH,
-                   icmp.UNREACH_PORT: Errno.ECONNREFUSED}.get(msg.code, Errno.EHOSTUNREACH)
+            err = {
+                icmp.UNREACH_NET: Errno.ENETUNREACH,
+                icmp.UNREACH_HOST: Errno.EHOSTUNREACH,
+                icmp.UNREACH_PORT: Errno.ECONNREFUSED,
+            }.get(msg.code, Errno.EHOSTUNREACH)
             sock.set_error(err)
 
-    def _udp_input(self, hdr: ipv4.IpHeader, datagram: bytes, skb: Skb, packet: bytes,
-                   broadcast: bool) -> bool:
+    def _udp_input(
+        self, hdr: ipv4.IpHeader, datagram: bytes, skb: Skb, packet: bytes, broadcast: bool
+    ) -> bool:
         try:
             uh, payload = udp.parse(hdr.src, hdr.dst, datagram)
         except ValueError:
@@ -405,8 +455,14 @@ class NetStack:
             if not broadcast:
                 with contextlib.suppress(KernelError):
                     iface, hop, _ = self.select_source(hdr.src)
-                    self.ip_send(iface, hop, hdr.dst, hdr.src, IPPROTO_ICMP,
-                                 icmp.unreachable(icmp.UNREACH_PORT, packet))
+                    self.ip_send(
+                        iface,
+                        hop,
+                        hdr.dst,
+                        hdr.src,
+                        IPPROTO_ICMP,
+                        icmp.unreachable(icmp.UNREACH_PORT, packet),
+                    )
             return False
         return sock.enqueue(skb, payload, hdr.src, uh.sport)
 
@@ -425,7 +481,9 @@ class NetStack:
         else:
             for _ in range(len(EPHEMERAL_PORTS)):
                 candidate = self._next_port
-                self._next_port = candidate + 1 if candidate + 1 < EPHEMERAL_PORTS.stop else EPHEMERAL_PORTS.start
+                self._next_port = (
+                    candidate + 1 if candidate + 1 < EPHEMERAL_PORTS.stop else EPHEMERAL_PORTS.start
+                )
                 if candidate not in self.udp_ports:
                     port = candidate
                     break
@@ -442,7 +500,14 @@ class NetStack:
 
     # -- reporting ----------------------------------------------------------------------------
     def totals(self) -> dict[str, int]:
-        out = {"rx_packets": 0, "tx_packets": 0, "rx_bytes": 0, "tx_bytes": 0, "drops": 0, "errors": 0}
+        out = {
+            "rx_packets": 0,
+            "tx_packets": 0,
+            "rx_bytes": 0,
+            "tx_bytes": 0,
+            "drops": 0,
+            "errors": 0,
+        }
         for iface in self.interfaces.values():
             for key, value in iface.counters().items():
                 out[key] += value
@@ -453,18 +518,30 @@ class NetStack:
         ifaces = []
         for iface in self.interfaces.values():
             addr = iface.addr if iface.addr is not None else iface.tentative
-            ifaces.append({
-                "name": iface.name, "kind": iface.nic.kind, "device": iface.nic.describe(),
-                "up": iface.nic.link_up, "mac": format_mac(iface.nic.mac), "mtu": iface.nic.mtu,
-                "addr": ipv4.ntoa(addr) if addr is not None else None, "prefix": iface.prefix,
-                "tentative": iface.addr is None and iface.tentative is not None,
-                "gateway": ipv4.ntoa(iface.gateway) if iface.gateway is not None else None,
-                **iface.counters(), **{f"nic_{k}": v for k, v in iface.nic.stats.as_dict().items()},
-                "rx_nomem": iface.rx_nomem,
-            })
-        return {"interfaces": ifaces, "sockets": [s.info() for s in self.sockets],
-                "neighbours": self.neighbours.info(), "stats": dict(self.stats),
-                "totals": self.totals()}
+            ifaces.append(
+                {
+                    "name": iface.name,
+                    "kind": iface.nic.kind,
+                    "device": iface.nic.describe(),
+                    "up": iface.nic.link_up,
+                    "mac": format_mac(iface.nic.mac),
+                    "mtu": iface.nic.mtu,
+                    "addr": ipv4.ntoa(addr) if addr is not None else None,
+                    "prefix": iface.prefix,
+                    "tentative": iface.addr is None and iface.tentative is not None,
+                    "gateway": ipv4.ntoa(iface.gateway) if iface.gateway is not None else None,
+                    **iface.counters(),
+                    **{f"nic_{k}": v for k, v in iface.nic.stats.as_dict().items()},
+                    "rx_nomem": iface.rx_nomem,
+                }
+            )
+        return {
+            "interfaces": ifaces,
+            "sockets": [s.info() for s in self.sockets],
+            "neighbours": self.neighbours.info(),
+            "stats": dict(self.stats),
+            "totals": self.totals(),
+        }
 
     def on_close(self, fn: Callable[[], None]) -> None:
         self._extra_close.append(fn)

@@ -40,7 +40,7 @@ def set_features(features: frozenset[str]) -> None:
 
 def _load() -> None:
     # Importing the modules registers their programs.
-    from sis.kernel.shell import coreutils, sh, sysutils  # noqa: F401
+    from sis.kernel.shell import coreutils, netutils, sh, sysutils  # noqa: F401
 
 
 def lookup_program(path: str) -> Program | None:

@@ -32,7 +32,14 @@ AF_UNSPEC, AF_UNIX, AF_INET, AF_INET6 = 0, 1, 2, 10
 SOCK_STREAM, SOCK_DGRAM, SOCK_RAW = 1, 2, 3
 SOCK_NONBLOCK, SOCK_CLOEXEC = 0o4000, 0o2000000
 IPPROTO_IP, IPPROTO_ICMP, IPPROTO_UDP = 0, 1, 17
-MSG_PEEK, MSG_DONTROUTE, MSG_TRUNC, MSG_DONTWAIT, MSG_CONFIRM, MSG_NOSIGNAL = 0x2, 0x4, 0x20, 0x40, 0x800, 0x4000
+MSG_PEEK, MSG_DONTROUTE, MSG_TRUNC, MSG_DONTWAIT, MSG_CONFIRM, MSG_NOSIGNAL = (
+    0x2,
+    0x4,
+    0x20,
+    0x40,
+    0x800,
+    0x4000,
+)
 SEND_FLAGS = MSG_DONTROUTE | MSG_DONTWAIT | MSG_CONFIRM | MSG_NOSIGNAL
 RECV_FLAGS = MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT | MSG_NOSIGNAL
 SOL_SOCKET = 1
@@ -81,7 +88,9 @@ class SocketFile(OpenFile):
         return self.sock.sendto(data, None)
 
     def fstat(self) -> bytes:
-        return pack_stat(ino=self.kobj & 0xFFFFFFFF, mode=st.S_IFSOCK | 0o777, nlink=1, size=0, blocks=0)
+        return pack_stat(
+            ino=self.kobj & 0xFFFFFFFF, mode=st.S_IFSOCK | 0o777, nlink=1, size=0, blocks=0
+        )
 
     def release(self) -> None:
         self.sock.close()
@@ -104,15 +113,21 @@ def _stack(k: Kernel) -> Any:
     return k.net
 
 
-def read_sockaddr(k: Kernel, t: Task, ptr: int, addrlen: int, *, unspec_ok: bool = False) -> tuple[int, int] | None:
+def read_sockaddr(
+    k: Kernel, t: Task, ptr: int, addrlen: int, *, unspec_ok: bool = False
+) -> tuple[int, int] | None:
     """The (address, port) of a user `struct sockaddr_in`; None for AF_UNSPEC where allowed."""
     k.validator.check("socket", 0 < addrlen <= MAX_SOCKADDR_LEN, Errno.EINVAL, f"addrlen {addrlen}")
     k.validator.pointer(t, ptr, min(addrlen, SOCKADDR_IN_LEN), PROT_READ, "addr")
-    family, addr, port = unpack_sockaddr_in(t.mm.copy_from_user(ptr, min(addrlen, SOCKADDR_IN_LEN)).ljust(8, b"\0"))
+    family, addr, port = unpack_sockaddr_in(
+        t.mm.copy_from_user(ptr, min(addrlen, SOCKADDR_IN_LEN)).ljust(8, b"\0")
+    )
     if family == AF_UNSPEC and unspec_ok:
         return None
     k.validator.check("socket", family == AF_INET, Errno.EAFNOSUPPORT, f"address family {family}")
-    k.validator.check("socket", addrlen >= SOCKADDR_IN_LEN, Errno.EINVAL, f"addrlen {addrlen} < {SOCKADDR_IN_LEN}")
+    k.validator.check(
+        "socket", addrlen >= SOCKADDR_IN_LEN, Errno.EINVAL, f"addrlen {addrlen} < {SOCKADDR_IN_LEN}"
+    )
     return addr, port
 
 
@@ -157,15 +172,24 @@ async def receive(k: Kernel, f: SocketFile, count: int, flags: int) -> tuple[byt
 
 # -- the calls --------------------------------------------------------------------------------------
 
+
 @syscall(198, "socket", arg(A.INT, "domain"), arg(A.INT, "type"), arg(A.INT, "protocol"))
 async def sys_socket(k: Kernel, t: Task, domain: int, sock_type: int, protocol: int) -> int:
     domain, sock_type, protocol = s32(domain), s32(sock_type), s32(protocol)
     v = k.validator
-    v.check("socket", domain in (AF_UNIX, AF_INET, AF_INET6), Errno.EAFNOSUPPORT, f"domain {domain}")
+    v.check(
+        "socket", domain in (AF_UNIX, AF_INET, AF_INET6), Errno.EAFNOSUPPORT, f"domain {domain}"
+    )
     base = sock_type & 0xF
-    v.check("socket", base in (SOCK_STREAM, SOCK_DGRAM, SOCK_RAW), Errno.EINVAL, f"type {sock_type:#x}")
-    v.check("socket", sock_type & ~(0xF | SOCK_NONBLOCK | SOCK_CLOEXEC) == 0, Errno.EINVAL,
-            f"unknown type flags {sock_type & ~0xF:#x}")
+    v.check(
+        "socket", base in (SOCK_STREAM, SOCK_DGRAM, SOCK_RAW), Errno.EINVAL, f"type {sock_type:#x}"
+    )
+    v.check(
+        "socket",
+        sock_type & ~(0xF | SOCK_NONBLOCK | SOCK_CLOEXEC) == 0,
+        Errno.EINVAL,
+        f"unknown type flags {sock_type & ~0xF:#x}",
+    )
     v.check("socket", protocol >= 0, Errno.EINVAL, f"protocol {protocol}")
     if domain != AF_INET:
         raise KernelError(Errno.EAFNOSUPPORT, "only AF_INET is implemented")
@@ -175,7 +199,11 @@ async def sys_socket(k: Kernel, t: Task, domain: int, sock_type: int, protocol: 
     elif base == SOCK_RAW and protocol == IPPROTO_ICMP:
         make = stack.icmp_socket
     else:
-        what = {SOCK_STREAM: "SOCK_STREAM (no TCP)", SOCK_DGRAM: "SOCK_DGRAM", SOCK_RAW: "SOCK_RAW"}[base]
+        what = {
+            SOCK_STREAM: "SOCK_STREAM (no TCP)",
+            SOCK_DGRAM: "SOCK_DGRAM",
+            SOCK_RAW: "SOCK_RAW",
+        }[base]
         raise KernelError(Errno.EPROTONOSUPPORT, f"{what} with protocol {protocol}")
     kobj = k.heap.alloc(SOCKET_OBJ_BYTES, "socket")
     sock = make(t.pid)
@@ -225,20 +253,38 @@ async def sys_getpeername(k: Kernel, t: Task, fd: int, addr: int, addrlen: int) 
     return 0
 
 
-@syscall(206, "sendto", arg(A.FD, "fd"), arg(A.BUF_IN, "buf"), arg(A.LEN, "len"),
-         arg(A.FLAGS, "flags", mask=SEND_FLAGS), arg(A.UINT, "dest_addr"), arg(A.UINT, "addrlen"))
-async def sys_sendto(k: Kernel, t: Task, fd: int, buf: int, length: int, flags: int, dest: int,
-                     addrlen: int) -> int:
+@syscall(
+    206,
+    "sendto",
+    arg(A.FD, "fd"),
+    arg(A.BUF_IN, "buf"),
+    arg(A.LEN, "len"),
+    arg(A.FLAGS, "flags", mask=SEND_FLAGS),
+    arg(A.UINT, "dest_addr"),
+    arg(A.UINT, "addrlen"),
+)
+async def sys_sendto(
+    k: Kernel, t: Task, fd: int, buf: int, length: int, flags: int, dest: int, addrlen: int
+) -> int:
     f = _socket_file(t, fd)
     target = read_sockaddr(k, t, dest, addrlen) if dest else None
     data = t.mm.copy_from_user(buf, length)
     return f.sock.sendto(data, target)
 
 
-@syscall(207, "recvfrom", arg(A.FD, "fd"), arg(A.BUF_OUT, "buf"), arg(A.LEN, "len"),
-         arg(A.FLAGS, "flags", mask=RECV_FLAGS), arg(A.UINT, "src_addr"), arg(A.UINT, "addrlen"))
-async def sys_recvfrom(k: Kernel, t: Task, fd: int, buf: int, length: int, flags: int, src: int,
-                       addrlen: int) -> int:
+@syscall(
+    207,
+    "recvfrom",
+    arg(A.FD, "fd"),
+    arg(A.BUF_OUT, "buf"),
+    arg(A.LEN, "len"),
+    arg(A.FLAGS, "flags", mask=RECV_FLAGS),
+    arg(A.UINT, "src_addr"),
+    arg(A.UINT, "addrlen"),
+)
+async def sys_recvfrom(
+    k: Kernel, t: Task, fd: int, buf: int, length: int, flags: int, src: int, addrlen: int
+) -> int:
     f = _socket_file(t, fd)
     if src:
         k.validator.check("pointer", addrlen != 0, Errno.EFAULT, "src_addr without addrlen")
@@ -251,21 +297,33 @@ async def sys_recvfrom(k: Kernel, t: Task, fd: int, buf: int, length: int, flags
 
 def _timeval(k: Kernel, raw: bytes) -> float | None:
     sec, usec = struct.unpack("<qq", raw)
-    k.validator.check("socket", sec >= 0 and 0 <= usec < 1_000_000, Errno.EINVAL, f"timeval {sec}.{usec}")
+    k.validator.check(
+        "socket", sec >= 0 and 0 <= usec < 1_000_000, Errno.EINVAL, f"timeval {sec}.{usec}"
+    )
     value = sec + usec / 1e6
     return value or None  # zero means wait forever
 
 
-@syscall(208, "setsockopt", arg(A.FD, "fd"), arg(A.INT, "level"), arg(A.INT, "optname"),
-         arg(A.UINT, "optval"), arg(A.UINT, "optlen"))
-async def sys_setsockopt(k: Kernel, t: Task, fd: int, level: int, optname: int, optval: int,
-                         optlen: int) -> int:
+@syscall(
+    208,
+    "setsockopt",
+    arg(A.FD, "fd"),
+    arg(A.INT, "level"),
+    arg(A.INT, "optname"),
+    arg(A.UINT, "optval"),
+    arg(A.UINT, "optlen"),
+)
+async def sys_setsockopt(
+    k: Kernel, t: Task, fd: int, level: int, optname: int, optval: int, optlen: int
+) -> int:
     f = _socket_file(t, fd)
     level, optname = s32(level), s32(optname)
     k.validator.check("socket", level == SOL_SOCKET, Errno.EINVAL, f"option level {level}")
     timeouts = (SO_RCVTIMEO, SO_SNDTIMEO, SO_RCVTIMEO_NEW, SO_SNDTIMEO_NEW)
     need = 16 if optname in timeouts else 4
-    k.validator.check("socket", need <= optlen <= 4096, Errno.EINVAL, f"optlen {optlen} (need {need})")
+    k.validator.check(
+        "socket", need <= optlen <= 4096, Errno.EINVAL, f"optlen {optlen} (need {need})"
+    )
     k.validator.pointer(t, optval, need, PROT_READ, "optval")
     raw = t.mm.copy_from_user(optval, need)
     if optname in timeouts:
@@ -279,7 +337,9 @@ async def sys_setsockopt(k: Kernel, t: Task, fd: int, level: int, optname: int, 
     if optname == SO_RCVBUF:
         from sis.kernel.net.socket import MAX_RCVBUF, MIN_RCVBUF
 
-        f.sock.rcvbuf = max(MIN_RCVBUF, min(MAX_RCVBUF, 2 * max(0, number)))  # doubled, as Linux does
+        f.sock.rcvbuf = max(
+            MIN_RCVBUF, min(MAX_RCVBUF, 2 * max(0, number))
+        )  # doubled, as Linux does
     elif optname == SO_BROADCAST:
         f.sock.broadcast = number != 0
     elif optname == SO_REUSEADDR:
@@ -289,10 +349,18 @@ async def sys_setsockopt(k: Kernel, t: Task, fd: int, level: int, optname: int, 
     return 0
 
 
-@syscall(209, "getsockopt", arg(A.FD, "fd"), arg(A.INT, "level"), arg(A.INT, "optname"),
-         arg(A.UINT, "optval"), arg(A.UINT, "optlen"))
-async def sys_getsockopt(k: Kernel, t: Task, fd: int, level: int, optname: int, optval: int,
-                         optlen: int) -> int:
+@syscall(
+    209,
+    "getsockopt",
+    arg(A.FD, "fd"),
+    arg(A.INT, "level"),
+    arg(A.INT, "optname"),
+    arg(A.UINT, "optval"),
+    arg(A.UINT, "optlen"),
+)
+async def sys_getsockopt(
+    k: Kernel, t: Task, fd: int, level: int, optname: int, optval: int, optlen: int
+) -> int:
     f = _socket_file(t, fd)
     level, optname = s32(level), s32(optname)
     k.validator.check("socket", level == SOL_SOCKET, Errno.EINVAL, f"option level {level}")
@@ -301,12 +369,18 @@ async def sys_getsockopt(k: Kernel, t: Task, fd: int, level: int, optname: int, 
         value = value or 0.0
         data = struct.pack("<qq", int(value), round(value % 1 * 1e6))
     else:
-        numbers = {SO_TYPE: f.sock_type, SO_RCVBUF: f.sock.rcvbuf, SO_BROADCAST: int(f.sock.broadcast),
-                   SO_REUSEADDR: int(f.reuseaddr)}
+        numbers = {
+            SO_TYPE: f.sock_type,
+            SO_RCVBUF: f.sock.rcvbuf,
+            SO_BROADCAST: int(f.sock.broadcast),
+            SO_REUSEADDR: int(f.reuseaddr),
+        }
         if optname == SO_ERROR:
             err, f.sock.error = f.sock.error, None
             numbers[SO_ERROR] = int(err or 0)
-        k.validator.check("socket", optname in numbers, Errno.EINVAL, f"unsupported socket option {optname}")
+        k.validator.check(
+            "socket", optname in numbers, Errno.EINVAL, f"unsupported socket option {optname}"
+        )
         data = struct.pack("<i", numbers[optname])
     k.validator.pointer(t, optlen, 4, PROT_READ | PROT_WRITE, "optlen")
     (room,) = struct.unpack("<i", t.mm.copy_from_user(optlen, 4))
@@ -333,8 +407,11 @@ async def sys_shutdown(k: Kernel, t: Task, fd: int, how: int) -> int:
 @syscall(SYS_NETINFO, "sis_netinfo", arg(A.BUF_OUT, "buf"), arg(A.LEN, "len"))
 async def sys_sis_netinfo(k: Kernel, t: Task, buf: int, length: int) -> int:
     """Interfaces (state, addresses, counters), sockets and neighbours as JSON, like /proc/net."""
-    info = k.net.info() if k.net is not None else {"interfaces": [], "sockets": [], "neighbours": [],
-                                                    "stats": {}, "totals": {}}
+    info = (
+        k.net.info()
+        if k.net is not None
+        else {"interfaces": [], "sockets": [], "neighbours": [], "stats": {}, "totals": {}}
+    )
     data = json.dumps(info, separators=(",", ":")).encode()
     if len(data) > length:
         raise KernelError(Errno.ERANGE, f"{len(data)} bytes needed")
