@@ -29,10 +29,11 @@ format: $(STAMP)
 bench: $(STAMP)
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b; done
 
-# Debian packages for driving a real Linux kernel under QEMU (needs root).
+# Debian packages for driving a real Linux kernel under QEMU, and Prometheus (server and
+# promtool) for the metrics tests (needs root).
 qemu-deps:
 	apt-get update -qq
-	apt-get install -y --no-install-recommends qemu-system-x86 qemu-utils linux-image-amd64 busybox-static kmod cpio
+	apt-get install -y --no-install-recommends qemu-system-x86 linux-image-amd64 busybox-static prometheus
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache

@@ -53,6 +53,7 @@ class Kernel:
             death_patterns=["KERNEL PANIC"],
         )
         self.console.log_filter = SIS_LOG_LINE  # kernel log lines interleave on a single serial
+        self.console.echo = True  # the SIS shell echoes what it is sent
         self.logcon = Console(connect_unix(self.log_path, 10), prompt=r"\Z\A") if log else None
 
     def boot(self) -> Kernel:

@@ -1,5 +1,5 @@
 """The journal: replay of committed transactions, discarding interrupted ones, automatic
-commits when the journal fills, and the read-only state after a failed commit."""
+commits when the journal fills, and retrying commits that failed with a write error."""
 
 from __future__ import annotations
 
@@ -128,39 +128,36 @@ def test_large_file_commits_automatically_with_a_small_journal() -> None:
     assert fs.stat(f).size == len(data)
 
 
-def test_commit_failure_turns_the_mount_read_only() -> None:
+def test_failed_checkpoint_is_finished_by_the_next_commit() -> None:
     dev = MockBlockDevice(1024)
     FileSystem.format(dev, journal_blocks=64)
     fs = FileSystem.mount(dev)
     f = fs.create(ROOT, "f", 0o644)
     fs.write(f, 0, b"safe")
     fs.sync()
-    fs.write(f, 0, b"gone")
+    fs.write(f, 0, b"new!")
     fs.create(ROOT, "g", 0o644)
-    dev.fail_blocks = {fs.sb.inode_table_start}  # the checkpoint of the inode table fails
+    dev.fail_blocks = {fs.sb.inode_table_start}  # writing the inode table home fails
     with pytest.raises(KernelError) as e:
         fs.sync()
-    assert e.value.errno == Errno.EIO
-    assert fs.error is not None
-    dev.fail_blocks = set()
-    with pytest.raises(KernelError) as e:
-        fs.create(ROOT, "h", 0o644)
-    assert e.value.errno == Errno.EROFS
-    with pytest.raises(KernelError) as e:
-        fs.write(f, 0, b"x")
-    assert e.value.errno == Errno.EROFS
-    with pytest.raises(KernelError) as e:
+    assert e.value.errno == Errno.EIO and "retried" in e.value.detail
+    assert fs.journal.pending is not None and fs.commit_failures == 1
+    # The transaction reached the journal: a crash now recovers it.
+    crashed = FileSystem.mount(dev.snapshot())
+    assert crashed.read(f, 0, 4) == b"new!" and crashed.lookup(ROOT, "g")
+    # While the disk keeps failing, so does every commit; reads and changes go on in memory.
+    with pytest.raises(KernelError):
         fs.fsync(f)
-    assert e.value.errno == Errno.EIO
-    # Reads still see what the caller did.
-    assert fs.read(f, 0, 4) == b"gone"
-    with pytest.raises(KernelError) as e:
-        fs.unmount()
-    assert e.value.errno == Errno.EIO
-    # The transaction was committed before the checkpoint failed: the next mount replays it.
-    fs2 = FileSystem.mount(dev)
-    assert fs2.read(f, 0, 4) == b"gone" and fs2.lookup(ROOT, "g")
-    assert fsck(dev).clean
+    fs.write(f, 4, b" and more")
+    assert fs.read(f, 0, 100) == b"new! and more"
+    # Once the disk recovers, the next sync writes everything.
+    dev.fail_blocks = set()
+    fs.sync()
+    assert fs.journal.pending is None
+    fs.unmount()
+    assert fsck(dev).findings == []
+    fs = FileSystem.mount(dev)
+    assert fs.read(f, 0, 100) == b"new! and more" and fs.lookup(ROOT, "g")
 
 
 def test_failed_journal_write_keeps_the_previous_state() -> None:
@@ -170,13 +167,35 @@ def test_failed_journal_write_keeps_the_previous_state() -> None:
     f = fs.create(ROOT, "f", 0o644)
     fs.write(f, 0, b"safe")
     fs.sync()
-    fs.write(f, 0, b"gone")
+    fs.write(f, 0, b"next")
     dev.fail_blocks = {fs.sb.journal_start + 2}
     with pytest.raises(KernelError) as e:
         fs.sync()
     assert e.value.errno == Errno.EIO
-    fs2 = FileSystem.mount(dev.snapshot())
-    assert fs2.read(f, 0, 4) == b"safe"
+    assert fs.journal.pending is None  # nothing was committed
+    assert FileSystem.mount(dev.snapshot()).read(f, 0, 4) == b"safe"
+    dev.fail_blocks = set()
+    fs.unmount()
+    assert FileSystem.mount(dev).read(f, 0, 4) == b"next"
+
+
+def test_operation_fails_when_the_full_journal_cannot_commit() -> None:
+    dev = MockBlockDevice(1024)
+    FileSystem.format(dev, journal_blocks=64)
+    fs = FileSystem.mount(dev)
+    f = fs.create(ROOT, "f", 0o644)
+    dev.write_failure_rate = 1.0
+    with pytest.raises(KernelError) as e:
+        for i in range(100):
+            fs.write(f, i * 4096, b"x" * 4096)
+    assert e.value.errno == Errno.EIO
+    size = fs.stat(f).size
+    assert 0 < size < 100 * 4096
+    dev.write_failure_rate = 0.0
+    fs.unmount()
+    fs = FileSystem.mount(dev)
+    assert fs.stat(f).size == size
+    assert fsck(dev).clean
 
 
 def test_read_error_rolls_the_operation_back() -> None:

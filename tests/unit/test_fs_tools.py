@@ -69,10 +69,10 @@ def test_ls_and_cat(image) -> None:
     assert tools.read_file(image, "/hello.txt") == b"bye"
 
 
-def test_tool_errors_name_the_image(image) -> None:
+def test_tool_errors(image) -> None:
     with pytest.raises(KernelError) as e:
         tools.read_file(image, "/missing")
-    assert e.value.errno == Errno.ENOENT and str(image) in str(e.value)
+    assert e.value.errno == Errno.ENOENT
     with pytest.raises(KernelError) as e:
         tools.read_file(image, "/")
     assert e.value.errno == Errno.EISDIR
@@ -87,9 +87,7 @@ def test_not_a_sis_image(tmp_path) -> None:
     with pytest.raises(KernelError) as e:
         tools.list_dir(junk)
     assert e.value.errno == Errno.EINVAL
-    assert (
-        str(e.value) == f"EINVAL: {junk}: not a SIS file system (no SISFS001 signature in block 0)"
-    )
+    assert e.value.detail == "not a SIS file system (no SISFS001 signature in block 0)"
     report = tools.fsck_image(junk)
     assert not report.clean and "not a SIS file system" in report.findings[0].message
     odd = tmp_path / "odd.img"

@@ -276,3 +276,12 @@ def test_hub_counts_drops_when_a_station_does_not_read(hub_dir: Path):
             a.close()
 
     asyncio.run(main())
+
+
+def test_hub_in_an_unusable_place_is_an_errno_not_a_crash(tmp_path: Path):
+    async def main():
+        with pytest.raises(KernelError) as e:
+            HubNic(1, MAC_A, base=tmp_path / "missing" / "parent")
+        assert e.value.errno is Errno.EIO
+
+    asyncio.run(main())

@@ -51,6 +51,13 @@ async def settle(seconds: float = 0.02) -> None:
     await asyncio.sleep(seconds)
 
 
+async def until(condition, timeout: float = 3.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
 def echo_replies(sock) -> list[tuple[int, int, int, bytes]]:
     """(source, ttl, seq, data) of the echo replies queued on a raw ICMP socket."""
     out = []
@@ -67,6 +74,7 @@ def fake_kernel(heap_bytes: int = 4 << 20) -> SimpleNamespace:
     panics: list[str] = []
     return SimpleNamespace(
         heap=Heap(heap_bytes),
+        chaos=None,
         printk=Printk(level="debug"),
         panics=panics,
         panic=lambda message, exc=None: panics.append(message),
@@ -311,7 +319,7 @@ def test_unanswered_arp_tells_the_sender_host_unreachable():
         a, _ = pair()
         sock = a.icmp_socket()
         sock.sendto(icmp.echo_request(5, 1, b"?"), (aton("10.0.9.200"), 0))
-        await settle(1.0)
+        await until(lambda: sock.rxq)
         packet, src, _ = sock.recv()
         msg = icmp.parse(ipv4.parse(packet)[1])
         assert (src, msg.type, msg.code) == (A_ADDR, icmp.DEST_UNREACH, icmp.UNREACH_HOST)
@@ -373,7 +381,7 @@ def test_hub_addresses_are_probed_unique_even_when_they_collide():
             iface = s.interfaces["eth0"]
             s.start_probe(iface, AddressProbe(s, iface, host_candidates(iface.nic.mac, network)))
         assert a.interfaces["eth0"].addr is None and a.interfaces["eth0"].tentative is not None
-        await settle(1.0)
+        await until(lambda: not a.probes and not b.probes)
         addr_a, addr_b = a.interfaces["eth0"].addr, b.interfaces["eth0"].addr
         assert addr_a is not None and addr_b is not None and addr_a != addr_b
         for addr in (addr_a, addr_b):
@@ -383,7 +391,7 @@ def test_hub_addresses_are_probed_unique_even_when_they_collide():
         c = make_stack(MockNic(parse_mac("52:54:00:00:02:0a"), wire), None, network=network)
         iface = c.interfaces["eth0"]
         c.start_probe(iface, AddressProbe(c, iface, iter([addr_a, addr_a + 100])))
-        await settle(0.5)
+        await until(lambda: not c.probes)
         assert iface.addr == addr_a + 100
         # and all three can reach each other.
         sock = c.icmp_socket()
@@ -408,10 +416,7 @@ def test_two_hub_stacks_in_one_process_ping_over_unix_sockets(tmp_path: Path, mo
         ea, eb = a.interfaces["eth0"], b.interfaces["eth0"]
         assert ea.nic.mac != eb.nic.mac
         assert len(list((hub / "77").glob("*.sock"))) == 2
-        for _ in range(100):
-            if ea.addr is not None and eb.addr is not None:
-                break
-            await settle(0.02)
+        await until(lambda: ea.addr is not None and eb.addr is not None)
         assert ea.addr != eb.addr and ipv4.ntoa(ea.addr).startswith("10.0.77.")
         sock = a.icmp_socket()
         sock.sendto(icmp.echo_request(9, 1, b"over the hub"), (eb.addr, 0))
@@ -426,5 +431,20 @@ def test_two_hub_stacks_in_one_process_ping_over_unix_sockets(tmp_path: Path, mo
         assert not (hub / "77").exists()
         assert ka.heap.stats.current_bytes == 0 and kb.heap.stats.current_bytes == 0
         assert ka.panics == kb.panics == []
+
+    asyncio.run(main())
+
+
+def test_a_hub_that_cannot_be_joined_leaves_lo_and_an_error_log(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("SIS_HUB_DIR", str(tmp_path / "no" / "such" / "dir"))
+
+    async def main():
+        k = fake_kernel()
+        stack = setup_network(k, NicSpec("hub", 5), {})
+        assert list(stack.interfaces) == ["lo"]
+        errors = [r for r in k.printk.ring if r.level == "ERROR"]
+        assert errors and errors[0].event == "nic_failed" and "hub port 5" in errors[0].message
+        with pytest.raises(KeyError):
+            stack.set_link("eth0", False)
 
     asyncio.run(main())

@@ -471,7 +471,10 @@ class Console:
         n = next(self._markers)
         marker_command = _MARKER_COMMAND.format(n=n)
         inline = check_status and self.marker_style == "inline"
-        line = f"{command}; {marker_command}" if inline else command
+        # `cmd &; echo` is a syntax error in POSIX shells: a background command is already
+        # terminated by its `&`.
+        joiner = " " if command.rstrip().endswith("&") else "; "
+        line = f"{command.rstrip()}{joiner}{marker_command}" if inline else command
         with self._cond:
             start = self._end
             self._pos = start  # anything that came before is not this command's output

@@ -436,13 +436,26 @@ read -r up _ < /proc/uptime
 echo "<2>{BOOT_MARKER} uptime=$up" > /dev/kmsg
 
 # The shell: a session leader that opens ttyS0 read-write becomes its controlling tty, so
-# Ctrl-C and job control work. Without echo, ash reads plain lines (no line editing, no
-# cursor queries) and each command costs a few ms instead of tens.
+# Ctrl-C works. Without echo, ash reads plain lines (no line editing, no cursor queries) and
+# each command costs a few ms instead of tens.
+# $ENV of the interactive shell. `set +m`: no job control (ash ignores +m on its command line).
+# sis_kill: kill, then reap the victim before the prompt. When a background child dies while
+# ash waits for input, its read() is interrupted and ash takes that for end of input and
+# exits; reaping it within the command closes that window.
+cat > /etc/sis-shrc <<'RC'
+set +m
+sis_kill() {{
+    kill "$@" || return
+    for last; do :; done
+    wait "$last" 2>/dev/null
+    return 0
+}}
+RC
 while :; do
     setsid sh -c 'exec 0<>/dev/ttyS0 1>&0 2>&0
         stty 115200 -echo
         echo "{BOOT_MARKER}"
-        PS1="/ # " exec sh -i'
+        ENV=/etc/sis-shrc PS1="/ # " exec sh -i'
     sleep 1
 done
 """

@@ -92,10 +92,10 @@ class Machine:
         )
 
     def attach_network(self, k: Kernel) -> None:
-        if self.cfg.nic.kind == "none":
-            k.printk.info("net", "no_nic", "no network interface")
-            return
         from sis.kernel.net import setup_network
+
+        if self.cfg.nic.kind == "none":
+            k.printk.info("net", "no_nic", "no network interface (loopback only)")
 
         k.net = setup_network(k, self.cfg.nic, self.nic_link)
 

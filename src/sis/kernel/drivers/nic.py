@@ -46,7 +46,8 @@ HUB_RESCAN_S = 0.25
 HUB_DIR_ENV = "SIS_HUB_DIR"
 
 FrameHandler = Callable[[bytes], None]
-# Chaos hook: called before each send; returns an errno to fail the send with, or None.
+# Fault hook (chaos): called before each send; returns an errno to fail the send with (or raises
+# KernelError itself), or None to let the frame go.
 SendFaultHook = Callable[["Nic", bytes], Errno | None]
 
 
@@ -126,12 +127,11 @@ class Nic:
         if len(frame) > ETH_HLEN + self.mtu:
             self.stats.tx_errors += 1
             raise KernelError(Errno.EMSGSIZE, f"frame of {len(frame)} bytes exceeds MTU {self.mtu}")
-        if self.fail_hook is not None:
-            err = self.fail_hook(self, frame)
-            if err is not None:
-                self.stats.tx_errors += 1
-                raise KernelError(err, "injected NIC send failure")
         try:
+            if self.fail_hook is not None:
+                err = self.fail_hook(self, frame)
+                if err is not None:
+                    raise KernelError(err, "injected NIC send failure")
             self._transmit(bytes(frame))
         except KernelError:
             self.stats.tx_errors += 1
@@ -351,6 +351,11 @@ class HubNic(Nic):
         try:
             self._sock.setblocking(False)
             self._bind()
+        except OSError as e:
+            self._sock.close()
+            raise KernelError(
+                Errno.EIO, f"hub port {port} at {self.directory}: {e.strerror or e}"
+            ) from None
         except BaseException:
             self._sock.close()
             raise

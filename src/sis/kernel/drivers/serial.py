@@ -92,8 +92,8 @@ class SerialPort:
                 if not data:
                     break
                 self._deliver(data)
-        except (ConnectionError, OSError):
-            pass
+        except (ConnectionError, OSError, asyncio.CancelledError):
+            pass  # the client went away, or the machine is shutting down
         finally:
             if self._writer is writer:
                 self._writer = None

@@ -184,7 +184,11 @@ class FileSystem:
         journal_blocks: int | None = None,
         clock: Clock = time.time_ns,
     ) -> None:
-        """Write an empty file system (root directory only) over the whole device."""
+        """Write an empty file system (root directory only) over the whole device.
+
+        `inodes`: how many files and directories it can hold, the root included (default one
+        per 16 KiB of device); `journal_blocks`: size of the journal, which bounds one
+        transaction (default 1/16 of the device, 48 to 8192 blocks)."""
         if dev.block_size != BLOCK_SIZE:
             raise KernelError(Errno.EINVAL, f"block size {dev.block_size} is not {BLOCK_SIZE}")
         if dev.read_only:

@@ -2,7 +2,7 @@
 
 Inspection (`fsck_image`, `list_dir`, `read_file`) opens the image read-only: a committed
 journal transaction is applied in memory and never written back. Every failure is a
-`KernelError` whose message names the image.
+`KernelError` with a one-line reason (the caller knows which image it named).
 """
 
 from __future__ import annotations
@@ -31,16 +31,9 @@ class ListEntry:
     mtime_ns: int
 
 
-def _named(path: Path, e: KernelError) -> KernelError:
-    return KernelError(e.errno, f"{os.fspath(path)}: {e.detail or e.errno.message}")
-
-
 @contextmanager
 def _device(path: Path, read_only: bool) -> Iterator[FileBlockDevice]:
-    try:
-        dev = FileBlockDevice(path, read_only=read_only)
-    except KernelError as e:
-        raise KernelError(e.errno, e.detail or e.errno.message) from None
+    dev = FileBlockDevice(path, read_only=read_only)
     try:
         yield dev
     finally:
@@ -50,15 +43,9 @@ def _device(path: Path, read_only: bool) -> Iterator[FileBlockDevice]:
 @contextmanager
 def _mounted(path: Path, read_only: bool = True) -> Iterator[FileSystem]:
     with _device(path, read_only) as dev:
-        try:
-            fs = FileSystem.mount(dev, read_only=read_only)
-        except KernelError as e:
-            raise _named(path, e) from None
-        try:
-            yield fs
-            fs.unmount()
-        except KernelError as e:
-            raise _named(path, e) from None
+        fs = FileSystem.mount(dev, read_only=read_only)
+        yield fs
+        fs.unmount()
 
 
 def create_disk(
@@ -71,14 +58,14 @@ def create_disk(
 ) -> None:
     """Create an image file of `size_bytes` (rounded up to 4 KiB) holding an empty file system."""
     if os.path.exists(path) and not overwrite:
-        raise KernelError(Errno.EEXIST, f"{os.fspath(path)} already exists")
+        raise KernelError(Errno.EEXIST, "the file already exists; not overwriting it")
     create_image(path, size_bytes)
     try:
         with _device(path, read_only=False) as dev:
             FileSystem.format(dev, inodes=inodes, journal_blocks=journal_blocks)
-    except KernelError as e:
+    except KernelError:
         os.unlink(path)
-        raise _named(path, e) from None
+        raise
 
 
 def fsck_image(path: Path) -> FsckReport:
@@ -108,7 +95,7 @@ def read_file(path: Path, file: str) -> bytes:
         ino = resolve(fs, file, fs.ROOT_INO)
         st = fs.stat(ino)
         if st.is_dir:
-            raise KernelError(Errno.EISDIR, f"{file} is a directory")
+            raise KernelError(Errno.EISDIR, "is a directory")
         return fs.read(ino, 0, st.size)
 
 

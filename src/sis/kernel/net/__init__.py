@@ -51,7 +51,9 @@ def setup_network(k: Kernel, spec: NicSpec, links: dict[str, bool]) -> NetStack:
         nic = VirtualNic(make_mac(), wire)
         gateway = slirp.SlirpGateway(wire)
         stack.on_close(gateway.close)
-        _attach(stack, "eth0", nic, links, f"user-mode network, gateway {ipv4.ntoa(slirp.GATEWAY)}")
+        _attach(
+            k, stack, "eth0", nic, links, f"user-mode network, gateway {ipv4.ntoa(slirp.GATEWAY)}"
+        )
         iface = stack.interfaces["eth0"]
         iface.network, iface.prefix, iface.gateway = slirp.NETWORK, slirp.PREFIX, slirp.GATEWAY
         stack.assign(iface, slirp.GUEST)
@@ -71,7 +73,7 @@ def setup_network(k: Kernel, spec: NicSpec, links: dict[str, bool]) -> NetStack:
                 errno=e.errno.name,
             )
             return stack
-        _attach(stack, "eth0", nic, links, f"hub port {port} ({nic.directory})")
+        _attach(k, stack, "eth0", nic, links, f"hub port {port} ({nic.directory})")
         iface = stack.interfaces["eth0"]
         iface.network, iface.prefix = hub_network(port), 24
         stack.start_probe(
@@ -93,9 +95,21 @@ def _hub_nic(port: int) -> HubNic:
 
 
 def _attach(
-    stack: NetStack, name: str, nic: VirtualNic | HubNic, links: dict[str, bool], what: str
+    k: Kernel,
+    stack: NetStack,
+    name: str,
+    nic: VirtualNic | HubNic,
+    links: dict[str, bool],
+    what: str,
 ) -> None:
     stack.add_interface(name, nic)
+
+    def chaos_at_send(nic: object, frame: bytes) -> None:
+        # Looked up per send: the chaos engine attaches after the network at boot.
+        if k.chaos is not None:
+            k.chaos.at_nic_send()  # raises KernelError(ENETDOWN) when it strikes
+
+    nic.fail_hook = chaos_at_send
     up = links.get(name, True)
     nic.set_link(up)
     stack.log_info(

@@ -24,7 +24,7 @@ from sis.kernel.drivers.nic import BROADCAST_MAC, Nic, format_mac
 from sis.kernel.errno import Errno, KernelError
 from sis.kernel.net import ether, icmp, ipv4, udp
 from sis.kernel.net.arp import AddressProbe, NeighbourTable
-from sis.kernel.net.ether import ETH_HLEN, ETH_P_ARP, ETH_P_IP
+from sis.kernel.net.ether import ETH_P_ARP, ETH_P_IP
 from sis.kernel.net.ipv4 import IPPROTO_ICMP, IPPROTO_UDP
 from sis.kernel.net.skb import Skb
 from sis.kernel.net.socket import IcmpRawSocket, Socket, UdpSocket
@@ -566,4 +566,4 @@ class NetStack:
             fn()
 
 
-__all__ = ["ETH_HLEN", "Interface", "NetStack"]
+__all__ = ["Interface", "NetStack"]

@@ -30,6 +30,7 @@ def program(name: str, summary: str, feature: str | None = None) -> Callable[[Pr
 
 
 _features: frozenset[str] = frozenset()
+_loaded = False
 
 
 def set_features(features: frozenset[str]) -> None:
@@ -39,12 +40,14 @@ def set_features(features: frozenset[str]) -> None:
 
 
 def _load() -> None:
-    # Importing the modules registers their programs.
+    # Importing the modules registers their programs (once, whatever was imported before).
+    global _loaded
+    _loaded = True
     from sis.kernel.shell import coreutils, netutils, sh, sysutils  # noqa: F401
 
 
 def lookup_program(path: str) -> Program | None:
-    if not PROGRAMS:
+    if not _loaded:
         _load()
     info = PROGRAMS.get(path.removeprefix("/bin/"))
     if info is None or (info.feature is not None and info.feature not in _features):
@@ -53,7 +56,7 @@ def lookup_program(path: str) -> Program | None:
 
 
 def available() -> list[ProgramInfo]:
-    if not PROGRAMS:
+    if not _loaded:
         _load()
     return sorted(
         (p for p in PROGRAMS.values() if p.feature is None or p.feature in _features),

@@ -290,7 +290,7 @@ async def sys_recvfrom(
         k.validator.check("pointer", addrlen != 0, Errno.EFAULT, "src_addr without addrlen")
     data, addr, port, full = await receive(k, f, length, flags)
     t.mm.copy_to_user(buf, data)
-    if src and full:
+    if src and (full or addr):  # an empty datagram still has a sender; EOF has none
         write_sockaddr(k, t, src, addrlen, addr, port)
     return full if flags & MSG_TRUNC else len(data)
 

@@ -1,0 +1,541 @@
+"""Kernel log parsing: records out of a kernel-log capture or a console capture.
+
+Three record formats are recognised, line by line:
+
+* ``sis-human``: ``[    1.234567] [INFO] fs: message k=v k2="quoted value"`` (CONTRACT section 4).
+  Trailing ``key=value`` tokens become `fields` (values stay strings; a double-quoted value is
+  a JSON string). The human format prints the message, or the event name when there is no
+  message, so `event` and `message` are both that text.
+* ``sis-json``: one object a line, ``{"ts": <µs>, "seq": N, "level": "INFO", "subsystem": "fs",
+  "status": "<event>", "msg": "...", ...}``; members beyond those are `fields`.
+* ``linux``: printk as a console or ``dmesg`` prints it, ``[    1.234567] message``, optionally
+  with a ``<6>`` level prefix (``dmesg -r``) and a ``[  T1]`` caller id. A leading
+  ``subsystem: `` or ``driver device: `` head (``x86/fpu:``, ``sd 0:0:0:0:``) becomes
+  `subsystem`. Linux records have no sequence number; their level, when a ``<n>`` prefix gives
+  it, is one of EMERG ALERT CRIT ERROR WARN NOTICE INFO DEBUG.
+
+What a serial line delivers is taken as it comes and never raises: bytes are decoded as UTF-8
+with replacement, LF (or CR LF) ends a line, so line numbers are those an editor shows, and ANSI
+escapes and other control characters (but TAB; a lone CR too) are dropped. A record may be glued after other text (``sis> [  1.0] [INFO] ...``) or
+several records onto one line; each is found by its start. A JSON record broken over several
+lines (wrapping, a lost newline) is joined back when the pieces parse together; a human or
+Linux line wrapped onto the next keeps its first part, and the rest is reported.
+
+Two modes. A kernel-log capture (``mixed=False``) should hold only records, so every line that
+is not one is a `Problem` with its line number. A console capture (``mixed=True``) interleaves
+records with shell output: lines without a record start are shell output and skipped silently;
+damaged records are still reported.
+
+Sequence numbers give `Gap`s: ``missing`` (records lost between two seen ones), ``duplicate``
+(a record seen twice in the same boot, as when ``dmesg`` replays the ring buffer) and
+``reboot`` (seq went back to a value not seen with that timestamp: a new boot). Damaged lines
+do not take part in gap detection, so a truncated record also shows as a missing seq.
+
+Parsing is fast on long logs: a record's text after its timestamp (or after ``ts`` and ``seq``
+in JSON) is parsed once and reused for every identical line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from sis.harness.console import strip_ansi
+
+__all__ = [
+    "FORMAT_HUMAN",
+    "FORMAT_JSON",
+    "FORMAT_LINUX",
+    "LINUX_LEVELS",
+    "SIS_LEVELS",
+    "Gap",
+    "LogRecord",
+    "ParseReport",
+    "Problem",
+    "find_gaps",
+    "human_value",
+    "parse_file",
+    "parse_text",
+]
+
+FORMAT_HUMAN = "sis-human"
+FORMAT_JSON = "sis-json"
+FORMAT_LINUX = "linux"
+
+SIS_LEVELS = ("FATAL", "ERROR", "WARN", "INFO", "DEBUG", "TRACE")
+# printk's <0>..<7>, named like the SIS levels where they mean the same.
+LINUX_LEVELS = ("EMERG", "ALERT", "CRIT", "ERROR", "WARN", "NOTICE", "INFO", "DEBUG")
+
+# A JSON record split over more lines than this is not joined back.
+MAX_JOIN_LINES = 8
+_EXCERPT = 80
+_CACHE_LIMIT = 1 << 16
+_EMPTY: Mapping[str, object] = MappingProxyType({})
+
+
+@dataclass(slots=True)
+class LogRecord:
+    ts_us: int | None
+    seq: int | None
+    level: str | None
+    subsystem: str
+    event: str
+    message: str
+    #: Extra key/values. Shared between identical records: read it, do not change it.
+    fields: Mapping[str, object]
+    #: The text after ``subsystem: `` as the human format shows it: message, then k=v fields.
+    body: str
+    raw: str
+    line: int
+    format: str
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    line: int
+    reason: str
+    excerpt: str = ""
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}" + (f": {self.excerpt!r}" if self.excerpt else "")
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    kind: str  # "missing", "duplicate" or "reboot"
+    line: int  # the line of the record after the gap
+    first: int  # missing: first lost seq; duplicate: the seq; reboot: seq before
+    last: int  # missing: last lost seq; duplicate: the seq; reboot: seq after
+
+    def __str__(self) -> str:
+        if self.kind == "missing":
+            n = self.last - self.first + 1
+            span = f"seq {self.first}" if n == 1 else f"seq {self.first}-{self.last}"
+            return f"line {self.line}: {span} missing ({n} record{'s' * (n != 1)} lost)"
+        if self.kind == "duplicate":
+            return f"line {self.line}: seq {self.first} seen again (duplicate)"
+        return f"line {self.line}: seq went back from {self.first} to {self.last} (reboot)"
+
+
+@dataclass
+class ParseReport:
+    records: list[LogRecord] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    gaps: list[Gap] = field(default_factory=list)
+    lines: int = 0
+
+    @property
+    def reboots(self) -> int:
+        return sum(1 for g in self.gaps if g.kind == "reboot")
+
+    def summary(self) -> str:
+        counts = {k: sum(1 for g in self.gaps if g.kind == k) for k in ("missing", "duplicate")}
+        return (
+            f"{len(self.records)} records in {self.lines} lines, "
+            f"{len(self.problems)} malformed, {counts['missing']} seq gaps, "
+            f"{counts['duplicate']} duplicates, {self.reboots} reboots"
+        )
+
+
+# --------------------------------------------------------------------------------- patterns
+
+# Line cleaning: C0 controls but TAB, DEL and C1 controls go (CR too: lines are split on LF).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+_TS = re.compile(r"\[ *(\d{1,12})\.(\d{1,9})\] ")
+# Where a record can start inside a line (the same shapes, anchored by their own syntax).
+_START = re.compile(r'(?:<[0-7]>)?\[ *\d{1,12}\.\d{6}\](?=[ \[]|$)|\{\s*"ts"\s*:')
+_LINUX = re.compile(
+    r"(?:<([0-7])>)?\[ *(\d{1,12})\.(\d{1,9})\](?:\[ *[TC]\d+\])? ?(.*)", re.DOTALL
+)
+_LEVEL_PREFIX = re.compile(r"\[(FATAL|ERROR|WARN|INFO|DEBUG|TRACE)\] ")
+_HUMAN_HEAD = re.compile(r"([^\s:]+):(?: |$)")
+# "subsystem: ", "x86/fpu: ", "sd 0:0:0:0: ", "virtio_blk virtio0: ", "00:02: "; colons
+# only inside words, so "PM: hibernation: ..." gives "PM".
+_WORD = r"[\w.\-/]+(?::[\w.\-/]+)*"
+_LINUX_HEAD = re.compile(rf"({_WORD}(?: {_WORD})?): ", re.ASCII)
+_KV = re.compile(r' ([A-Za-z_][\w.\-]*)=("(?:[^"\\]|\\.)*"|[^\s"]*)')
+_JSON_FAST = re.compile(r'\{"ts":(\d+),"seq":(\d+),')
+_DECODER = json.JSONDecoder()
+
+
+def _clean(line: str) -> str:
+    if "\x1b" in line:
+        line = strip_ansi(line)
+    return _CONTROL.sub("", line)
+
+
+def _excerpt(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= _EXCERPT else text[: _EXCERPT - 3] + "..."
+
+
+def _ts_us(secs: str, frac: str) -> int:
+    return int(secs) * 1_000_000 + int((frac + "00000")[:6])
+
+
+def human_value(v: object) -> str:
+    """A field value as the SIS human format prints it (quoted when it has blanks or quotes)."""
+    s = str(v)
+    return json.dumps(s) if (not s or any(c in s for c in ' "=\r\n\t')) else s
+
+
+# ------------------------------------------------------------------------ record templates
+# A template is everything about a record but its timestamp, seq, raw text and line: parsed
+# once per distinct text and reused, which is what makes long, repetitive logs cheap.
+
+
+@dataclass(slots=True)
+class _Template:
+    format: str
+    level: str | None
+    subsystem: str
+    event: str
+    message: str
+    fields: Mapping[str, object]
+    body: str
+
+
+def _human_fields(text: str) -> tuple[str, Mapping[str, object]]:
+    """Split ``message k=v k2="v 2"`` into the message and the trailing fields."""
+    if "=" not in text:
+        return text, _EMPTY
+    run_start, end, fields = -1, -1, {}
+    for m in _KV.finditer(text):
+        if m.start() != end:
+            run_start, fields = m.start(), {}
+        end = m.end()
+        value = m.group(2)
+        if value.startswith('"'):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                pass
+        fields[m.group(1)] = value
+    if end != len(text) or run_start < 0:
+        return text, _EMPTY
+    return text[:run_start], MappingProxyType(fields)
+
+
+def _human_template(rest: str) -> _Template | str:
+    """`rest` is the text after the timestamp; a str result is the reason it is not a record."""
+    m = _LEVEL_PREFIX.match(rest)
+    if m is None:
+        return "no level"
+    head = _HUMAN_HEAD.match(rest, m.end())
+    if head is None:
+        return "human record without 'subsystem: '"
+    body = rest[head.end() :]
+    message, fields = _human_fields(body)
+    return _Template(FORMAT_HUMAN, m.group(1), head.group(1), message, message, fields, body)
+
+
+def _linux_template(text: str, level: str | None) -> _Template:
+    head = _LINUX_HEAD.match(text)
+    if head is not None:
+        subsystem, message = head.group(1), text[head.end() :]
+    else:
+        subsystem, message = "", text
+    return _Template(FORMAT_LINUX, level, subsystem, message, message, _EMPTY, message)
+
+
+def _json_template(obj: object) -> _Template | str:
+    if not isinstance(obj, dict):
+        return "JSON value is not an object"
+    level, subsystem = obj.get("level"), obj.get("subsystem", "")
+    if not isinstance(level, str) or not isinstance(subsystem, str):
+        return "JSON record without a string level and subsystem"
+    event = obj.get("status", obj.get("event", ""))
+    message = obj.get("msg", obj.get("message", ""))
+    event = event if isinstance(event, str) else str(event)
+    message = message if isinstance(message, str) else str(message)
+    skip = ("ts", "seq", "level", "subsystem", "status", "event", "msg", "message")
+    fields = {k: v for k, v in obj.items() if k not in skip}
+    # The same text the human format would show, so both formats normalize alike.
+    body = message or event
+    if fields:
+        body += " " + " ".join(f"{k}={human_value(v)}" for k, v in fields.items())
+    return _Template(
+        FORMAT_JSON, level, subsystem, event, message, MappingProxyType(fields) or _EMPTY, body
+    )
+
+
+def _json_ts_seq(obj: dict) -> tuple[int, int | None] | str:
+    ts, seq = obj.get("ts"), obj.get("seq")
+    if isinstance(ts, bool) or not isinstance(ts, (int, float)) or ts < 0:
+        return "JSON record without a numeric ts"
+    if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int)):
+        return "JSON record with a non-integer seq"
+    return int(ts), seq
+
+
+# ------------------------------------------------------------------------------ the parser
+
+
+class _Parser:
+    def __init__(self, lines: list[str], mixed: bool) -> None:
+        self.lines = lines
+        self.mixed = mixed
+        self.records: list[LogRecord] = []
+        self.problems: list[Problem] = []
+        self.text_cache: dict[str, _Template | None] = {}
+        self.json_cache: dict[str, _Template | None] = {}
+
+    def problem(self, n: int, reason: str, text: str = "") -> None:
+        self.problems.append(Problem(n, reason, _excerpt(text)))
+
+    def run(self) -> None:
+        lines, records = self.lines, self.records
+        text_cache, json_cache = self.text_cache, self.json_cache
+        i, count = 0, len(lines)
+        while i < count:
+            line = lines[i]
+            i += 1
+            if not line.isprintable():
+                line = _clean(line)
+            if not line or line.isspace():
+                continue
+            # Fast paths: a whole line that is one well-formed record seen before.
+            c = line[0]
+            if c == "[":
+                m = _TS.match(line)
+                if m is not None:
+                    rest = line[m.end() :]
+                    t = text_cache.get(rest, False)
+                    if t is False:
+                        t = self._text_template(rest)
+                    if t is not None:
+                        secs, frac = m.groups()
+                        ts = int(secs) * 1_000_000 + int(frac) if len(frac) == 6 else None
+                        if ts is None:
+                            ts = _ts_us(secs, frac)
+                        records.append(
+                            LogRecord(
+                                ts, None, t.level, t.subsystem, t.event, t.message,
+                                t.fields, t.body, line, i, t.format,
+                            )  # fmt: skip
+                        )
+                        continue
+            elif c == "{":
+                m = _JSON_FAST.match(line)
+                if m is not None:
+                    rest = line[m.end() :]
+                    t = json_cache.get(rest, False)
+                    if t is False:
+                        t = self._json_fast_template(line, rest)
+                    if t is not None:
+                        records.append(
+                            LogRecord(
+                                int(m.group(1)), int(m.group(2)), t.level, t.subsystem,
+                                t.event, t.message, t.fields, t.body, line, i, t.format,
+                            )  # fmt: skip
+                        )
+                        continue
+            i = self.slow(line, i)
+
+    def _cache(self, cache: dict, key: str, value: _Template | None) -> _Template | None:
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        cache[key] = value
+        return value
+
+    def _text_template(self, rest: str) -> _Template | None:
+        """For the fast path: the template of a whole-line text record, None for anything
+        else (glued records, damage), which the slow path then handles."""
+        if _START.search(rest) is not None:
+            return self._cache(self.text_cache, rest, None)
+        t = _human_template(rest)
+        if isinstance(t, str):
+            t = None if _LEVEL_PREFIX.match(rest) else _linux_template(rest, None)
+        return self._cache(self.text_cache, rest, t)
+
+    def _json_fast_template(self, line: str, rest: str) -> _Template | None:
+        try:
+            obj, end = _DECODER.raw_decode(line)
+        except ValueError:
+            return None  # not cached: the slow path may join it with the next lines
+        t = None
+        if not line[end:].strip():
+            tpl = _json_template(obj)
+            t = tpl if isinstance(tpl, _Template) else None
+        return self._cache(self.json_cache, rest, t)
+
+    # -- the general path ------------------------------------------------------------------
+
+    def slow(self, line: str, i: int) -> int:
+        """Parse a line any way it may come; returns the index of the next line to read."""
+        n = i  # 1-based number of this line
+        starts = [m.start() for m in _START.finditer(line)]
+        if not starts or starts[0] != 0:
+            bare = self._bare_record(line, n)
+            if bare:
+                return i
+        if not starts:
+            if not self.mixed:
+                junk = "\ufffd" in line or not line.isprintable()
+                self.problem(n, "binary junk" if junk else "not a log record", line)
+            return i
+        if starts[0] > 0 and not self.mixed and line[: starts[0]].strip():
+            self.problem(n, "text before the record", line[: starts[0]])
+        for k, start in enumerate(starts):
+            end = starts[k + 1] if k + 1 < len(starts) else len(line)
+            segment = line[start:end]
+            if segment.startswith("{"):
+                i = self._json_segment(segment, n, i, last=end == len(line))
+            else:
+                self._text_segment(segment, n)
+        return i
+
+    def _bare_record(self, line: str, n: int) -> bool:
+        """A line-start JSON object not led by "ts" (another key order), or a Linux record
+        with a <n> level prefix but no timestamp (dmesg -r on a kernel without times)."""
+        s = line.lstrip()
+        if s.startswith("{"):
+            try:
+                obj, end = _DECODER.raw_decode(s)
+            except ValueError:
+                return False
+            if not isinstance(obj, dict) or "ts" not in obj or "level" not in obj:
+                return False
+            self._add_json(obj, s, n, s[end:])
+            return True
+        if len(s) > 3 and s[0] == "<" and s[2] == ">" and s[1] in "01234567" and s[3] != "[":
+            t = _linux_template(s[3:], LINUX_LEVELS[int(s[1])])
+            self.records.append(_record(t, None, None, s, n))
+            return True
+        return False
+
+    def _text_segment(self, segment: str, n: int) -> None:
+        m = _LINUX.match(segment)
+        if m is None:  # cannot happen for a _START match; be safe anyway
+            self.problem(n, "not a log record", segment)
+            return
+        prio, secs, frac, rest = m.groups()
+        ts = _ts_us(secs, frac)
+        if prio is None:
+            t = _human_template(rest)
+            if isinstance(t, _Template):
+                self.records.append(_record(t, ts, None, segment, n))
+                return
+            if _LEVEL_PREFIX.match(rest):
+                self.problem(n, f"truncated record ({t})", segment)
+                return
+        t = _linux_template(rest, None if prio is None else LINUX_LEVELS[int(prio)])
+        self.records.append(_record(t, ts, None, segment, n))
+
+    def _json_segment(self, segment: str, n: int, i: int, last: bool) -> int:
+        try:
+            obj, end = _DECODER.raw_decode(segment)
+        except ValueError as e:
+            if last:
+                joined, consumed = self._join_json(segment, i)
+                if joined is not None:
+                    obj, text = joined
+                    self._add_json(obj, text, n, "")
+                    return i + consumed
+            # A record cut short (lost bytes, a line cut by the capture) lacks its closing brace.
+            truncated = not segment.rstrip().endswith("}")
+            reason = "truncated JSON record" if truncated else f"malformed JSON record ({e})"
+            self.problem(n, reason, segment)
+            return i
+        self._add_json(obj, segment, n, segment[end:])
+        return i
+
+    def _join_json(self, head: str, i: int) -> tuple[tuple[dict, str] | None, int]:
+        """Join the following lines to a broken JSON record while they are not records."""
+        text = head
+        for k in range(MAX_JOIN_LINES):
+            if i + k >= len(self.lines):
+                break
+            nxt = _clean(self.lines[i + k])
+            if _START.match(nxt.lstrip()) or _TS.match(nxt):
+                break
+            text += nxt
+            try:
+                obj, end = _DECODER.raw_decode(text)
+            except ValueError:
+                continue
+            if isinstance(obj, dict) and not text[end:].strip():
+                return (obj, text), k + 1
+            break
+        return None, 0
+
+    def _add_json(self, obj: object, raw: str, n: int, trailing: str) -> None:
+        if not isinstance(obj, dict):
+            self.problem(n, "JSON value is not an object", raw)
+            return
+        ts_seq = _json_ts_seq(obj)
+        t = _json_template(obj)
+        if isinstance(ts_seq, str) or isinstance(t, str):
+            reason = ts_seq if isinstance(ts_seq, str) else t
+            if not (self.mixed and "ts" not in obj):
+                self.problem(n, reason, raw)  # type: ignore[arg-type]
+            return
+        if trailing.strip() and not self.mixed:
+            self.problem(n, "text after the JSON record", trailing)
+        self.records.append(_record(t, ts_seq[0], ts_seq[1], raw[: len(raw) - len(trailing)], n))
+
+
+def _record(t: _Template, ts: int | None, seq: int | None, raw: str, n: int) -> LogRecord:
+    return LogRecord(
+        ts, seq, t.level, t.subsystem, t.event, t.message, t.fields, t.body, raw, n, t.format
+    )
+
+
+# How far back a replayed record is still recognised as a duplicate (a ring buffer's worth).
+_DUP_WINDOW = 1 << 16
+
+
+def find_gaps(records: list[LogRecord]) -> list[Gap]:
+    """Missing, duplicate and rewound sequence numbers, in record order.
+
+    A seq at or below the last one is a duplicate when the same (seq, ts) was seen in this
+    boot (a `dmesg` replay, a repeated line), otherwise the start of a new boot."""
+    gaps: list[Gap] = []
+    prev: int | None = None
+    seen: dict[int, int | None] = {}  # seq -> ts in the current boot, recent seqs only
+    for r in records:
+        seq = r.seq
+        if seq is None:
+            continue
+        if prev is not None:
+            if seq in seen and seen[seq] == r.ts_us:
+                gaps.append(Gap("duplicate", r.line, seq, seq))
+                continue  # a replay does not move the boot's position forward
+            if seq <= prev:
+                gaps.append(Gap("reboot", r.line, prev, seq))
+                seen.clear()
+            elif seq > prev + 1:
+                gaps.append(Gap("missing", r.line, prev + 1, seq - 1))
+        seen[seq] = r.ts_us
+        prev = seq
+        if len(seen) > 2 * _DUP_WINDOW:
+            seen = {k: v for k, v in seen.items() if k > seq - _DUP_WINDOW}
+    return gaps
+
+
+def _split_lines(data: str | bytes) -> list[str]:
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        data = bytes(data).decode("utf-8", "replace")
+    if "\r\n" in data:
+        data = data.replace("\r\n", "\n")  # serial lines end in CR LF; a lone CR stays junk
+    lines = data.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def parse_text(data: str | bytes, *, mixed: bool = False) -> ParseReport:
+    """Parse a capture. `mixed=True` for a console capture where records interleave with
+    shell output (non-record lines are skipped, not reported)."""
+    lines = _split_lines(data)
+    parser = _Parser(lines, mixed)
+    parser.run()
+    return ParseReport(parser.records, parser.problems, find_gaps(parser.records), len(lines))
+
+
+def parse_file(path: str | Path, *, mixed: bool = False) -> ParseReport:
+    return parse_text(Path(path).read_bytes(), mixed=mixed)

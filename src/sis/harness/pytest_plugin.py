@@ -1,0 +1,62 @@
+"""pytest plugin: fixtures that give a test a booted kernel, its shell and its QMP monitor.
+
+    def test_my_kernel(sis_shell):
+        assert sis_shell.run("echo hi").output == "hi"
+
+Options: --sis-target (sim, linux-busybox or a profile file; default sim), --sis-preset
+(default), --sis-out (where captures go; default a pytest temp dir). The target boots once per
+test session and is rebooted before a test if an earlier test left it dead or panicked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sis.harness.console import Console
+from sis.harness.qmp import QMPMonitor
+from sis.harness.targets import TargetError, make_target
+from sis.harness.targets.process import ProcessTarget
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("sis", "SIS kernel targets")
+    group.addoption("--sis-target", default="sim", help="sim, linux-busybox, or a profile file")
+    group.addoption("--sis-preset", default="default", help="default, lowmem, smp-off or no-network")
+    group.addoption("--sis-out", default=None, help="directory for console captures and disks")
+
+
+@pytest.fixture(scope="session")
+def sis_target_session(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessTarget]:
+    opt = request.config.getoption
+    out = Path(opt("--sis-out")) if opt("--sis-out") else tmp_path_factory.mktemp("sis")
+    try:
+        target = make_target(opt("--sis-target"), preset=opt("--sis-preset"), workdir=out)
+        target.start()
+    except TargetError as e:
+        pytest.fail(f"SIS target did not start: {e}", pytrace=False)
+    yield target
+    target.poweroff()
+
+
+@pytest.fixture
+def sis_target(sis_target_session: ProcessTarget) -> ProcessTarget:
+    """The booted target; rebooted first if a previous test crashed or killed it."""
+    t = sis_target_session
+    if not t.alive() or t.death():
+        t.restart()
+    return t
+
+
+@pytest.fixture
+def sis_shell(sis_target: ProcessTarget) -> Console:
+    """The target's shell console: `.run(cmd)` returns the command's output and status."""
+    return sis_target.console
+
+
+@pytest.fixture
+def sis_qmp(sis_target: ProcessTarget) -> QMPMonitor:
+    if sis_target.qmp is None:
+        pytest.skip("this target has no QMP monitor")
+    return sis_target.qmp
