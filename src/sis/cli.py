@@ -14,7 +14,18 @@ app = typer.Typer(
     help="SIS: make an operating-system kernel production ready, and prove it.",
 )
 disk_app = typer.Typer(no_args_is_help=True, help="Offline tools for SIS disk images.")
+image_app = typer.Typer(no_args_is_help=True, help="Build the images that QEMU targets boot.")
 app.add_typer(disk_app, name="disk")
+app.add_typer(image_app, name="image")
+
+
+def _mount_sub_apps() -> None:
+    from sis.harness.metrics.cli import metrics_app
+
+    app.add_typer(metrics_app, name="metrics", help="Collect and export kernel metrics.")
+
+
+_mount_sub_apps()
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -49,6 +60,9 @@ def check(
     ] = [],  # noqa: B006
     jobs: Annotated[int, typer.Option("-j", "--jobs", help="targets run in parallel")] = 1,
     out: Annotated[Path, typer.Option(help="where results and reports go")] = Path("sis-out"),
+    readiness: Annotated[
+        bool, typer.Option(help="also run the metrics and log-regression checks")
+    ] = True,
 ) -> None:
     """Boot the target(s), run the suites, write results.jsonl, junit.xml and report.html.
     Exit 0 if all passed, 1 on a FAIL, 2 on an ERROR."""
@@ -58,7 +72,7 @@ def check(
     from sis.harness.results import exit_code
 
     try:
-        p = plan(target, preset, suite, out, jobs)
+        p = plan(target, preset, suite, out, jobs, readiness)
     except DataFileError as e:
         _fail(str(e), 2)
         return
@@ -73,6 +87,31 @@ def check(
             raise typer.Exit(130) from None
     progress.summary(results)
     raise typer.Exit(exit_code(results))
+
+
+@image_app.command("build")
+def image_build(
+    name: Annotated[
+        str, typer.Argument(help="the image to build: linux-busybox")
+    ] = "linux-busybox",
+    out: Annotated[
+        Path | None, typer.Option(help="where the image goes (default: the user cache)")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="rebuild even if up to date")] = False,
+) -> None:
+    """Build a bootable image from the host's packages (linux-busybox: Debian kernel + busybox)."""
+    if name != "linux-busybox":
+        _fail(f"unknown image {name!r} (known: linux-busybox)", 2)
+    from sis.harness.image import ImageError, build_linux_busybox
+
+    try:
+        img = build_linux_busybox(out, force=force)
+    except ImageError as e:
+        _fail(str(e))
+        return
+    state = "built" if img.rebuilt else "up to date"
+    typer.echo(f"{name} {state}: kernel {img.kernel_version}, busybox {img.busybox_version}")
+    typer.echo(f"  vmlinux   {img.vmlinux}\n  initramfs {img.initramfs}\n  disk      {img.disk}")
 
 
 def _size(text: str) -> int:

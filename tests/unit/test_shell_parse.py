@@ -29,7 +29,17 @@ def test_semicolons_and_comments():
     ]
 
 
-@pytest.mark.parametrize("line", ["echo 'open", "echo >", "sleep 1 & echo", "> x"])
+@pytest.mark.parametrize("line", ["echo 'open", "echo >", "echo a & &", "> x"])
 def test_syntax_errors(line):
     with pytest.raises(ParseError):
         cmds(line)
+
+
+def test_split_commands_on_semicolons_and_ampersands():
+    from sis.kernel.shell.sh import split_commands
+
+    assert split_commands("sleep 5 & echo $?") == ["sleep 5 &", " echo $?"]
+    assert split_commands("a; b & c") == ["a", " b &", " c"]
+    assert split_commands("echo 'a;b&c'") == ["echo 'a;b&c'"]
+    with pytest.raises(ParseError):
+        split_commands("a && b")

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sis.harness.datafile import DataFileError
+from sis.harness.metrics import metrics_checks
 from sis.harness.report import write_html, write_junit
 from sis.harness.results import ERROR, ResultLog, TestResult, exit_code, read_results
 from sis.harness.runner import run_suite
@@ -28,13 +29,19 @@ class CheckPlan:
     suites: list[Suite]
     out: Path
     jobs: int = 1
+    readiness: bool = True  # the checks beyond the shell suites (metrics, log regression)
     combos: list[tuple[str, str, str]] = field(
         default_factory=list
     )  # (target spec, preset, profile name)
 
 
 def plan(
-    targets: list[str], presets: str, suite_names: list[str], out: Path, jobs: int
+    targets: list[str],
+    presets: str,
+    suite_names: list[str],
+    out: Path,
+    jobs: int,
+    readiness: bool = True,
 ) -> CheckPlan:
     """Validate everything up front: a bad profile, preset or suite fails before any boot."""
     wanted = (
@@ -47,7 +54,7 @@ def plan(
         for p in wanted:
             profile.variables(p)
             combos.append((t, p, profile.name))
-    return CheckPlan(targets, wanted, suites, out, max(1, jobs), combos)
+    return CheckPlan(targets, wanted, suites, out, max(1, jobs), readiness, combos)
 
 
 def run_check(
@@ -96,6 +103,12 @@ def run_check(
             for suite in p.suites:
                 status(key, suite.name)
                 run_suite(target, suite, report)
+            if p.readiness:
+                status(key, "metrics")
+                if not target.alive() or target.death():
+                    target.restart()
+                for r in metrics_checks(target):
+                    report(r)
         finally:
             status(key, "powering off")
             target.poweroff()

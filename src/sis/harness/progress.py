@@ -28,7 +28,7 @@ class CheckProgress:
             TimeElapsedColumn(),
             console=self.console,
         )
-        per_combo = sum(len(s.tests) for s in plan.suites)
+        per_combo = sum(len(s.tests) for s in plan.suites)  # grows as readiness checks report
         self.tasks = {
             f"{n}/{p}": self.progress.add_task("", total=per_combo, key=f"{n}/{p}", state="waiting")
             for _, p, n in plan.combos
@@ -45,7 +45,11 @@ class CheckProgress:
         self.progress.update(self.tasks[key], state=text)
 
     def result(self, r: TestResult) -> None:
-        self.progress.advance(self.tasks[f"{r.target}/{r.preset}"])
+        task_id = self.tasks[f"{r.target}/{r.preset}"]
+        task = next(t for t in self.progress.tasks if t.id == task_id)
+        if task.total is not None and task.completed >= task.total:
+            self.progress.update(task_id, total=task.completed + 1)
+        self.progress.advance(task_id)
         if r.verdict != "PASS":
             why = f": {r.reason}" if r.reason else ""
             self.console.print(

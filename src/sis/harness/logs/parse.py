@@ -37,6 +37,7 @@ in JSON) is parsed once and reused for every identical line.
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 from collections.abc import Mapping
@@ -145,13 +146,17 @@ class ParseReport:
 
 # Line cleaning: C0 controls but TAB, DEL and C1 controls go (CR too: lines are split on LF).
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+_LEVELS_RX = "|".join(SIS_LEVELS)
+_HUMAN = re.compile(rf"\[ *(\d{{1,12}})\.(\d{{6}})\] \[({_LEVELS_RX})\] ([^\s:]+):(?: |$)")
 _TS = re.compile(r"\[ *(\d{1,12})\.(\d{1,9})\] ")
-# Where a record can start inside a line (the same shapes, anchored by their own syntax).
-_START = re.compile(r'(?:<[0-7]>)?\[ *\d{1,12}\.\d{6}\](?=[ \[]|$)|\{\s*"ts"\s*:')
-_LINUX = re.compile(
-    r"(?:<([0-7])>)?\[ *(\d{1,12})\.(\d{1,9})\](?:\[ *[TC]\d+\])? ?(.*)", re.DOTALL
+# Where a record can start inside a line. It begins with a character class so that the regex
+# engine skips to candidate characters without trying the alternatives at every position.
+_START = re.compile(
+    r"[<\[{](?:(?<=<)[0-7]>\[ *\d{1,12}\.\d{6}\](?=[ \[]|$)"
+    r'|(?<=\[) *\d{1,12}\.\d{6}\](?=[ \[]|$)|(?<=\{)\s*"ts"\s*:)'
 )
-_LEVEL_PREFIX = re.compile(r"\[(FATAL|ERROR|WARN|INFO|DEBUG|TRACE)\] ")
+_LINUX = re.compile(r"(?:<([0-7])>)?\[ *(\d{1,12})\.(\d{1,9})\](?:\[ *[TC]\d+\])? ?(.*)", re.DOTALL)
+_LEVEL_PREFIX = re.compile(rf"\[({_LEVELS_RX})\] ")
 _HUMAN_HEAD = re.compile(r"([^\s:]+):(?: |$)")
 # "subsystem: ", "x86/fpu: ", "sd 0:0:0:0: ", "virtio_blk virtio0: ", "00:02: "; colons
 # only inside words, so "PM: hibernation: ..." gives "PM".
@@ -160,6 +165,7 @@ _LINUX_HEAD = re.compile(rf"({_WORD}(?: {_WORD})?): ", re.ASCII)
 _KV = re.compile(r' ([A-Za-z_][\w.\-]*)=("(?:[^"\\]|\\.)*"|[^\s"]*)')
 _JSON_FAST = re.compile(r'\{"ts":(\d+),"seq":(\d+),')
 _DECODER = json.JSONDecoder()
+_NEEDS_QUOTES = re.compile(r'[ "=\r\n\t]')
 
 
 def _clean(line: str) -> str:
@@ -174,24 +180,107 @@ def _excerpt(text: str) -> str:
 
 
 def _ts_us(secs: str, frac: str) -> int:
+    if len(frac) == 6:
+        return int(secs) * 1_000_000 + int(frac)
     return int(secs) * 1_000_000 + int((frac + "00000")[:6])
 
 
 def human_value(v: object) -> str:
     """A field value as the SIS human format prints it (quoted when it has blanks or quotes)."""
+    if type(v) is int:
+        return str(v)
     s = str(v)
-    return json.dumps(s) if (not s or any(c in s for c in ' "=\r\n\t')) else s
+    return json.dumps(s) if (not s or _NEEDS_QUOTES.search(s)) else s
 
 
-# ------------------------------------------------------------------------ record templates
-# A template is everything about a record but its timestamp, seq, raw text and line: parsed
-# once per distinct text and reused, which is what makes long, repetitive logs cheap.
+# -------------------------------------------------------------------------- text layouts
+# Where the parts of a text record are depends only on the record's *shape*, its text with
+# the digits 2-9 made alike (no pattern here tells them apart). A layout found once serves
+# every record that differs only in its numbers, which is most of a long log.
+
+_SHAPE = str.maketrans("23456789", "11111111")
+_SHAPE_ASCII = bytes(range(256)).replace(b"23456789", b"11111111")
+
+
+def shape_of(text: str) -> str:
+    """`text` with the digits 2-9 turned into 1 (same length, same offsets)."""
+    if text.isascii():  # the common case, and much faster through bytes
+        return text.encode("ascii").translate(_SHAPE_ASCII).decode("ascii")
+    return text.translate(_SHAPE)
+
+
+# A human body: where the message ends, and the trailing fields as
+# (key start, key end, value start, value end) offsets into the body.
+_BodyLayout = tuple[int, tuple[tuple[int, int, int, int], ...]]
+# A Linux text after the timestamp: where the subsystem head ends, where the message starts.
+_LinuxLayout = tuple[int, int]
+
+
+def _body_layout(body: str) -> _BodyLayout:
+    """Split a human body into its message and its trailing `` k=v k2="v 2"`` fields."""
+    if "=" not in body:
+        return len(body), ()
+    run_start, end = -1, -1
+    spans: list[tuple[int, int, int, int]] = []
+    for m in _KV.finditer(" " + body):  # the leading space lets the first token be a field
+        if m.start() != end:
+            run_start, spans = m.start(), []
+        end = m.end()
+        spans.append((m.start(1) - 1, m.end(1) - 1, m.start(2) - 1, m.end(2) - 1))
+    if end != len(body) + 1 or run_start < 0:
+        return len(body), ()
+    return max(0, run_start - 1), tuple(spans)
+
+
+def _linux_layout(text: str) -> _LinuxLayout:
+    head = _LINUX_HEAD.match(text)
+    return (0, 0) if head is None else (head.end(1), head.end())
+
+
+def _fields(body: str, spans: tuple[tuple[int, int, int, int], ...]) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for ks, ke, vs, ve in spans:
+        value: object = body[vs:ve]
+        if ve > vs and body[vs] == '"':
+            try:
+                value = json.loads(body[vs:ve])
+            except ValueError:
+                pass
+        values[body[ks:ke]] = value
+    return values
+
+
+def _human_record(
+    ts: int, level: str, subsystem: str, body: str, layout: _BodyLayout, raw: str, n: int
+) -> LogRecord:
+    msg_end, spans = layout
+    message = body[:msg_end]
+    fields = _fields(body, spans) if spans else _EMPTY
+    return LogRecord(
+        ts, None, level, subsystem, message, message, fields, body, raw, n, FORMAT_HUMAN
+    )
+
+
+def _linux_record(
+    ts: int | None, level: str | None, text: str, layout: _LinuxLayout, raw: str, n: int
+) -> LogRecord:
+    sub_end, msg_start = layout
+    message = text[msg_start:]
+    return LogRecord(
+        ts, None, level, text[:sub_end], message, message, _EMPTY, message, raw, n, FORMAT_LINUX
+    )
+
+
+# ------------------------------------------------------------------------------ JSON records
+
+_JSON_KEYS = frozenset(("ts", "seq", "level", "subsystem", "status", "event", "msg", "message"))
 
 
 @dataclass(slots=True)
-class _Template:
-    format: str
-    level: str | None
+class _JsonTemplate:
+    """A JSON record but its ts and seq: parsed once per distinct text and shared."""
+
+    level: str
     subsystem: str
     event: str
     message: str
@@ -199,52 +288,7 @@ class _Template:
     body: str
 
 
-def _human_fields(text: str) -> tuple[str, Mapping[str, object]]:
-    """Split ``message k=v k2="v 2"`` into the message and the trailing fields."""
-    if "=" not in text:
-        return text, _EMPTY
-    run_start, end, fields = -1, -1, {}
-    for m in _KV.finditer(text):
-        if m.start() != end:
-            run_start, fields = m.start(), {}
-        end = m.end()
-        value = m.group(2)
-        if value.startswith('"'):
-            try:
-                value = json.loads(value)
-            except ValueError:
-                pass
-        fields[m.group(1)] = value
-    if end != len(text) or run_start < 0:
-        return text, _EMPTY
-    return text[:run_start], MappingProxyType(fields)
-
-
-def _human_template(rest: str) -> _Template | str:
-    """`rest` is the text after the timestamp; a str result is the reason it is not a record."""
-    m = _LEVEL_PREFIX.match(rest)
-    if m is None:
-        return "no level"
-    head = _HUMAN_HEAD.match(rest, m.end())
-    if head is None:
-        return "human record without 'subsystem: '"
-    body = rest[head.end() :]
-    message, fields = _human_fields(body)
-    return _Template(FORMAT_HUMAN, m.group(1), head.group(1), message, message, fields, body)
-
-
-def _linux_template(text: str, level: str | None) -> _Template:
-    head = _LINUX_HEAD.match(text)
-    if head is not None:
-        subsystem, message = head.group(1), text[head.end() :]
-    else:
-        subsystem, message = "", text
-    return _Template(FORMAT_LINUX, level, subsystem, message, message, _EMPTY, message)
-
-
-def _json_template(obj: object) -> _Template | str:
-    if not isinstance(obj, dict):
-        return "JSON value is not an object"
+def _json_template(obj: dict) -> _JsonTemplate | str:
     level, subsystem = obj.get("level"), obj.get("subsystem", "")
     if not isinstance(level, str) or not isinstance(subsystem, str):
         return "JSON record without a string level and subsystem"
@@ -252,14 +296,13 @@ def _json_template(obj: object) -> _Template | str:
     message = obj.get("msg", obj.get("message", ""))
     event = event if isinstance(event, str) else str(event)
     message = message if isinstance(message, str) else str(message)
-    skip = ("ts", "seq", "level", "subsystem", "status", "event", "msg", "message")
-    fields = {k: v for k, v in obj.items() if k not in skip}
-    # The same text the human format would show, so both formats normalize alike.
+    fields = {k: v for k, v in obj.items() if k not in _JSON_KEYS}
+    # The text the human format would show, so that both formats normalize alike.
     body = message or event
     if fields:
         body += " " + " ".join(f"{k}={human_value(v)}" for k, v in fields.items())
-    return _Template(
-        FORMAT_JSON, level, subsystem, event, message, MappingProxyType(fields) or _EMPTY, body
+    return _JsonTemplate(
+        level, subsystem, event, message, MappingProxyType(fields) if fields else _EMPTY, body
     )
 
 
@@ -272,7 +315,15 @@ def _json_ts_seq(obj: dict) -> tuple[int, int | None] | str:
     return int(ts), seq
 
 
+def _json_record(t: _JsonTemplate, ts: int, seq: int | None, raw: str, n: int) -> LogRecord:
+    return LogRecord(
+        ts, seq, t.level, t.subsystem, t.event, t.message, t.fields, t.body, raw, n, FORMAT_JSON
+    )
+
+
 # ------------------------------------------------------------------------------ the parser
+
+_GLUED = (-1, ())  # a layout marker: another record starts inside this one
 
 
 class _Parser:
@@ -281,15 +332,23 @@ class _Parser:
         self.mixed = mixed
         self.records: list[LogRecord] = []
         self.problems: list[Problem] = []
-        self.text_cache: dict[str, _Template | None] = {}
-        self.json_cache: dict[str, _Template | None] = {}
+        self.body_layouts: dict[str, _BodyLayout] = {}  # by shape
+        self.linux_layouts: dict[str, _LinuxLayout | None] = {}  # by shape; None: slow path
+        self.json_cache: dict[str, _JsonTemplate | None] = {}  # by exact text
 
     def problem(self, n: int, reason: str, text: str = "") -> None:
         self.problems.append(Problem(n, reason, _excerpt(text)))
 
+    @staticmethod
+    def _remember(cache: dict, key: str, value: object) -> None:
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        cache[key] = value
+
     def run(self) -> None:
         lines, records = self.lines, self.records
-        text_cache, json_cache = self.text_cache, self.json_cache
+        body_layouts, linux_layouts = self.body_layouts, self.linux_layouts
+        json_cache = self.json_cache
         i, count = 0, len(lines)
         while i < count:
             line = lines[i]
@@ -298,27 +357,37 @@ class _Parser:
                 line = _clean(line)
             if not line or line.isspace():
                 continue
-            # Fast paths: a whole line that is one well-formed record seen before.
+            # Fast paths: a whole line that is one well-formed record. Anything else (glued
+            # records, damage, other layouts) goes to the general path, `slow`.
             c = line[0]
             if c == "[":
-                m = _TS.match(line)
+                m = _HUMAN.match(line)
                 if m is not None:
-                    rest = line[m.end() :]
-                    t = text_cache.get(rest, False)
-                    if t is False:
-                        t = self._text_template(rest)
-                    if t is not None:
-                        secs, frac = m.groups()
-                        ts = int(secs) * 1_000_000 + int(frac) if len(frac) == 6 else None
-                        if ts is None:
-                            ts = _ts_us(secs, frac)
-                        records.append(
-                            LogRecord(
-                                ts, None, t.level, t.subsystem, t.event, t.message,
-                                t.fields, t.body, line, i, t.format,
-                            )  # fmt: skip
-                        )
+                    body = line[m.end() :]
+                    shape = shape_of(body)
+                    layout = body_layouts.get(shape)
+                    if layout is None:
+                        layout = _GLUED if _START.search(shape) else _body_layout(shape)
+                        self._remember(body_layouts, shape, layout)
+                    if layout is not _GLUED:
+                        secs, frac, level, subsystem = m.groups()
+                        ts = int(secs) * 1_000_000 + int(frac)
+                        records.append(_human_record(ts, level, subsystem, body, layout, line, i))
                         continue
+                else:
+                    m = _TS.match(line)
+                    if m is not None:
+                        text = line[m.end() :]
+                        shape = shape_of(text)
+                        linux = linux_layouts.get(shape, False)
+                        if linux is False:
+                            damaged = _LEVEL_PREFIX.match(shape) or _START.search(shape)
+                            linux = None if damaged else _linux_layout(shape)
+                            self._remember(linux_layouts, shape, linux)
+                        if linux is not None:
+                            ts = _ts_us(m.group(1), m.group(2))
+                            records.append(_linux_record(ts, None, text, linux, line, i))
+                            continue
             elif c == "{":
                 m = _JSON_FAST.match(line)
                 if m is not None:
@@ -327,41 +396,21 @@ class _Parser:
                     if t is False:
                         t = self._json_fast_template(line, rest)
                     if t is not None:
-                        records.append(
-                            LogRecord(
-                                int(m.group(1)), int(m.group(2)), t.level, t.subsystem,
-                                t.event, t.message, t.fields, t.body, line, i, t.format,
-                            )  # fmt: skip
-                        )
+                        records.append(_json_record(t, int(m.group(1)), int(m.group(2)), line, i))
                         continue
             i = self.slow(line, i)
 
-    def _cache(self, cache: dict, key: str, value: _Template | None) -> _Template | None:
-        if len(cache) >= _CACHE_LIMIT:
-            cache.clear()
-        cache[key] = value
-        return value
-
-    def _text_template(self, rest: str) -> _Template | None:
-        """For the fast path: the template of a whole-line text record, None for anything
-        else (glued records, damage), which the slow path then handles."""
-        if _START.search(rest) is not None:
-            return self._cache(self.text_cache, rest, None)
-        t = _human_template(rest)
-        if isinstance(t, str):
-            t = None if _LEVEL_PREFIX.match(rest) else _linux_template(rest, None)
-        return self._cache(self.text_cache, rest, t)
-
-    def _json_fast_template(self, line: str, rest: str) -> _Template | None:
+    def _json_fast_template(self, line: str, rest: str) -> _JsonTemplate | None:
         try:
             obj, end = _DECODER.raw_decode(line)
         except ValueError:
-            return None  # not cached: the slow path may join it with the next lines
+            return None  # not remembered: the slow path may join it with the next lines
         t = None
-        if not line[end:].strip():
+        if isinstance(obj, dict) and not line[end:].strip():
             tpl = _json_template(obj)
-            t = tpl if isinstance(tpl, _Template) else None
-        return self._cache(self.json_cache, rest, t)
+            t = tpl if isinstance(tpl, _JsonTemplate) else None
+        self._remember(self.json_cache, rest, t)
+        return t
 
     # -- the general path ------------------------------------------------------------------
 
@@ -369,10 +418,8 @@ class _Parser:
         """Parse a line any way it may come; returns the index of the next line to read."""
         n = i  # 1-based number of this line
         starts = [m.start() for m in _START.finditer(line)]
-        if not starts or starts[0] != 0:
-            bare = self._bare_record(line, n)
-            if bare:
-                return i
+        if (not starts or starts[0] != 0) and self._bare_record(line, n):
+            return i
         if not starts:
             if not self.mixed:
                 junk = "\ufffd" in line or not line.isprintable()
@@ -403,8 +450,9 @@ class _Parser:
             self._add_json(obj, s, n, s[end:])
             return True
         if len(s) > 3 and s[0] == "<" and s[2] == ">" and s[1] in "01234567" and s[3] != "[":
-            t = _linux_template(s[3:], LINUX_LEVELS[int(s[1])])
-            self.records.append(_record(t, None, None, s, n))
+            text = s[3:]
+            level = LINUX_LEVELS[int(s[1])]
+            self.records.append(_linux_record(None, level, text, _linux_layout(text), s, n))
             return True
         return False
 
@@ -413,18 +461,25 @@ class _Parser:
         if m is None:  # cannot happen for a _START match; be safe anyway
             self.problem(n, "not a log record", segment)
             return
-        prio, secs, frac, rest = m.groups()
+        prio, secs, frac, text = m.groups()
         ts = _ts_us(secs, frac)
-        if prio is None:
-            t = _human_template(rest)
-            if isinstance(t, _Template):
-                self.records.append(_record(t, ts, None, segment, n))
-                return
-            if _LEVEL_PREFIX.match(rest):
-                self.problem(n, f"truncated record ({t})", segment)
-                return
-        t = _linux_template(rest, None if prio is None else LINUX_LEVELS[int(prio)])
-        self.records.append(_record(t, ts, None, segment, n))
+        if prio is not None:
+            level = LINUX_LEVELS[int(prio)]
+            self.records.append(_linux_record(ts, level, text, _linux_layout(text), segment, n))
+            return
+        lvl = _LEVEL_PREFIX.match(text)
+        if lvl is None:
+            self.records.append(_linux_record(ts, None, text, _linux_layout(text), segment, n))
+            return
+        head = _HUMAN_HEAD.match(text, lvl.end())
+        if head is None:
+            self.problem(n, "truncated record (human record without 'subsystem: ')", segment)
+            return
+        body = text[head.end() :]
+        record = _human_record(
+            ts, lvl.group(1), head.group(1), body, _body_layout(body), segment, n
+        )
+        self.records.append(record)
 
     def _json_segment(self, segment: str, n: int, i: int, last: bool) -> int:
         try:
@@ -472,17 +527,13 @@ class _Parser:
         if isinstance(ts_seq, str) or isinstance(t, str):
             reason = ts_seq if isinstance(ts_seq, str) else t
             if not (self.mixed and "ts" not in obj):
-                self.problem(n, reason, raw)  # type: ignore[arg-type]
+                self.problem(n, str(reason), raw)
             return
         if trailing.strip() and not self.mixed:
             self.problem(n, "text after the JSON record", trailing)
-        self.records.append(_record(t, ts_seq[0], ts_seq[1], raw[: len(raw) - len(trailing)], n))
-
-
-def _record(t: _Template, ts: int | None, seq: int | None, raw: str, n: int) -> LogRecord:
-    return LogRecord(
-        ts, seq, t.level, t.subsystem, t.event, t.message, t.fields, t.body, raw, n, t.format
-    )
+        self.records.append(
+            _json_record(t, ts_seq[0], ts_seq[1], raw[: len(raw) - len(trailing)], n)
+        )
 
 
 # How far back a replayed record is still recognised as a duplicate (a ring buffer's worth).
@@ -533,7 +584,15 @@ def parse_text(data: str | bytes, *, mixed: bool = False) -> ParseReport:
     shell output (non-record lines are skipped, not reported)."""
     lines = _split_lines(data)
     parser = _Parser(lines, mixed)
-    parser.run()
+    # Parsing makes many small objects and no reference cycles: the cyclic collector would
+    # only scan them over and over (it costs a third of the time on long logs).
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        parser.run()
+    finally:
+        if paused:
+            gc.enable()
     return ParseReport(parser.records, parser.problems, find_gaps(parser.records), len(lines))
 
 

@@ -107,7 +107,7 @@ def tokenize(line: str, status: int, pid: int, last_bg: int = 0) -> list[list[st
 
 
 def split_commands(line: str) -> list[str]:
-    """Split a line at the `;` that are outside quotes."""
+    """Split a line into commands at the `;` and `&` that are outside quotes."""
     parts, start, quote, i = [], 0, "", 0
     while i < len(line):
         c = line[i]
@@ -124,6 +124,11 @@ def split_commands(line: str) -> list[str]:
             break
         elif c == ";":
             parts.append(line[start:i])
+            start = i + 1
+        elif c == "&":
+            if line[i + 1 : i + 2] == "&":
+                raise ParseError("'&&' is not supported; use ';'")
+            parts.append(line[start : i + 1])  # `&` ends a command and stays with it
             start = i + 1
         i += 1
     parts.append(line[start:i])
