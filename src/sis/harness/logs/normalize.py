@@ -107,11 +107,14 @@ _TOKEN = _AFTER_HYPHEN_WORD + r"(?<![A-Za-z]/.)"
 # The rest of a number whose first character (a digit or "-") has been consumed.
 _NUMBER_REST = r"(?:(?<=-)\d|(?<=\d))\d*+(?:\.\d++)?+(?:[eE][+-]?\d++)?+"
 
-# (name, first character class, start condition, rest of the pattern), in priority order.
-# What comes *before* a number (keys such as "pid=") is looked at by `_number`.
-_RULES: list[tuple[str, str, str, str]] = [
-    ("tmp", "/", "", rf"""(?:{_TMP_ALTERNATIVES})/[^\s,;)\]'"]*"""),
-    ("addr", "0", "", rf"x{_HEX}++(?!\w)"),
+# The rules, each matched *after* the token's first character has been consumed: `first`
+# is that character's class. (name, first, start condition, rest of the pattern).
+_Rule = tuple[str, str, str, str]
+_TMP: _Rule = ("tmp", "/", "", rf"""(?:{_TMP_ALTERNATIVES})/[^\s,;)\]'"]*""")
+_ADDR_0X: _Rule = ("addr", "0", "", rf"x{_HEX}++(?!\w)")
+_IPV6_LEADING: _Rule = ("ip", ":", _TOKEN, rf":(?:{_H16}(?::{_H16})*)(?:/\d{{1,3}})?(?![\w:])")
+# Tokens with inner punctuation (".", ":", "-"), in priority order.
+_PUNCTUATED: list[_Rule] = [
     (
         "uuid",
         "0-9a-fA-F",
@@ -126,7 +129,6 @@ _RULES: list[tuple[str, str, str, str]] = [
         _TOKEN,
         rf"{_HEX}{{0,3}}(?::{_H16})*::(?:{_H16}(?::{_H16})*)?(?:/\d{{1,3}})?(?![\w:])",
     ),
-    ("ip", ":", _TOKEN, rf":(?:{_H16}(?::{_H16})*)(?:/\d{{1,3}})?(?![\w:])"),
     ("ip", r"\d", _TOKEN, r"\d{0,2}(?:\.\d{1,3}){3}(?:/\d{1,2})?(?::\d{1,5})?(?!\w|\.\d)"),
     (
         "date",
@@ -135,6 +137,12 @@ _RULES: list[tuple[str, str, str, str]] = [
         r"\d{3}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?(?!\w)",
     ),
     ("time", r"\d", _TOKEN, r"\d?:\d{2}:\d{2}(?:\.\d+)?(?![\w:])"),
+    # Colon-joined number groups are device addresses: SCSI 0:0:0:0, PCI 0000:00:1f.2.
+    ("keep", r"\d", _TOKEN, rf"{_HEX}*(?::{_HEX}+)+(?:\.{_HEX}+)?(?!\w)"),
+    ("ver", r"\d", _TOKEN, r"\d*\.\d+\.\d+(?:[\-+~.][0-9A-Za-z]+)*(?!\w)"),
+]
+# Runs of hex digits, in priority order.
+_HEX_RUNS: list[_Rule] = [
     ("buildid", "0-9a-f", _TOKEN, r"[0-9a-f]{6,39} \([\w./\-]+\+?\)"),
     (
         "addr",
@@ -148,8 +156,9 @@ _RULES: list[tuple[str, str, str, str]] = [
         _TOKEN,
         r"(?:(?<=[a-f])(?=[0-9a-f]{0,38}\d)|(?<=\d)(?=[0-9a-f]{0,38}[a-f]))[0-9a-f]{6,39}(?!\w)",
     ),
-    ("keep", r"\d", _TOKEN, rf"{_HEX}*(?::{_HEX}+)+(?:\.{_HEX}+)?(?!\w)"),
-    ("ver", r"\d", _TOKEN, r"\d*\.\d+\.\d+(?:[\-+~.][0-9A-Za-z]+)*(?!\w)"),
+]
+# Numbers, in priority order.
+_NUMBERS: list[_Rule] = [
     ("dur", r"\-\d", _AFTER_HYPHEN_WORD, rf"{_NUMBER_REST} ?{_TIME_UNITS}(?!\w)"),
     ("size", r"\d", _AFTER_HYPHEN_WORD, rf"\d*+(?:\.\d++)?+{_SIZE_UNITS}(?!\w)"),
     ("num", r"\-\d", _TOKEN, rf"{_NUMBER_REST}(?!\w)(?!-[A-Za-z])"),
@@ -157,27 +166,37 @@ _RULES: list[tuple[str, str, str, str]] = [
 
 
 def _compile() -> tuple[re.Pattern[str], dict[str, str]]:
-    """The rules as one pattern, and the rule of each (empty) marker group that ends them."""
-    union = "".join(dict.fromkeys(first for _, first, _, _ in _RULES))
+    """All rules as one pattern, and the rule of each (empty) marker group that ends one.
+
+    The pattern begins with a character class, so the regex engine skips to candidate
+    characters without trying the rules, and then branches on the first character, so that
+    a plain number meets only the number rules."""
     rule_of_group: dict[str, str] = {}
 
-    def alternatives(tag: str, hex_letter_led: bool) -> str:
+    def group(rules: list[_Rule], tag: str) -> str:
         out = []
-        for i, (name, first, start, rest) in enumerate(_RULES):
-            if hex_letter_led and "a-f" not in first:
-                continue
-            group = f"{name}_{tag}{i}"
-            rule_of_group[group] = name
-            out.append(f"(?<=[{first}]){start}{rest}(?P<{group}>)")
-        return "|".join(out)
+        for i, (name, first, start, rest) in enumerate(rules):
+            marker = f"{name}_{tag}{i}"
+            rule_of_group[marker] = name
+            out.append(f"(?<=[{first}]){start}{rest}(?P<{marker}>)")
+        return "(?:" + "|".join(out) + ")"
 
-    # A token that starts with a hex letter is only ever masked (uuid, mac, IPv6, hash, 16
-    # hex digits) if a digit or separator comes within its hex run: most words that start
-    # with a-f ("address", "device") fail here at once.
-    guard = rf"(?={_HEX}{{0,40}}[\d:\-]|{_HEX}{{15}}(?!\w))"
-    hex_led = rf"(?<=[a-fA-F]){guard}(?:{alternatives('h', True)})"
-    other = rf"(?<![a-fA-F])(?:{alternatives('o', False)})"
-    return re.compile(f"[{union}]{_AFTER_WORD}(?:{hex_led}|{other})", re.ASCII), rule_of_group
+    punctuated = rf"(?={_HEX}*[.:\-][0-9a-fA-F:])"
+    # A token that starts with a hex letter is only masked if a digit or separator comes
+    # within its hex run, or it is 16 digits long: words such as "address" fail at once.
+    hex_word = rf"(?={_HEX}{{0,40}}[\d:\-]|{_HEX}{{15}}(?!\w))"
+    branches = [
+        rf"(?<=/){group([_TMP], 't')}",
+        rf"(?<=[a-fA-F]){hex_word}(?:{punctuated}{group(_PUNCTUATED, 'hp')}"
+        rf"|{group(_HEX_RUNS, 'hh')})",
+        rf"(?<=:){group([_IPV6_LEADING], 'c')}",
+        rf"(?<=-){group(_NUMBERS, 'm')}",
+        rf"(?<=0)(?=x){group([_ADDR_0X], 'x')}",
+        rf"(?<=\d)(?:{punctuated}{group(_PUNCTUATED, 'dp')}|{group(_HEX_RUNS, 'dh')}"
+        rf"|{group(_NUMBERS, 'dn')})",
+    ]
+    pattern = f"[/:\\-0-9a-fA-F]{_AFTER_WORD}(?:" + "|".join(branches) + ")"
+    return re.compile(pattern, re.ASCII), rule_of_group
 
 
 _COMBINED, _RULE_OF_GROUP = _compile()
