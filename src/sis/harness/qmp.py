@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from qemu.qmp import EventListener, QMPClient
@@ -31,8 +33,9 @@ class QMPEvent:
 
 
 class QMPMonitor:
-    def __init__(self, name: str = "qmp") -> None:
+    def __init__(self, name: str = "qmp", timeline: Path | None = None) -> None:
         self.name = name
+        self.timeline = timeline  # every event is appended here as a JSON line
         self.events: list[QMPEvent] = []
         self._cond = threading.Condition()
         self._loop = asyncio.new_event_loop()
@@ -78,10 +81,12 @@ class QMPMonitor:
         async for event in listener:
             ts = event.get("timestamp") or {}
             guest = ts.get("seconds", 0) + ts.get("microseconds", 0) / 1e6 if ts else None
+            record = QMPEvent(event["event"], dict(event.get("data", {})), time.time(), guest)
+            if self.timeline is not None:
+                with open(self.timeline, "a", encoding="utf-8") as f:
+                    f.write(json.dumps(asdict(record)) + "\n")
             with self._cond:
-                self.events.append(
-                    QMPEvent(event["event"], dict(event.get("data", {})), time.time(), guest)
-                )
+                self.events.append(record)
                 self._cond.notify_all()
 
     def execute(

@@ -75,6 +75,7 @@ class ProcessTarget:
         out = {"console": self._path("console.log"), "stderr": self._path("stderr.log")}
         if self.profile.console.kernel_log:
             out["kernel_log"] = self._path("kernel.log")
+        out["qmp_events"] = self._path("qmp-events.jsonl")
         return {k: v for k, v in out.items() if v.exists()}
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -153,7 +154,7 @@ class ProcessTarget:
                     death_patterns=self.profile.panic_patterns,
                     name=f"{self.name}-log",
                 )
-            self.qmp = QMPMonitor(f"{self.name}-qmp")
+            self.qmp = QMPMonitor(f"{self.name}-qmp", timeline=self._path("qmp-events.jsonl"))
             self.qmp.connect(socks["qmp"], timeout)
             if self.profile.start_paused:
                 self.qmp.execute("cont")
