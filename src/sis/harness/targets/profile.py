@@ -89,9 +89,6 @@ class Profile:
         add(self.args)
         return out
 
-    def has(self, capability: str) -> bool:
-        return capability in self.capabilities
-
     def map_command(self, command: str) -> str:
         """A contract command line as this target spells it (`memstats` -> `free -k` on Linux)."""
         word, _, rest = command.partition(" ")

@@ -47,10 +47,6 @@ class SerialPort:
         elif self.spec.kind == "tcp":
             self._server = await asyncio.start_server(self._client, self.spec.host, self.spec.port)
 
-    @property
-    def connected(self) -> bool:
-        return self.spec.kind == "stdio" or self._writer is not None
-
     def write(self, data: bytes) -> None:
         self.tx_bytes += len(data)
         if self.spec.kind == "stdio":

@@ -225,7 +225,3 @@ class AddressSpace:
             self.copy_to_user(addr, data)
         except KernelError as e:
             raise SegmentationFault(f"store to {addr:#x}: {e.detail}") from None
-
-    @property
-    def resident_pages(self) -> int:
-        return len(self.pages)

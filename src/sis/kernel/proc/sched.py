@@ -270,16 +270,6 @@ class Scheduler:
         _discard(task)
         self._on_exit(task)
 
-    def kill_now(self, task: Task, status: int) -> None:
-        """End a task that is not running (e.g. from a QMP command or at reset)."""
-        if task.state is TaskState.SLEEPING:
-            self.wake(task, SIGNALLED)
-        if task.state is TaskState.RUNNABLE:
-            for cpu in self.cpus:
-                if task in cpu.runq:
-                    cpu.runq.remove(task)
-        self._finish(task, status)
-
 
 def _discard(task: Task) -> None:
     """Drop a task's coroutine without running its code any further: cleanup code that would
