@@ -187,3 +187,23 @@ def test_linux_busybox_passes_the_built_in_suites(tmp_path):
     assert all(x["verdict"] in ("PASS", "SKIP") for x in rs)
     assert all("sis_contract" in x["reason"] for x in rs if x["verdict"] == "SKIP" and x["suite"] != "metrics")
     assert any(x["suite"] == "metrics" and x["verdict"] == "PASS" for x in rs)  # read from /proc
+
+
+def test_a_hung_command_fails_and_the_run_goes_on(tmp_path):
+    suite = _write(tmp_path / "hang.yaml", """\
+        name: hang
+        tests:
+          - name: hangs
+            steps:
+              - run: sleep 100
+                timeout: 2
+          - name: next test runs normally
+            steps:
+              - run: echo next
+                expect: '^next$'
+        """)
+    r = sis_check("--suite", str(suite), "--no-readiness", "--out", str(tmp_path / "out"))
+    assert r.returncode == 1
+    by_name = {x["test"]: x for x in results(tmp_path / "out")}
+    assert by_name["hangs"]["verdict"] == "FAIL" and "hung" in by_name["hangs"]["reason"]
+    assert by_name["next test runs normally"]["verdict"] == "PASS"

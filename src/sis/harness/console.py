@@ -255,6 +255,8 @@ class Console:
         self.marker_style: MarkerStyle = "separate"
         self.log_filter: str | re.Pattern[str] | None = None
         self.echo: bool | None = None
+        #: Set by callers when a command timed out and may still hold the shell.
+        self.hung = False
         self._echo_seen = False
         self.capture_path = Path(capture_path) if capture_path is not None else None
         self.index_path = (

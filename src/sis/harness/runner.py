@@ -54,6 +54,7 @@ def run_step(target: Target, step: Step, variables: dict[str, str]) -> StepResul
         except DeathString as e:
             raise KernelDied(f"kernel panicked during `{command}`: {e.match.strip()}") from None
         except ConsoleTimeout:
+            target.console.hung = True  # the runner interrupts it (or restarts) after the test
             death = target.death()
             if death:
                 raise KernelDied(f"kernel panicked during `{command}`: {death}") from None
@@ -151,8 +152,9 @@ def run_suite(target: Target, suite: Suite, report: Callable[[TestResult], None]
             )
             continue
         report(run_test(target, suite, test, dict(variables), started))
-        if not target.alive() or target.death():
-            # The kernel crashed: bring it back for the next test, and redo the suite's setup.
+        if not target.alive() or target.death() or not _shell_responds(target):
+            # The kernel crashed or its shell is stuck: bring it back for the next test, and
+            # redo the suite's setup.
             try:
                 target.restart()
             except TargetError as e:
@@ -193,6 +195,19 @@ def run_test(
                 started,
             )
     return _record(target, suite, test.name, PASS, "", steps, started)
+
+
+def _shell_responds(target: Target) -> bool:
+    """After a hung command: interrupt it; True if the shell gives a prompt again."""
+    if not target.console.hung:
+        return True
+    try:
+        target.console.interrupt()
+        target.console.wait_prompt(timeout=5)
+        target.console.hung = False
+        return True
+    except ConsoleError:
+        return False
 
 
 def _run_fixture(target: Target, steps: list[Step], variables: dict[str, str]) -> str:
