@@ -20,9 +20,11 @@ app.add_typer(image_app, name="image")
 
 
 def _mount_sub_apps() -> None:
+    from sis.harness.logs.cli import logs_app
     from sis.harness.metrics.cli import metrics_app
 
     app.add_typer(metrics_app, name="metrics", help="Collect and export kernel metrics.")
+    app.add_typer(logs_app, name="logs", help="Kernel logs: parse, record baselines, check against them.")
 
 
 _mount_sub_apps()
@@ -63,6 +65,9 @@ def check(
     readiness: Annotated[
         bool, typer.Option(help="also run the metrics and log-regression checks")
     ] = True,
+    baselines: Annotated[
+        Path, typer.Option(help="log baselines recorded with `sis logs baseline --dir`")
+    ] = Path("baselines"),
 ) -> None:
     """Boot the target(s), run the suites, write results.jsonl, junit.xml and report.html.
     Exit 0 if all passed, 1 on a FAIL, 2 on an ERROR."""
@@ -72,7 +77,7 @@ def check(
     from sis.harness.results import exit_code
 
     try:
-        p = plan(target, preset, suite, out, jobs, readiness)
+        p = plan(target, preset, suite, out, jobs, readiness, baselines)
     except DataFileError as e:
         _fail(str(e), 2)
         return

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sis.harness.datafile import DataFileError
+from sis.harness.logs import log_regression_result
 from sis.harness.metrics import metrics_checks
 from sis.harness.report import write_html, write_junit
 from sis.harness.results import ERROR, ResultLog, TestResult, exit_code, read_results
@@ -30,6 +31,7 @@ class CheckPlan:
     out: Path
     jobs: int = 1
     readiness: bool = True  # the checks beyond the shell suites (metrics, log regression)
+    baselines: Path = Path("baselines")  # where `sis logs baseline` put the known-good logs
     combos: list[tuple[str, str, str]] = field(
         default_factory=list
     )  # (target spec, preset, profile name)
@@ -42,6 +44,7 @@ def plan(
     out: Path,
     jobs: int,
     readiness: bool = True,
+    baselines: Path = Path("baselines"),
 ) -> CheckPlan:
     """Validate everything up front: a bad profile, preset or suite fails before any boot."""
     wanted = (
@@ -54,7 +57,7 @@ def plan(
         for p in wanted:
             profile.variables(p)
             combos.append((t, p, profile.name))
-    return CheckPlan(targets, wanted, suites, out, max(1, jobs), readiness, combos)
+    return CheckPlan(targets, wanted, suites, out, max(1, jobs), readiness, baselines, combos)
 
 
 def run_check(
@@ -112,7 +115,13 @@ def run_check(
         finally:
             status(key, "powering off")
             target.poweroff()
-            status(key, "done")
+        if p.readiness:
+            # Against a recorded baseline, the log of this very run (nothing boots again).
+            status(key, "log regression")
+            r = log_regression_result(target_name, preset, p.baselines, artifacts=target.artifacts())
+            if r is not None:
+                report(r)
+        status(key, "done")
 
     if p.jobs == 1:
         for combo in p.combos:

@@ -5,48 +5,55 @@ placeholders while keeping the words that name things.
 A signature is ``LEVEL subsystem: body`` (parts a record lacks are left out), where body is
 the record's text as the SIS human format shows it (message, then ``k=v`` fields), so a SIS
 record gives the same signature in the human and in the JSON format. Runs of whitespace
-become one space and the ends are trimmed. Then, left to right, the first rule that matches
-at a token start wins:
+become one space and the ends are trimmed. Then tokens are masked; at each token start the
+first rule of this list that matches wins:
 
-==================== ===================================================================
-``<tmp>``            a path under /tmp, /var/tmp or the host's temporary directory
-``<addr>``           ``0x``-prefixed hex of any width; bare 16-digit hex words with a letter
-``<uuid>``           ``123e4567-e89b-12d3-a456-426614174000``
-``<mac>``            ``52:54:00:12:34:56`` (or with ``-``)
-``<ip>``             IPv4 with optional ``/prefix`` and ``:port``; IPv6 with ``::`` or 8 groups
-``<date>``           ``2026-11-26``, ``2026-11-26T22:16:45Z``, ``2026-11-26 22:16:45.1+01:00``
-``<time>``           ``22:16:45``, ``22:16:45.123``
-``<hash> (<branch>)`` a build id, a hex hash and its branch: ``73c9fd7 (main+)``
-``<hash>``           7 to 40 lowercase hex digits with at least one digit and one letter
-(kept)               colon-joined number groups: device addresses such as SCSI ``0:0:0:0``,
-                     PCI ``0000:00:1f.2``, ids ``[8086:100e]``, PNP ``00:04``
-``<ver>``            three or more dot-separated numbers: ``6.1.0-13-amd64``, ``3.11.7``
-``<dur>``            a number with a time unit: ``23.5 ms``, ``0.003s``, ``5 seconds``,
-                     ``25 jiffies``
-``<size>``           a number with a size unit: ``64 MiB``, ``4096 bytes``, ``26624k``,
-                     ``512-byte``
-``<pid>``            an integer after a key ending in ``pid``/``tid`` (``pid=42``,
-                     ``ppid: 1``, ``PID 7``) or after ``process``/``task``
-``<dur>``            a number after a duration key: ``boot_ms=``, ``*_us``, ``*_ns``, ``*_s``,
-                     ``time``, ``uptime``, ``elapsed``, ``duration``, ``latency``, ``delay``
-``<size>``           a number after a size key: ``*bytes``, ``*size``
-(kept)               a unit number after a device name with digits: ``PNP0A08:00``
-``<num>``            any other number: ``42``, ``-1``, ``0.674``, ``1e-05``
-==================== ===================================================================
+===================== ==================================================================
+``<tmp>``             a path under /tmp, /var/tmp or the host's temporary directory
+``<addr>``            ``0x``-prefixed hex of any width: ``0x001``, ``0xffffffff81000000``
+``<uuid>``            ``123e4567-e89b-12d3-a456-426614174000``
+``<mac>``             ``52:54:00:12:34:56`` (or with ``-``)
+``<ip>``              IPv6 written with ``::`` or in 8 groups; IPv4 with optional
+                      ``/prefix`` and ``:port``
+``<date>``            ``2026-11-26``, ``2026-11-26T22:16:45Z``, ``2026-11-26 22:16:45+01:00``
+``<time>``            ``22:16:45``, ``22:16:45.123``
+(kept)                colon-joined number groups, which are device addresses: SCSI
+                      ``0:0:0:0``, PCI ``0000:00:1f.2``, ids ``[8086:100e]``, PNP ``00:04``
+``<ver>``             three or more dot-separated numbers: ``6.1.0-13-amd64``, ``3.11.7``
+``<hash> (<branch>)`` a build id, hex then a branch in parentheses: ``73c9fd7 (main+)``
+``<addr>``            a bare 16-digit hex word with a letter: ``ffff888003a1b000``
+``<hash>``            7 to 40 lowercase hex digits with a digit and a letter
+``<dur>``             a number with a time unit: ``23.5 ms``, ``0.003s``, ``5 seconds``,
+                      ``25 jiffies``
+``<size>``            a number with a size unit: ``64 MiB``, ``4096 bytes``, ``26624k``,
+                      ``512-byte``
+other numbers         by the key before them: ``<pid>`` after a key ending in
+                      ``pid``/``tid`` (``pid=42``, ``ppid: 1``, ``PID 7``) or after
+                      ``process``/``task``; ``<dur>`` after ``*_ms=``, ``*_us=``, ``*_ns=``,
+                      ``*_s=``, ``time``, ``uptime``, ``elapsed``, ``duration``, ``latency``,
+                      ``delay``; ``<size>`` after ``*bytes``, ``*size``; kept after a device
+                      name with digits and a colon (``PNP0A08:00``); else ``<num>``:
+                      ``42``, ``-1``, ``0.674``, ``1e-05``
+===================== ==================================================================
 
-A token starts where the character before is not a letter, digit, ``_`` or ``.``. So digits
-glued to a word are part of an identifier and stay: ``spectre_v4``, ``virtio_blk``,
+Identifiers stay. A token starts only where the character before is not a letter, digit,
+``_`` or ``.``, so digits glued to a word belong to it: ``spectre_v4``, ``virtio_blk``,
 ``eth0``, ``ttyS0``, ``x86/fpu``, ``sha256``, ``i8042``, ``16550A``, ``dquot_6.6.0``,
 ``X.509``. Digits after the hyphen or slash of a word stay too (``gcc-12``, ``PS/2``,
-``swapper/0``), as does a number joined to a word by a hyphen (``64-bit``), except numbers
-with a unit (``200984K/261612K``) and ``0x`` hex (``0x10-0x1f``).
+``swapper/0``), and so does a number joined to a word by a hyphen (``64-bit``); numbers with
+a unit (``200984K/261612K``) and ``0x`` hex (``0x10-0x1f``) are masked there all the same.
+Text without a digit never changes (temporary paths aside): hex-only tokens such as
+``aa:bb:cc:dd:ee:ff`` or ``deadbeefdeadbeef`` stay.
+
+The rules are applied until nothing changes (one pass but for odd text in which masking a
+token moves another's boundary), so ``normalize_text`` is idempotent: a signature normalizes
+to itself.
 
 Speed: the rules are one compiled pattern that begins with a character class, so the regex
-engine skips to candidate characters without trying the rules. The rules treat every digit
-alike except ``0`` (of ``0x``), so what they mask in a text is cached by the text's *shape*
-(digits 2-9 made alike) and replayed on every text of that shape: records that differ only in
-their numbers are masked once. ``normalize_text`` is idempotent: a signature normalizes to
-itself.
+engine skips to candidate characters without trying the rules, and then branches on the
+token's first character. The rules treat every digit alike except ``0`` (of ``0x``), so what
+they mask in a text is cached by the text's *shape* (digits 2-9 made alike) and replayed on
+every text of that shape: records that differ only in their numbers are masked once.
 """
 
 from __future__ import annotations
@@ -56,9 +63,9 @@ import re
 import tempfile
 from collections.abc import Callable
 
-from sis.harness.logs.parse import LogRecord, shape_of
+from sis.harness.logs.parse import LogRecord, gc_paused, iter_records, shape_of
 
-__all__ = ["PLACEHOLDERS", "normalize_text", "signature"]
+__all__ = ["PLACEHOLDERS", "normalize_text", "signature", "signatures"]
 
 PLACEHOLDERS = (
     "<tmp>",
@@ -101,9 +108,12 @@ _SIZE_UNITS = r"(?: ?(?:[KMGTPE]i?B|bytes?|B)|[KMGTPEk]|-byte)"
 # Each rule below is matched *after* its first character has been consumed (that is what
 # lets the pattern begin with a character class), so start conditions are lookbehinds over
 # two characters: the one before the token and the token's first.
-_AFTER_WORD = r"(?<![\w.].)"  # common to all rules, checked once
-_AFTER_HYPHEN_WORD = r"(?<![A-Za-z]-.)"
-_TOKEN = _AFTER_HYPHEN_WORD + r"(?<![A-Za-z]/.)"
+# ">" counts as a word character: it ends a placeholder that replaced a token which may
+# have ended in one, and normalizing a signature must change nothing ("0s/0" -> "<dur>/0",
+# and again "<dur>/0", not "<dur>/<num>").
+_AFTER_WORD = r"(?<![\w.>].)"  # common to all rules, checked once
+_AFTER_HYPHEN_WORD = r"(?<![A-Za-z>]-.)"
+_TOKEN = _AFTER_HYPHEN_WORD + r"(?<![A-Za-z>]/.)"
 # The rest of a number whose first character (a digit or "-") has been consumed.
 _NUMBER_REST = r"(?:(?<=-)\d|(?<=\d))\d*+(?:\.\d++)?+(?:[eE][+-]?\d++)?+"
 
@@ -161,7 +171,7 @@ _HEX_RUNS: list[_Rule] = [
 _NUMBERS: list[_Rule] = [
     ("dur", r"\-\d", _AFTER_HYPHEN_WORD, rf"{_NUMBER_REST} ?{_TIME_UNITS}(?!\w)"),
     ("size", r"\d", _AFTER_HYPHEN_WORD, rf"\d*+(?:\.\d++)?+{_SIZE_UNITS}(?!\w)"),
-    ("num", r"\-\d", _TOKEN, rf"{_NUMBER_REST}(?!\w)(?!-[A-Za-z])"),
+    ("num", r"\-\d", _TOKEN, rf"{_NUMBER_REST}(?!\w)(?!-[A-Za-z<])"),
 ]
 
 
@@ -212,8 +222,9 @@ _KEY_KINDS = (
     ),
     ("size", re.compile(r"\w*(?:bytes|size)", re.ASCII)),
 )
-# The key and its separator, read backwards from the number: "=", ":", ": " or " ".
-_KEY_BACKWARDS = re.compile(r"(=| ?:| )(\w+)", re.ASCII)
+# The key and its separator, read backwards from the number: "=", ":", ": " or " ". The key
+# may be a placeholder already ("<hash>:0" when normalizing a signature again).
+_KEY_BACKWARDS = re.compile(r"(=| ?:| )(\w+|>\w+<)", re.ASCII)
 # A device name with digits, then a unit number: "PNP0A08:00", "eth0:1".
 _DEVICE_NAME = re.compile(r"[A-Za-z_]+\d\w*", re.ASCII)
 _KEY_REACH = 40
@@ -221,7 +232,9 @@ _KEY_REACH = 40
 
 @functools.lru_cache(maxsize=1024)
 def _key_kind(key: str, separator: str) -> str | None:
-    if separator == ":" and _DEVICE_NAME.fullmatch(key):
+    if separator == ":" and (_DEVICE_NAME.fullmatch(key) or key.startswith("<")):
+        # A unit number after a device name stays; after a placeholder too, because a
+        # number left there by normalizing was kept after the name the placeholder replaced.
         return "keep"
     for kind, rx in _KEY_KINDS:
         # A bare space separates a key only for pids ("PID 7", "process 77").
@@ -250,15 +263,21 @@ def _const(placeholder: str) -> Callable[[re.Match[str]], str]:
     return lambda _m: placeholder
 
 
+def _if_digit(placeholder: str) -> Callable[[re.Match[str]], str]:
+    """Hex tokens are only masked if they have a digit ("aa:bb:cc:dd:ee:ff" stays): so text
+    without digits never changes, which lets `normalize_text` skip it unread."""
+    return lambda m: placeholder if _DIGIT.search(m.group()) else m.group()
+
+
 _REPLACE: dict[str, Callable[[re.Match[str]], str]] = {
     "tmp": _const("<tmp>"),
-    "addr": _const("<addr>"),
-    "uuid": _const("<uuid>"),
-    "mac": _const("<mac>"),
-    "ip": _const("<ip>"),
+    "addr": _if_digit("<addr>"),
+    "uuid": _if_digit("<uuid>"),
+    "mac": _if_digit("<mac>"),
+    "ip": _if_digit("<ip>"),
     "date": _const("<date>"),
     "time": _const("<time>"),
-    "buildid": _const("<hash> (<branch>)"),
+    "buildid": _if_digit("<hash> (<branch>)"),
     "hash": _const("<hash>"),
     "keep": lambda m: m.group(),
     "ver": _const("<ver>"),
@@ -271,26 +290,17 @@ _DISPATCH = {group: _REPLACE[name] for group, name in _RULE_OF_GROUP.items()}
 Span = tuple[int, int, str]  # start, end, placeholder
 
 
-@functools.lru_cache(maxsize=_CACHE_SIZE)
-def _spans(shape: str) -> tuple[Span, ...]:
-    """What to mask in any text of this shape."""
+def _pass(text: str) -> tuple[Span, ...]:
+    """One application of the rules: what to mask."""
     out: list[Span] = []
-    for m in _COMBINED.finditer(shape):
+    for m in _COMBINED.finditer(text):
         replacement = _DISPATCH[m.lastgroup](m)  # type: ignore[index]
         if replacement != m.group():
             out.append((m.start(), m.end(), replacement))
     return tuple(out)
 
 
-def normalize_text(text: str) -> str:
-    """`text` with run-specific values masked (rules in the module docstring)."""
-    if "  " in text or "\t" in text or text[:1].isspace() or text[-1:].isspace():
-        text = " ".join(text.split())
-    if _DIGIT.search(text) is None and not any(m in text for m in _TMP_MARKERS):
-        return text
-    spans = _spans(shape_of(text))
-    if not spans:
-        return text
+def _apply(text: str, spans: tuple[Span, ...]) -> str:
     pieces, pos = [], 0
     for start, end, placeholder in spans:
         pieces.append(text[pos:start])
@@ -298,6 +308,43 @@ def normalize_text(text: str) -> str:
         pos = end
     pieces.append(text[pos:])
     return "".join(pieces)
+
+
+def _may_change(text: str) -> bool:
+    return _DIGIT.search(text) is not None or any(m in text for m in _TMP_MARKERS)
+
+
+@functools.lru_cache(maxsize=_CACHE_SIZE)
+def _spans(shape: str) -> tuple[Span, ...] | None:
+    """What to mask in any text of this shape, or None if one pass is not enough."""
+    spans = _pass(shape)
+    if spans:
+        once = _apply(shape, spans)
+        if _may_change(once) and _pass(once):
+            return None
+    return spans
+
+
+def _fixpoint(text: str) -> str:
+    # Each pass turns tokens with digits (or temporary paths) into placeholders, so this
+    # ends; it takes a second pass only for odd text where masking moved a token boundary.
+    while spans := _pass(text):
+        text = _apply(text, spans)
+    return text
+
+
+def normalize_text(text: str) -> str:
+    """`text` with run-specific values masked (rules in the module docstring). The rules
+    are applied until nothing changes, so normalizing a signature gives it back."""
+    # Only plain spaces are printable whitespace: anything else means there is work.
+    if "  " in text or text[:1] == " " or text[-1:] == " " or not text.isprintable():
+        text = " ".join(text.split())
+    if not _may_change(text):
+        return text
+    spans = _spans(shape_of(text))
+    if spans is None:
+        return _fixpoint(text)
+    return _apply(text, spans) if spans else text
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
@@ -309,6 +356,12 @@ def _signature(level: str | None, subsystem: str, body: str) -> str:
 def signature(record: LogRecord) -> str:
     """The event signature of a record: ``LEVEL subsystem: body``, normalized."""
     return _signature(record.level, record.subsystem, record.body)
+
+
+def signatures(data: str | bytes, *, mixed: bool = False) -> list[str]:
+    """The signature of every record of a capture, in order, without keeping the records."""
+    with gc_paused():
+        return [_signature(r.level, r.subsystem, r.body) for r in iter_records(data, mixed=mixed)]
 
 
 def clear_caches() -> None:

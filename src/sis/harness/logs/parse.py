@@ -15,11 +15,13 @@ Three record formats are recognised, line by line:
   it, is one of EMERG ALERT CRIT ERROR WARN NOTICE INFO DEBUG.
 
 What a serial line delivers is taken as it comes and never raises: bytes are decoded as UTF-8
-with replacement, LF (or CR LF) ends a line, so line numbers are those an editor shows, and ANSI
-escapes and other control characters (but TAB; a lone CR too) are dropped. A record may be glued after other text (``sis> [  1.0] [INFO] ...``) or
-several records onto one line; each is found by its start. A JSON record broken over several
-lines (wrapping, a lost newline) is joined back when the pieces parse together; a human or
-Linux line wrapped onto the next keeps its first part, and the rest is reported.
+with replacement; LF (or CR LF) ends a line, so line numbers are those an editor shows; ANSI
+escapes and other control characters (but TAB; a lone CR too) are dropped. A record may be
+glued after other text (``sis> [  1.0] [INFO] ...``), or several records onto one line; each is
+found by its start. A JSON record broken over several lines (wrapping, a lost newline) is
+joined back when the pieces parse together; a human or Linux line wrapped onto the next keeps
+its first part, and the rest is reported. Timestamps at the start of a line may have other
+than six decimals.
 
 Two modes. A kernel-log capture (``mixed=False``) should hold only records, so every line that
 is not one is a `Problem` with its line number. A console capture (``mixed=True``) interleaves
@@ -29,18 +31,23 @@ damaged records are still reported.
 Sequence numbers give `Gap`s: ``missing`` (records lost between two seen ones), ``duplicate``
 (a record seen twice in the same boot, as when ``dmesg`` replays the ring buffer) and
 ``reboot`` (seq went back to a value not seen with that timestamp: a new boot). Damaged lines
-do not take part in gap detection, so a truncated record also shows as a missing seq.
+do not take part in gap detection, so a truncated record also shows as a missing seq. (The
+SIS human format and Linux carry no sequence numbers: no gaps there.)
 
-Parsing is fast on long logs: a record's text after its timestamp (or after ``ts`` and ``seq``
-in JSON) is parsed once and reused for every identical line.
+Long logs are cheap: where the parts of a text record are is found once per *shape* (the
+text with its digits 2-9 made alike) and reused for every record that differs only in its
+numbers; a JSON record's text after ``ts`` and ``seq`` is decoded once however often it
+repeats; the cyclic garbage collector, which would only rescan the many new objects, is
+paused while parsing; and `iter_records` streams records without keeping them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -58,7 +65,9 @@ __all__ = [
     "ParseReport",
     "Problem",
     "find_gaps",
+    "gc_paused",
     "human_value",
+    "iter_records",
     "parse_file",
     "parse_text",
 ]
@@ -147,7 +156,8 @@ class ParseReport:
 # Line cleaning: C0 controls but TAB, DEL and C1 controls go (CR too: lines are split on LF).
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 _LEVELS_RX = "|".join(SIS_LEVELS)
-_HUMAN = re.compile(rf"\[ *(\d{{1,12}})\.(\d{{6}})\] \[({_LEVELS_RX})\] ([^\s:]+):(?: |$)")
+_LEVEL_NAME = {name: name for name in SIS_LEVELS}
+_HUMAN = re.compile(rf"\[ *(\d{{1,12}})\.(\d{{1,9}})\] \[({_LEVELS_RX})\] ([^\s:]+):(?: |$)")
 _TS = re.compile(r"\[ *(\d{1,12})\.(\d{1,9})\] ")
 # Where a record can start inside a line. It begins with a character class so that the regex
 # engine skips to candidate characters without trying the alternatives at every position.
@@ -155,6 +165,8 @@ _START = re.compile(
     r"[<\[{](?:(?<=<)[0-7]>\[ *\d{1,12}\.\d{6}\](?=[ \[]|$)"
     r'|(?<=\[) *\d{1,12}\.\d{6}\](?=[ \[]|$)|(?<=\{)\s*"ts"\s*:)'
 )
+# A record at the start of a line may have fewer or more decimals than the six of printk.
+_LINE_START = re.compile(r"(?:<[0-7]>)?\[ *\d{1,12}\.\d{1,9}\]")
 _LINUX = re.compile(r"(?:<([0-7])>)?\[ *(\d{1,12})\.(\d{1,9})\](?:\[ *[TC]\d+\])? ?(.*)", re.DOTALL)
 _LEVEL_PREFIX = re.compile(rf"\[({_LEVELS_RX})\] ")
 _HUMAN_HEAD = re.compile(r"([^\s:]+):(?: |$)")
@@ -237,17 +249,46 @@ def _linux_layout(text: str) -> _LinuxLayout:
     return (0, 0) if head is None else (head.end(1), head.end())
 
 
-def _fields(body: str, spans: tuple[tuple[int, int, int, int], ...]) -> dict[str, object]:
-    values: dict[str, object] = {}
-    for ks, ke, vs, ve in spans:
-        value: object = body[vs:ve]
-        if ve > vs and body[vs] == '"':
-            try:
-                value = json.loads(body[vs:ve])
-            except ValueError:
-                pass
-        values[body[ks:ke]] = value
-    return values
+class _HumanFields(Mapping[str, object]):
+    """The k=v fields of a human record, read from its body when first looked at: most
+    records of a long log are never asked for their fields, and a dict each would double
+    the memory a parsed log takes."""
+
+    __slots__ = ("_body", "_spans", "_values")
+
+    def __init__(self, body: str, spans: tuple[tuple[int, int, int, int], ...]) -> None:
+        self._body = body
+        self._spans = spans
+        self._values: dict[str, object] | None = None
+
+    def _dict(self) -> dict[str, object]:
+        if self._values is None:
+            body, values = self._body, {}
+            for ks, ke, vs, ve in self._spans:
+                value: object = body[vs:ve]
+                if ve > vs and body[vs] == '"':
+                    try:
+                        value = json.loads(body[vs:ve])
+                    except ValueError:
+                        pass
+                values[body[ks:ke]] = value
+            self._values = values
+        return self._values
+
+    def __getitem__(self, key: str) -> object:
+        return self._dict()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._dict())
+
+    def __len__(self) -> int:
+        return len(self._dict())
+
+    def __eq__(self, other: object) -> bool:
+        return dict(self) == other if isinstance(other, Mapping) else NotImplemented
+
+    def __repr__(self) -> str:
+        return repr(self._dict())
 
 
 def _human_record(
@@ -255,7 +296,7 @@ def _human_record(
 ) -> LogRecord:
     msg_end, spans = layout
     message = body[:msg_end]
-    fields = _fields(body, spans) if spans else _EMPTY
+    fields = _HumanFields(body, spans) if spans else _EMPTY
     return LogRecord(
         ts, None, level, subsystem, message, message, fields, body, raw, n, FORMAT_HUMAN
     )
@@ -288,7 +329,9 @@ class _JsonTemplate:
     body: str
 
 
-def _json_template(obj: dict) -> _JsonTemplate | str:
+def _json_template(obj: dict, names: dict[str, str]) -> _JsonTemplate | str:
+    """The template of a decoded record; takes `obj` over (its extra members become the
+    fields). `names` shares the strings of levels, subsystems and events between records."""
     level, subsystem = obj.get("level"), obj.get("subsystem", "")
     if not isinstance(level, str) or not isinstance(subsystem, str):
         return "JSON record without a string level and subsystem"
@@ -296,7 +339,12 @@ def _json_template(obj: dict) -> _JsonTemplate | str:
     message = obj.get("msg", obj.get("message", ""))
     event = event if isinstance(event, str) else str(event)
     message = message if isinstance(message, str) else str(message)
-    fields = {k: v for k, v in obj.items() if k not in _JSON_KEYS}
+    level = names.setdefault(level, level)
+    subsystem = names.setdefault(subsystem, subsystem)
+    event = names.setdefault(event, event) if len(event) < 64 else event
+    for key in _JSON_KEYS.intersection(obj):
+        del obj[key]
+    fields = obj
     # The text the human format would show, so that both formats normalize alike.
     body = message or event
     if fields:
@@ -330,11 +378,12 @@ class _Parser:
     def __init__(self, lines: list[str], mixed: bool) -> None:
         self.lines = lines
         self.mixed = mixed
-        self.records: list[LogRecord] = []
+        self.records: list[LogRecord] = []  # found by the general path, not yet yielded
         self.problems: list[Problem] = []
         self.body_layouts: dict[str, _BodyLayout] = {}  # by shape
         self.linux_layouts: dict[str, _LinuxLayout | None] = {}  # by shape; None: slow path
         self.json_cache: dict[str, _JsonTemplate | None] = {}  # by exact text
+        self.names: dict[str, str] = {}  # subsystem names seen, to share their strings
 
     def problem(self, n: int, reason: str, text: str = "") -> None:
         self.problems.append(Problem(n, reason, _excerpt(text)))
@@ -345,10 +394,10 @@ class _Parser:
             cache.clear()
         cache[key] = value
 
-    def run(self) -> None:
-        lines, records = self.lines, self.records
+    def __iter__(self) -> Iterator[LogRecord]:
+        lines, pending = self.lines, self.records
         body_layouts, linux_layouts = self.body_layouts, self.linux_layouts
-        json_cache = self.json_cache
+        json_cache, names = self.json_cache, self.names
         i, count = 0, len(lines)
         while i < count:
             line = lines[i]
@@ -371,8 +420,11 @@ class _Parser:
                         self._remember(body_layouts, shape, layout)
                     if layout is not _GLUED:
                         secs, frac, level, subsystem = m.groups()
-                        ts = int(secs) * 1_000_000 + int(frac)
-                        records.append(_human_record(ts, level, subsystem, body, layout, line, i))
+                        ts = _ts_us(secs, frac)
+                        # One string object for each level and subsystem, not one a record.
+                        level = _LEVEL_NAME[level]
+                        subsystem = names.setdefault(subsystem, subsystem)
+                        yield _human_record(ts, level, subsystem, body, layout, line, i)
                         continue
                 else:
                     m = _TS.match(line)
@@ -386,7 +438,7 @@ class _Parser:
                             self._remember(linux_layouts, shape, linux)
                         if linux is not None:
                             ts = _ts_us(m.group(1), m.group(2))
-                            records.append(_linux_record(ts, None, text, linux, line, i))
+                            yield _linux_record(ts, None, text, linux, line, i)
                             continue
             elif c == "{":
                 m = _JSON_FAST.match(line)
@@ -396,9 +448,12 @@ class _Parser:
                     if t is False:
                         t = self._json_fast_template(line, rest)
                     if t is not None:
-                        records.append(_json_record(t, int(m.group(1)), int(m.group(2)), line, i))
+                        yield _json_record(t, int(m.group(1)), int(m.group(2)), line, i)
                         continue
             i = self.slow(line, i)
+            if pending:
+                yield from pending
+                pending.clear()
 
     def _json_fast_template(self, line: str, rest: str) -> _JsonTemplate | None:
         try:
@@ -407,7 +462,7 @@ class _Parser:
             return None  # not remembered: the slow path may join it with the next lines
         t = None
         if isinstance(obj, dict) and not line[end:].strip():
-            tpl = _json_template(obj)
+            tpl = _json_template(obj, self.names)
             t = tpl if isinstance(tpl, _JsonTemplate) else None
         self._remember(self.json_cache, rest, t)
         return t
@@ -418,6 +473,8 @@ class _Parser:
         """Parse a line any way it may come; returns the index of the next line to read."""
         n = i  # 1-based number of this line
         starts = [m.start() for m in _START.finditer(line)]
+        if (not starts or starts[0] != 0) and _LINE_START.match(line):
+            starts.insert(0, 0)
         if (not starts or starts[0] != 0) and self._bare_record(line, n):
             return i
         if not starts:
@@ -522,11 +579,12 @@ class _Parser:
         if not isinstance(obj, dict):
             self.problem(n, "JSON value is not an object", raw)
             return
+        has_ts = "ts" in obj
         ts_seq = _json_ts_seq(obj)
-        t = _json_template(obj)
+        t = _json_template(obj, self.names)
         if isinstance(ts_seq, str) or isinstance(t, str):
             reason = ts_seq if isinstance(ts_seq, str) else t
-            if not (self.mixed and "ts" not in obj):
+            if has_ts or not self.mixed:
                 self.problem(n, str(reason), raw)
             return
         if trailing.strip() and not self.mixed:
@@ -579,22 +637,40 @@ def _split_lines(data: str | bytes) -> list[str]:
     return lines
 
 
+def iter_records(
+    data: str | bytes, *, mixed: bool = False, problems: list[Problem] | None = None
+) -> Iterator[LogRecord]:
+    """The records of a capture, one at a time, as `parse_text` finds them; the problems
+    go to `problems` if given. Nothing is kept: the way to go through a huge log."""
+    parser = _Parser(_split_lines(data), mixed)
+    if problems is not None:
+        parser.problems = problems
+    return iter(parser)
+
+
 def parse_text(data: str | bytes, *, mixed: bool = False) -> ParseReport:
     """Parse a capture. `mixed=True` for a console capture where records interleave with
     shell output (non-record lines are skipped, not reported)."""
     lines = _split_lines(data)
     parser = _Parser(lines, mixed)
-    # Parsing makes many small objects and no reference cycles: the cyclic collector would
-    # only scan them over and over (it costs a third of the time on long logs).
-    paused = gc.isenabled()
-    gc.disable()
-    try:
-        parser.run()
-    finally:
-        if paused:
-            gc.enable()
-    return ParseReport(parser.records, parser.problems, find_gaps(parser.records), len(lines))
+    with gc_paused():
+        records = list(parser)
+    return ParseReport(records, parser.problems, find_gaps(records), len(lines))
 
 
 def parse_file(path: str | Path, *, mixed: bool = False) -> ParseReport:
     return parse_text(Path(path).read_bytes(), mixed=mixed)
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector. Parsing makes many small objects and no reference
+    cycles: the collector would only scan them over and over (a third of the time on long
+    logs)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

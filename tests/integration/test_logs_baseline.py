@@ -1,0 +1,118 @@
+"""`sis logs baseline` and `sis logs check` on the reference kernel, booted for real."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from sis.harness.logs.baseline import log_regression_result, read_baseline, record_baseline
+from sis.harness.logs.cli import logs_app
+
+app = typer.Typer()
+app.add_typer(logs_app, name="logs")
+
+
+@app.callback()
+def _main() -> None:
+    """sis"""
+
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A baseline of the unchanged reference kernel's boot, recorded through the CLI."""
+    root = tmp_path_factory.mktemp("logs")
+    r = runner.invoke(
+        app,
+        [
+            "logs",
+            "baseline",
+            "--name",
+            "boot",
+            "--dir",
+            str(root / "b"),
+            "--workdir",
+            str(root / "w"),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert "wrote" in r.output
+    return root / "b" / "boot.baseline"
+
+
+def test_baseline_records_the_boot_log(recorded: Path) -> None:
+    b = read_baseline(recorded)
+    assert (b.target, b.profile, b.preset, b.source) == ("sim", "sis", "default", "kernel_log")
+    sigs = b.signatures()
+    assert sigs[0].startswith("INFO kernel: SIS Kernel <hash> (<branch>) built <date>")
+    assert "INFO net: eth0: link up iface=eth0" in sigs
+    assert sigs[-1] == "INFO reboot: Power down"
+    # Every number left is part of a name (eth0, ttyS1): run-specific values are masked.
+    assert not [s for s in sigs if re.search(r"\d", re.sub(r"\b(eth|ttyS)\d\b", "", s))]
+
+
+def test_check_of_the_unchanged_kernel_passes(recorded: Path, tmp_path: Path) -> None:
+    r = runner.invoke(
+        app,
+        [
+            "logs",
+            "check",
+            "--name",
+            "boot",
+            "--dir",
+            str(recorded.parent),
+            "--workdir",
+            str(tmp_path),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert "ok: log matches the baseline" in r.output
+
+
+def test_an_event_the_kernel_does_not_emit_fails_with_a_diff(
+    recorded: Path, tmp_path: Path
+) -> None:
+    edited = tmp_path / "b" / "boot.baseline"
+    edited.parent.mkdir()
+    lines = recorded.read_text().splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if "Run /sbin/init" in line)
+    lines.insert(at, "   1 INFO fs: journal replayed entries=<num>\n")
+    edited.write_text("".join(lines))
+
+    r = runner.invoke(
+        app,
+        [
+            "logs",
+            "check",
+            "--name",
+            "boot",
+            "--dir",
+            str(edited.parent),
+            "--workdir",
+            str(tmp_path / "w"),
+        ],
+    )
+    assert r.exit_code == 1, r.output
+    assert "- INFO fs: journal replayed entries=<num>" in r.output
+    assert "  INFO kernel: Run /sbin/init as init process" in r.output
+    assert "FAIL: 1 event removed" in r.output
+    assert (
+        f"sis logs baseline --target sim --preset default --name boot --dir {edited.parent}"
+        in r.output
+    )
+    assert "The full log of this run:" in r.output
+
+
+def test_sis_check_hook_reruns_the_recorded_suites(tmp_path: Path) -> None:
+    b = record_baseline("sim", directory=tmp_path / "b", suites=["system_info"])
+    assert b.path == tmp_path / "b" / "sis-default.baseline"
+    assert read_baseline(b.path).suites == ["system_info"]
+    result = log_regression_result("sis", "default", tmp_path / "b", workdir=tmp_path / "w")
+    assert result is not None
+    assert (result.verdict, result.suite, result.test) == ("PASS", "log_regression", "sis-default")
