@@ -221,3 +221,18 @@ def test_random_syscalls_never_panic_the_kernel(calls):
         assert isinstance(ret, int)
         if ret < 0:
             assert -ret in Errno._value2member_map_, ret
+
+
+def test_mprotect_changes_what_the_kernel_may_touch():
+    async def body(libc, r):
+        a = await libc.syscall(222, 0, 3 * 4096, *MAP, -1, 0)
+        r["protect"] = await libc.syscall(226, a + 4096, 4096, 1)  # middle page read-only
+        r["read_into_ro"] = await libc.syscall(63, 0, a + 4096, 1)
+        r["write_from_ro"] = await libc.syscall(64, 1, a + 4096, 0)
+        r["read_into_rw"] = await libc.syscall(63, 0, a, 0)
+        r["gap"] = await libc.syscall(226, 0x1000_0000, 4096, 1)
+
+    r, _ = run(body)
+    assert r["protect"] == 0 and r["read_into_ro"] == -E.EFAULT
+    assert r["write_from_ro"] == 0 and r["read_into_rw"] == 0
+    assert r["gap"] == -E.ENOMEM

@@ -106,6 +106,26 @@ class AddressSpace:
             del self.pages[page]
             self.frames.give()
 
+    def protect(self, start: int, length: int, prot: int) -> None:
+        """mprotect: split the regions at the range's edges and give the middle `prot`."""
+        end = start + page_align_up(length)
+        pos = start
+        while pos < end:
+            r = self.find(pos)
+            if r is None:
+                raise KernelError(Errno.ENOMEM, f"{pos:#x} not mapped")
+            pos = r.end
+        kept: list[Region] = []
+        for r in self.regions:
+            if r.end <= start or r.start >= end:
+                kept.append(r)
+                continue
+            lo, hi = max(r.start, start), min(r.end, end)
+            for s, e, p in ((r.start, lo, r.prot), (lo, hi, prot), (hi, r.end, r.prot)):
+                if e > s:
+                    kept.append(Region(s, e, p, r.name))
+        self.regions = sorted(kept, key=lambda r: r.start)
+
     def free_area(self, length: int) -> int:
         """Highest gap below MMAP_TOP that fits `length` bytes (mmap grows down)."""
         top = MMAP_TOP

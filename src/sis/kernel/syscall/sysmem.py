@@ -15,7 +15,6 @@ from sis.kernel.mm.user import (
     PAGE,
     USER_MIN,
     USER_TOP,
-    Region,
     page_align_up,
 )
 from sis.kernel.syscall.table import A, arg, syscall
@@ -99,20 +98,5 @@ async def sys_mprotect(k: Kernel, t: Task, addr: int, length: int, prot: int) ->
     k.validator.check(
         "mmap", prot & ~PROT_MASK == 0 and addr % PAGE == 0, Errno.EINVAL, "bad mprotect"
     )
-    end = addr + page_align_up(length)
-    pos = addr
-    while pos < end:
-        r = t.mm.find(pos)
-        if r is None:
-            raise KernelError(Errno.ENOMEM, f"{pos:#x} not mapped")
-        pos = r.end
-    for r in list(t.mm.regions):
-        if r.start < end and r.end > addr:
-            lo, hi = max(r.start, addr), min(r.end, end)
-            name = r.name
-            t.mm.regions.remove(r)
-            for s, e, p in ((r.start, lo, r.prot), (lo, hi, prot), (hi, r.end, r.prot)):
-                if e > s:
-                    t.mm.regions.append(Region(s, e, p, name))
-    t.mm.regions.sort(key=lambda r: r.start)
+    t.mm.protect(addr, length, prot)
     return 0
