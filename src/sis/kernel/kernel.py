@@ -46,7 +46,6 @@ class Kernel:
         self.syscalls = 0
         self.vfs = {"opens": 0, "reads": 0, "writes": 0}
         self.panicking = False
-        self.panic_count = machine.panic_count
         self.fs: Any = None
         self.net: Any = None
         self.chaos: Any = None

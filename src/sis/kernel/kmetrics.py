@@ -143,7 +143,7 @@ def _define(r: Registry[Kernel]) -> None:
 
     # Faults and life.
     r.counter("sis_panics_total", "Kernel panics since the machine started.",
-              lambda k: k.panic_count, json_key="panic_count")  # fmt: skip
+              lambda k: k.machine.panic_count, json_key="panic_count")  # fmt: skip
     r.gauge("sis_uptime_seconds", "Seconds since boot.", lambda k: k.uptime_s(),
             unit="seconds", json_key="uptime_seconds")  # fmt: skip
     r.counter("sis_syscalls_total", "Syscalls entered.", lambda k: k.syscalls,

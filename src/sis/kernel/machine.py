@@ -81,14 +81,14 @@ class Machine:
             disk = ChaosBlockDevice(disk, k.chaos)
         k.fs = FileSystem.mount(disk)
         s = k.fs.statfs()
+        source = self.cfg.drive.file if self.cfg.drive else "ramdisk"
         k.printk.info(
             "fs",
             "mounted",
-            f"root file system mounted on {'/'} from "
-            f"{self.cfg.drive.file if self.cfg.drive else 'ramdisk'}",
+            f"root file system mounted on / from {source}",
             blocks=s.total_blocks,
             free_blocks=s.free_blocks,
-            read_only=bool(self.cfg.drive and self.cfg.drive.read_only),
+            read_only=disk.read_only,
         )
 
     def attach_network(self, k: Kernel) -> None:
@@ -96,7 +96,6 @@ class Machine:
 
         if self.cfg.nic.kind == "none":
             k.printk.info("net", "no_nic", "no network interface (loopback only)")
-
         k.net = setup_network(k, self.cfg.nic, self.nic_link)
 
     def attach_chaos(self, k: Kernel) -> None:

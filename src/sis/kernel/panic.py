@@ -84,7 +84,6 @@ def handle_panic(k: Kernel, message: str, exc: BaseException | None, task: Task 
         return
     k.panicking = True
     k.sched.halted = True
-    k.panic_count += 1
     k.machine.panic_count += 1
     try:
         report, dump = build_report(k, message, exc, task)
@@ -199,7 +198,7 @@ def build_report(
         stamp = time.strftime("%Y%m%dT%H%M%S")
         path = (
             directory
-            / f"sis-crash-{k.cfg.name or 'sis'}-{stamp}-{os.getpid()}-{k.panic_count}.json"
+            / f"sis-crash-{k.cfg.name or 'sis'}-{stamp}-{os.getpid()}-{k.machine.panic_count}.json"
         )
         path.write_text(json.dumps(dump, indent=1, default=str))
         dump["path"] = str(path)
