@@ -31,7 +31,13 @@ def test_default_check_is_green_with_reports(tmp_path):
     assert r.returncode == 0, r.stderr
     rs = results(tmp_path)
     assert len(rs) >= 20 and all(x["verdict"] == "PASS" for x in rs)
-    assert {x["suite"] for x in rs} >= {"basic_commands", "process_ops", "networking", "system_info", "metrics"}
+    assert {x["suite"] for x in rs} >= {
+        "basic_commands",
+        "process_ops",
+        "networking",
+        "system_info",
+        "metrics",
+    }
     junit = ET.parse(tmp_path / "junit.xml").getroot()
     assert junit.get("failures") == "0" and int(junit.get("tests")) == len(rs)
     html = (tmp_path / "report.html").read_text()
@@ -185,12 +191,18 @@ def test_linux_busybox_passes_the_built_in_suites(tmp_path):
     rs = results(tmp_path)
     assert sum(x["verdict"] == "PASS" for x in rs) >= 15
     assert all(x["verdict"] in ("PASS", "SKIP") for x in rs)
-    assert all("sis_contract" in x["reason"] for x in rs if x["verdict"] == "SKIP" and x["suite"] != "metrics")
+    assert all(
+        "sis_contract" in x["reason"]
+        for x in rs
+        if x["verdict"] == "SKIP" and x["suite"] != "metrics"
+    )
     assert any(x["suite"] == "metrics" and x["verdict"] == "PASS" for x in rs)  # read from /proc
 
 
 def test_a_hung_command_fails_and_the_run_goes_on(tmp_path):
-    suite = _write(tmp_path / "hang.yaml", """\
+    suite = _write(
+        tmp_path / "hang.yaml",
+        """\
         name: hang
         tests:
           - name: hangs
@@ -201,9 +213,38 @@ def test_a_hung_command_fails_and_the_run_goes_on(tmp_path):
             steps:
               - run: echo next
                 expect: '^next$'
-        """)
+        """,
+    )
     r = sis_check("--suite", str(suite), "--no-readiness", "--out", str(tmp_path / "out"))
     assert r.returncode == 1
     by_name = {x["test"]: x for x in results(tmp_path / "out")}
     assert by_name["hangs"]["verdict"] == "FAIL" and "hung" in by_name["hangs"]["reason"]
     assert by_name["next test runs normally"]["verdict"] == "PASS"
+
+
+def test_missing_qemu_is_an_error_with_the_install_hint(tmp_path):
+    text = (
+        Path(__file__).resolve().parents[2] / "src/sis/harness/profiles/linux-busybox.yaml"
+    ).read_text()
+    profile = tmp_path / "noqemu.yaml"
+    profile.write_text(
+        text.replace("binary: qemu-system-x86_64", "binary: qemu-system-nonexistent").replace(
+            "name: linux-busybox", "name: noqemu"
+        )
+    )
+    r = sis_check(
+        "--target",
+        str(profile),
+        "--suite",
+        "system_info",
+        "--out",
+        str(tmp_path / "out"),
+        timeout=60,
+    )
+    assert r.returncode == 2
+    rs = results(tmp_path / "out")
+    assert rs and all(x["verdict"] == "ERROR" for x in rs)
+    assert (
+        "qemu-system-nonexistent not found" in rs[0]["reason"]
+        and "make qemu-deps" in rs[0]["reason"]
+    )

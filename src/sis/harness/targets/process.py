@@ -71,10 +71,14 @@ class ProcessTarget:
     def _path(self, what: str) -> Path:
         return self.workdir / f"{self.name}.{what}"
 
+    def _boot_path(self, what: str) -> Path:
+        """Captures of this boot: a restarted target keeps the earlier boots' files as they were."""
+        return self._path(what if self.boots <= 1 else f"boot{self.boots}.{what}")
+
     def artifacts(self) -> dict[str, Path]:
-        out = {"console": self._path("console.log"), "stderr": self._path("stderr.log")}
+        out = {"console": self._boot_path("console.log"), "stderr": self._path("stderr.log")}
         if self.profile.console.kernel_log:
-            out["kernel_log"] = self._path("kernel.log")
+            out["kernel_log"] = self._boot_path("kernel.log")
         out["qmp_events"] = self._path("qmp-events.jsonl")
         return {k: v for k, v in out.items() if v.exists()}
 
@@ -128,9 +132,7 @@ class ProcessTarget:
         timeout = min(30.0, spec.boot_timeout)
         try:
             sock = self._connect_socket(socks["console"], timeout)
-            capture = self._path("console.log")
-            if self.boots > 1 and capture.exists():
-                capture.rename(self._path(f"console.boot{self.boots - 1}.log"))
+            capture = self._boot_path("console.log")
             self.console = Console(
                 sock,
                 prompt=spec.prompt_regex,
@@ -144,9 +146,7 @@ class ProcessTarget:
                 "separate" if self.profile.marker_style == "separate" else "inline"
             )
             if spec.kernel_log:
-                log_capture = self._path("kernel.log")
-                if self.boots > 1 and log_capture.exists():
-                    log_capture.rename(self._path(f"kernel.boot{self.boots - 1}.log"))
+                log_capture = self._boot_path("kernel.log")
                 self.log_console = Console(
                     self._connect_socket(socks["log"], timeout),
                     prompt=r"\Z\A",
@@ -194,7 +194,7 @@ class ProcessTarget:
             raise BootError(
                 "panicked",
                 f"{self.name} panicked while booting: {e.match!r}",
-                self._path("console.log"),
+                self._boot_path("console.log"),
             ) from None
         except (ConsoleTimeout, ConsoleClosed) as e:
             raise self.classify_failure(f"no prompt within {spec.boot_timeout:.0f} s", e) from None
@@ -204,7 +204,7 @@ class ProcessTarget:
         """After a timeout or a closed console: did it panic, exit, hang or just not boot?"""
         time.sleep(0.2)  # let the last bytes of a panic report arrive
         death = self.death()
-        capture = self._path("console.log")
+        capture = self._boot_path("console.log")
         if death:
             return BootError("panicked", f"{self.name}: {death}", capture)
         status = self.proc.poll() if self.proc else None
