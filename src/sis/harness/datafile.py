@@ -67,3 +67,21 @@ def line_of(obj: Any, key: str | None = None) -> int | None:
     if isinstance(obj, LineDict):
         return obj.line_of(key) if key else obj.line
     return None
+
+
+def builtin_names(directory: Path) -> list[str]:
+    return sorted(p.stem for p in directory.glob("*.yaml"))
+
+
+def find_data_file(name_or_path: str | Path, directory: Path, what: str) -> Path:
+    """A built-in data file by name (`basic_commands`) or any file by path."""
+    path = Path(name_or_path)
+    if path.suffix or path.exists():
+        return path
+    candidate = directory / f"{name_or_path}.yaml"
+    if not candidate.exists():
+        known = ", ".join(builtin_names(directory))
+        raise DataFileError(
+            str(name_or_path), None, f"no such {what} (built in: {known}; or give a file)"
+        )
+    return candidate

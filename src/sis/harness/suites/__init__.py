@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sis.harness.datafile import DataFileError, line_of, load_yaml
+from sis.harness.datafile import DataFileError, builtin_names, find_data_file, line_of, load_yaml
 
 SUITE_DIR = Path(__file__).resolve().parent / "shell"
 _STEP_KEYS = {"run", "expect", "not_expect", "status", "timeout", "capture", "retry", "requires"}
@@ -50,20 +50,11 @@ class Suite:
 
 
 def builtin_suites() -> list[str]:
-    return sorted(p.stem for p in SUITE_DIR.glob("*.yaml"))
+    return builtin_names(SUITE_DIR)
 
 
 def load_suite(name_or_path: str | Path) -> Suite:
-    path = Path(name_or_path)
-    if not path.suffix and not path.exists():
-        candidate = SUITE_DIR / f"{name_or_path}.yaml"
-        if not candidate.exists():
-            raise DataFileError(
-                str(name_or_path),
-                None,
-                f"no such suite (built in: {', '.join(builtin_suites())}; or give a file)",
-            )
-        path = candidate
+    path = find_data_file(name_or_path, SUITE_DIR, "suite")
     return parse_suite(load_yaml(path), path)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sis.harness.datafile import DataFileError, line_of, load_yaml
+from sis.harness.datafile import DataFileError, builtin_names, find_data_file, line_of, load_yaml
 
 PROFILE_DIR = Path(__file__).resolve().parent.parent / "profiles"
 PRESETS = ("default", "lowmem", "smp-off", "no-network")
@@ -99,22 +99,13 @@ class Profile:
 
 
 def builtin_profiles() -> list[str]:
-    return sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
+    return builtin_names(PROFILE_DIR)
 
 
 def load_profile(name_or_path: str | Path) -> Profile:
     """A built-in profile by name (`sis`, `linux-busybox`) or a profile file by path."""
-    path = Path(name_or_path)
-    if not path.suffix and not path.exists():
-        candidate = PROFILE_DIR / f"{name_or_path}.yaml"
-        if not candidate.exists():
-            known = ", ".join(builtin_profiles())
-            raise DataFileError(
-                str(name_or_path), None, f"no such profile (built in: {known}; or give a file)"
-            )
-        path = candidate
-    data = load_yaml(path)
-    return parse_profile(data, path)
+    path = find_data_file(name_or_path, PROFILE_DIR, "profile")
+    return parse_profile(load_yaml(path), path)
 
 
 def _need(data: Any, key: str, kind: type | tuple[type, ...], path: Path, what: str = "") -> Any:

@@ -374,17 +374,26 @@ class FileSystem:
                 return n
         return None
 
+    def _claim(
+        self, bitmap_start: int, bitmap_blocks: int, goal: int, limit: int, what: str
+    ) -> int:
+        """Find a clear bit at or after `goal` in an allocation bitmap and set it."""
+        n = self._find_clear(bitmap_start, bitmap_blocks, goal, limit)
+        if n is None:
+            raise KernelError(Errno.ENOSPC, f"no free {what}")
+        bitmap.set_bit(self.cache.modify(bitmap_start + n // BITS_PER_BLOCK), n % BITS_PER_BLOCK)
+        return n
+
     def _alloc_block(self) -> int:
         sb = self.sb
-        n = None
-        if self._free_blocks > 0:
-            n = self._find_clear(
-                sb.block_bitmap_start, sb.block_bitmap_blocks, self._block_goal, sb.block_count
-            )
-        if n is None:
+        if self._free_blocks <= 0:
             raise KernelError(Errno.ENOSPC, "no free blocks")
-        bitmap.set_bit(
-            self.cache.modify(sb.block_bitmap_start + n // BITS_PER_BLOCK), n % BITS_PER_BLOCK
+        n = self._claim(
+            sb.block_bitmap_start,
+            sb.block_bitmap_blocks,
+            self._block_goal,
+            sb.block_count,
+            "blocks",
         )
         self._free_blocks -= 1
         self._block_goal = n + 1
@@ -405,15 +414,14 @@ class FileSystem:
 
     def _alloc_inode(self) -> int:
         sb = self.sb
-        n = None
-        if self._free_inodes > 0:
-            n = self._find_clear(
-                sb.inode_bitmap_start, sb.inode_bitmap_blocks, self._inode_goal, sb.inode_count
-            )
-        if n is None:
+        if self._free_inodes <= 0:
             raise KernelError(Errno.ENOSPC, "no free inodes")
-        bitmap.set_bit(
-            self.cache.modify(sb.inode_bitmap_start + n // BITS_PER_BLOCK), n % BITS_PER_BLOCK
+        n = self._claim(
+            sb.inode_bitmap_start,
+            sb.inode_bitmap_blocks,
+            self._inode_goal,
+            sb.inode_count,
+            "inodes",
         )
         self._free_inodes -= 1
         self._inode_goal = n + 1
