@@ -23,10 +23,12 @@ class Captured:
 
 
 async def _run(
-    args: list[str], program: Program, argv: list[str], timeout: float, out: Captured
+    args: list[str], program: Program, argv: list[str], timeout: float, out: Captured, timer: Any
 ) -> tuple[int, Machine]:
     cfg = parse_command_line(["-serial", "null", "-nic", "none", *args])
     machine = Machine(cfg)
+    if timer is not None:
+        machine.timer = timer
     real_write = machine.serials[0].write
 
     def capture(data: bytes) -> None:
@@ -75,9 +77,10 @@ def run_program(
     args: list[str] | None = None,
     argv: list[str] | None = None,
     timeout: float = 10.0,
+    timer: Any = None,
 ) -> tuple[int, Machine, Captured]:
     """Boot a kernel, run `program(libc, argv)` as a user process, power off. Returns
     (exit status, the machine after power-off, console output)."""
     out = Captured()
-    status, machine = asyncio.run(_run(args or [], program, argv or ["test"], timeout, out))
+    status, machine = asyncio.run(_run(args or [], program, argv or ["test"], timeout, out, timer))
     return status, machine, out

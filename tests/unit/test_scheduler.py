@@ -123,3 +123,19 @@ def test_recent_logs_are_in_the_panic_report(fmt):
     _, m, out = run_program(prog)
     report = out.text[out.text.index("RECENT LOGS:") : out.text.index("STACK TRACE:")]
     assert "kernel" in report and len(report.splitlines()) > 3
+
+
+def test_uptime_and_log_timestamps_come_from_the_timer_device():
+    from sis.kernel.drivers.mock import MockClock
+
+    clock = MockClock()
+
+    async def prog(libc, argv):
+        clock.advance(3600 * 10**9)  # an hour passes in one step
+        info = await libc.kinfo("uptime")
+        await libc.kctl("log.format=human")  # logs a record stamped by the same clock
+        return 0 if info["uptime_s"] >= 3600 else 1
+
+    status, m, _ = run_program(prog, timer=clock)
+    assert status == 0
+    assert m.kernel.printk.ring[-1].ts_us >= 3600 * 10**6

@@ -4,7 +4,6 @@ the machine (devices, disk image, sockets) stays."""
 
 from __future__ import annotations
 
-import time
 import traceback
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -33,8 +32,11 @@ class Kernel:
         self.machine = machine
         self.cfg = cfg
         self.boot_count = boot_count
-        self.boot_ns = time.monotonic_ns()
-        self.printk = Printk(fmt=cfg.log_format, level=cfg.log_level, quiet=cfg.quiet)
+        self.clock_ns = machine.timer.monotonic_ns
+        self.boot_ns = self.clock_ns()
+        self.printk = Printk(
+            fmt=cfg.log_format, level=cfg.log_level, quiet=cfg.quiet, clock_ns=self.clock_ns
+        )
         # Half of -m is the kernel heap arena, the rest page frames for user memory.
         heap_bytes = cfg.memory_bytes // 2
         self.heap = Heap(heap_bytes)
@@ -57,7 +59,7 @@ class Kernel:
         await boot_sequence(self)
 
     def uptime_s(self) -> float:
-        return (time.monotonic_ns() - self.boot_ns) / 1e9
+        return (self.clock_ns() - self.boot_ns) / 1e9
 
     # -- processes -------------------------------------------------------------------------------
     def spawn(

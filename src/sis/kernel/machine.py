@@ -17,6 +17,7 @@ from typing import Any
 from sis.kernel.config import MachineConfig
 from sis.kernel.drivers.block import FileBlockDevice, MemoryBlockDevice
 from sis.kernel.drivers.serial import SerialPort
+from sis.kernel.drivers.timer import HostTimer, Timer
 from sis.kernel.errno import KernelError
 from sis.kernel.kernel import Kernel
 from sis.kernel.qmp import QMPError, QMPServer
@@ -34,6 +35,7 @@ class Machine:
         self.cfg = cfg
         self.name = cfg.name
         self.serials = [SerialPort(spec, f"ttyS{i}") for i, spec in enumerate(cfg.serials)]
+        self.timer: Timer = HostTimer()
         self.qmp: QMPServer | None = None
         self.disk: Any = None
         self.kernel: Kernel | None = None
