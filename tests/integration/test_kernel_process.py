@@ -449,3 +449,14 @@ def test_malformed_qmp_keeps_the_kernel_running(kernels):
     assert b"CommandNotFound" in s.recv(4096)
     s.close()
     assert k.run("echo fine").output == "fine"
+
+
+def test_guest_clock_stands_still_while_paused(sim):
+    def uptime() -> float:
+        return float(re.match(r"Uptime: ([\d.]+)", sim.run("uptime").output).group(1))
+
+    before = uptime()
+    sim.qmp.execute("stop")
+    time.sleep(1.5)
+    sim.qmp.execute("cont")
+    assert uptime() - before < 1.0  # the 1.5 s paused are not guest time

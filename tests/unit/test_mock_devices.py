@@ -86,3 +86,17 @@ def test_mock_clock_jitter_and_advance():
     t0 = c.monotonic_ns()
     c.advance(5_000_000_000)
     assert c.monotonic_ns() - t0 >= 5_000_000_000 - 1000
+
+
+def test_host_timer_stands_still_while_paused():
+    import time
+
+    from sis.kernel.drivers.timer import HostTimer
+
+    t = HostTimer()
+    t.pause()
+    frozen = t.monotonic_ns()
+    time.sleep(0.05)
+    assert t.monotonic_ns() == frozen
+    t.resume()
+    assert 0 <= t.monotonic_ns() - frozen < 40_000_000  # the 50 ms pause is not counted

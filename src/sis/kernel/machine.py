@@ -120,6 +120,7 @@ class Machine:
 
     async def _boot(self) -> None:
         self.boot_count += 1
+        self.timer.resume()  # a reset while paused starts a running machine
         self.kernel = Kernel(self, self.boot_count)
         self.kernel.sched.running.set()
         self._status = "running"
@@ -243,6 +244,7 @@ class Machine:
     def stop(self) -> None:
         if self._status == "running" and self.kernel is not None:
             self.kernel.sched.running.clear()
+            self.timer.pause()
             self._status = "paused"
             self._emit("STOP", {})
 
@@ -252,6 +254,7 @@ class Machine:
             self._status = "running"
             self._emit("RESUME", {})
         elif self._status == "paused" and self.kernel is not None:
+            self.timer.resume()
             self.kernel.sched.running.set()
             self._status = "running"
             self._emit("RESUME", {})

@@ -97,3 +97,10 @@ class MockClock:
 
     def advance(self, ns: int) -> None:
         self.offset_ns += ns
+
+    # A mock clock is moved by the test alone; pausing the machine does not touch it.
+    def pause(self) -> None:
+        pass
+
+    def resume(self) -> None:
+        pass
