@@ -16,10 +16,11 @@ from dataclasses import dataclass
 
 import pytest
 
+from fsops import run_fs_op
 from sis.kernel.drivers.block import MemoryBlockDevice
 from sis.kernel.drivers.mock import MockBlockDevice, PowerCut
 from sis.kernel.errno import Errno, KernelError
-from sis.kernel.fs import FileSystem, fsck, journal, resolve, walk
+from sis.kernel.fs import FileSystem, fsck, journal, walk
 from sis.kernel.fs.layout import Superblock
 
 BLOCKS = 512
@@ -107,32 +108,9 @@ def apply_model(state: State, step: tuple) -> State:
 
 
 def apply_fs(fs: FileSystem, step: tuple) -> None:
-    op = step[0]
-    root = fs.ROOT_INO
-    if op in ("mkdir", "create", "unlink", "rmdir"):
-        d, name = resolve(fs, step[1], root, parent=True)
-        if op == "mkdir":
-            fs.mkdir(d, name, 0o755)
-        elif op == "create":
-            fs.create(d, name, 0o644)
-        elif op == "unlink":
-            fs.unlink(d, name)
-        else:
-            fs.rmdir(d, name)
-    elif op == "write":
-        assert fs.write(resolve(fs, step[1], root), step[2], step[3]) == len(step[3])
-    elif op == "truncate":
-        fs.truncate(resolve(fs, step[1], root), step[2])
-    elif op == "rename":
-        od, on = resolve(fs, step[1], root, parent=True)
-        nd, nn = resolve(fs, step[2], root, parent=True)
-        fs.rename(od, on, nd, nn)
-    elif op == "fsync":
-        fs.fsync(resolve(fs, step[1], root))
-    elif op == "sync":
-        fs.sync()
-    elif op == "unmount":
-        fs.unmount()
+    n = run_fs_op(fs, step)
+    if step[0] == "write":
+        assert n == len(step[3])  # the workload never fills the disk: writes are never short
 
 
 def fs_state(fs: FileSystem) -> State:

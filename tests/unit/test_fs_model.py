@@ -8,9 +8,10 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
+from fsops import run_fs_op
 from sis.kernel.drivers.block import MemoryBlockDevice
 from sis.kernel.errno import Errno, KernelError
-from sis.kernel.fs import FileSystem, fsck, resolve, walk
+from sis.kernel.fs import FileSystem, fsck, walk
 
 NAMES = ["a", "b", "c", "é", "x" * 255, "y" * 256]
 OFFSETS = [0, 1, 4095, 4096, 5000, 12 * 4096 - 10, 1036 * 4096 + 7]
@@ -135,40 +136,6 @@ class Model:
         raise AssertionError(kind)
 
 
-def run_fs(fs: FileSystem, op: tuple):
-    kind, root = op[0], fs.ROOT_INO
-    if kind in ("mkdir", "create", "unlink", "rmdir"):
-        d, name = resolve(fs, op[1], root, parent=True)
-        if kind == "mkdir":
-            fs.mkdir(d, name, 0o755)
-        elif kind == "create":
-            fs.create(d, name, 0o644)
-        elif kind == "unlink":
-            fs.unlink(d, name)
-        else:
-            fs.rmdir(d, name)
-        return None
-    if kind == "rename":
-        od, on = resolve(fs, op[1], root, parent=True)
-        nd, nn = resolve(fs, op[2], root, parent=True)
-        fs.rename(od, on, nd, nn)
-        return None
-    ino = resolve(fs, op[1], root)
-    if kind == "readdir":
-        return sorted((e.name, e.is_dir) for e in fs.readdir(ino) if e.name not in (".", ".."))
-    if kind == "stat":
-        s = fs.stat(ino)
-        return (True, s.nlink) if s.is_dir else (False, s.size)
-    if kind == "write":
-        return fs.write(ino, op[2], op[3])
-    if kind == "truncate":
-        fs.truncate(ino, op[2])
-        return None
-    if kind == "read":
-        return fs.read(ino, op[2], op[3])
-    raise AssertionError(kind)
-
-
 def tree(fs: FileSystem) -> dict[str, bytes | None]:
     return {p: None if s.is_dir else fs.read(s.ino, 0, s.size) for p, s in walk(fs)}
 
@@ -209,7 +176,7 @@ class FileSystemVsModel(RuleBasedStateMachine):
         except KernelError as e:
             want = ("err", e.errno)
         try:
-            got = ("ok", run_fs(self.fs, op))
+            got = ("ok", run_fs_op(self.fs, op))
         except KernelError as e:
             got = ("err", e.errno)
         assert got == want, f"{op[:3]}: file system gave {got}, model {want}"
