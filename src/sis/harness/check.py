@@ -14,9 +14,9 @@ from sis.harness.datafile import DataFileError
 from sis.harness.logs import log_regression_result
 from sis.harness.metrics import metrics_checks
 from sis.harness.report import write_html, write_junit
-from sis.harness.results import ERROR, ResultLog, TestResult, exit_code, read_results
+from sis.harness.results import ERROR, ResultLog, TestResult, read_results
 from sis.harness.runner import run_suite
-from sis.harness.suites import Suite, builtin_suites, load_suite
+from sis.harness.suites import Suite, load_suite
 from sis.harness.targets import TargetError, make_target
 from sis.harness.targets.profile import PRESETS, load_profile
 
@@ -144,6 +144,3 @@ def write_reports(out: Path) -> list[TestResult]:
         meta={"results": "results.jsonl", "generated": time.strftime("%Y-%m-%d %H:%M:%S")},
     )
     return results
-
-
-__all__ = ["CheckPlan", "plan", "run_check", "write_reports", "exit_code", "builtin_suites"]
