@@ -16,7 +16,9 @@ run: $(STAMP)
 	$(VENV)/bin/sis check
 
 test: $(STAMP)
+	@scripts/test-deps
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest
 
 lint: $(STAMP)
@@ -33,7 +35,7 @@ bench: $(STAMP)
 # promtool) for the metrics tests (needs root).
 qemu-deps:
 	apt-get update -qq
-	apt-get install -y --no-install-recommends qemu-system-x86 linux-image-amd64 busybox-static prometheus
+	apt-get install -y -qq --no-install-recommends qemu-system-x86 linux-image-amd64 busybox-static prometheus
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache

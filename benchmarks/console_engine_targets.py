@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sis.harness.targets import make_target
+from sis.harness.session import Session
 
 N = {"sis": 300, "linux-busybox": 100}
 
@@ -34,7 +34,7 @@ def raw_roundtrips(sock: socket.socket, prompt: str, n: int) -> list[float]:
 
 
 def measure(spec: str, workdir: Path) -> dict:
-    target = make_target(spec, workdir=workdir)
+    target = Session(spec, workdir=workdir)
     target.start()
     try:
         for _ in range(20):

@@ -23,7 +23,7 @@ import urllib.request
 from pathlib import Path
 
 from sis.harness.metrics import MetricsExporter, Sampler
-from sis.harness.targets import make_target
+from sis.harness.session import Session
 
 COMMAND = "echo hi"
 
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scrape", action="store_true", help="scrape every 50 ms while on")
     args = ap.parse_args(argv)
 
-    target = make_target("sim", workdir=Path(tempfile.mkdtemp(prefix="sis-bench-overhead-")))
+    target = Session("sim", workdir=Path(tempfile.mkdtemp(prefix="sis-bench-overhead-")))
     exporter = None
     stop = threading.Event()
     try:

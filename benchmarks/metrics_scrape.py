@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sis.harness.metrics import MetricsExporter, Sampler, StaticSource
-from sis.harness.targets import make_target
+from sis.harness.session import Session
 
 
 def percentiles(samples_s: list[float]) -> dict[str, float]:
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="sis-bench-scrape-"))
     targets = [
-        make_target("sim", preset=args.preset, workdir=workdir, name=f"sis-{i}")
+        Session("sim", preset=args.preset, workdir=workdir, name=f"sis-{i}")
         for i in range(args.targets)
     ]
     try:

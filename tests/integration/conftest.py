@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from sis.harness.targets import make_target
+from sis.harness.session import Session
 
 
 @pytest.fixture
 def sim(tmp_path: Path):
-    """A booted reference kernel (preset default) driven through the lab's sim target."""
-    target = make_target("sim", workdir=tmp_path)
-    target.start()
-    yield target
-    target.kill()
+    """A booted reference kernel (preset default) driven through a Session."""
+    session = Session("sim", workdir=tmp_path)
+    session.start()
+    yield session
+    session.kill()

@@ -30,7 +30,12 @@ def test_default_check_is_green_with_reports(tmp_path):
     r = sis_check("--out", str(tmp_path))
     assert r.returncode == 0, r.stderr
     rs = results(tmp_path)
-    assert len(rs) >= 20 and all(x["verdict"] == "PASS" for x in rs)
+    # Without promtool (Debian's prometheus package) its two checks are skipped, with the reason.
+    skipped = {x["test"] for x in rs if x["verdict"] == "SKIP" and "promtool" in x["reason"]}
+    assert skipped <= {"prometheus_promtool", "exporter_promtool"}
+    if shutil.which("promtool"):
+        assert not skipped
+    assert len(rs) >= 20 and all(x["verdict"] == "PASS" for x in rs if x["test"] not in skipped)
     assert {x["suite"] for x in rs} >= {
         "basic_commands",
         "process_ops",
@@ -151,10 +156,10 @@ def test_malformed_profile_is_reported(tmp_path):
 def test_no_orphan_kernel_when_the_lab_is_killed(tmp_path):
     script = textwrap.dedent(f"""
         from pathlib import Path
-        from sis.harness.targets import make_target
-        t = make_target("sim", workdir=Path({str(tmp_path)!r}))
+        from sis.harness.session import Session
+        t = Session("sim", workdir=Path({str(tmp_path)!r}))
         t.start()
-        print(t.proc.pid, flush=True)
+        print(t.target.proc.pid, flush=True)
         import time
         time.sleep(60)
         """)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sis.harness.image import ImageError, find_kernel
+from sis.harness.images import ImageError, find_kernel
 from sis.harness.metrics import (
     MetricsExporter,
     Sampler,
@@ -18,7 +18,8 @@ from sis.harness.metrics import (
 )
 from sis.harness.metrics.export import prometheus_series
 from sis.harness.metrics.parse import parse_prometheus_text
-from sis.harness.targets import TargetError, make_target
+from sis.harness.session import Session
+from sis.harness.targets import TargetError
 
 
 def _missing() -> str | None:
@@ -37,7 +38,7 @@ pytestmark = [pytest.mark.qemu, pytest.mark.skipif(_MISSING is not None, reason=
 
 @pytest.fixture(scope="module")
 def guest(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
-    target = make_target("linux-busybox", workdir=tmp_path_factory.mktemp("linux-metrics"))
+    target = Session("linux-busybox", workdir=tmp_path_factory.mktemp("linux-metrics"))
     try:
         target.start()
     except TargetError as e:

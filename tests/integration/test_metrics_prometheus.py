@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from sis.harness.metrics import MetricsExporter, Sampler
-from sis.harness.targets import make_target
+from sis.harness.session import Session
 
 PROMETHEUS = shutil.which("prometheus")
 DASHBOARD = Path(__file__).resolve().parents[2] / "dashboards" / "sis-grafana.json"
@@ -54,7 +54,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def exporter(workdir: Path) -> Iterator[MetricsExporter]:
-    target = make_target("sim", workdir=workdir / "targets", name="sis-default")
+    target = Session("sim", workdir=workdir / "targets", name="sis-default")
     target.start()
     ex = MetricsExporter([Sampler(target)])
     try:

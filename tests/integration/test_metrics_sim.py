@@ -26,8 +26,8 @@ from sis.harness.metrics import (
     promtool_check,
     read_series,
 )
-from sis.harness.metrics.cli import metrics_app
-from sis.harness.targets import make_target
+from sis.cli.metrics import metrics_app
+from sis.harness.session import Session
 
 
 def free_port() -> int:
@@ -81,7 +81,7 @@ def test_metrics_checks_pass_on_the_reference_kernel(sim):
 
 
 def test_exporter_keeps_serving_when_a_target_dies(tmp_path: Path):
-    targets = [make_target("sim", workdir=tmp_path, name=f"sis-{i}") for i in (1, 2)]
+    targets = [Session("sim", workdir=tmp_path, name=f"sis-{i}") for i in (1, 2)]
     exporter = None
     try:
         for t in targets:
@@ -137,7 +137,7 @@ def test_collect_command_refuses_an_unknown_target(tmp_path: Path):
 
 def test_serve_command_serves_then_powers_off_its_targets_on_sigterm(tmp_path: Path):
     port = free_port()
-    code = "from sis.harness.metrics.cli import metrics_app; metrics_app(prog_name='sis metrics')"
+    code = "from sis.cli.metrics import metrics_app; metrics_app(prog_name='sis metrics')"
     proc = subprocess.Popen(
         [sys.executable, "-c", code, "serve", "-t", "sim", "-t", "sim",
          "--listen", f"127.0.0.1:{port}", "--workdir", str(tmp_path)],

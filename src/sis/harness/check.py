@@ -1,40 +1,42 @@
-"""`sis check`, the main job: boot each target in each preset, run the suites, and write
-results.jsonl (as it happens), junit.xml and report.html."""
+"""`sis check`, the main job: plan the jobs (target x preset x phases), hand them to an executor,
+and write results.jsonl (as it happens), junit.xml and report.html into OUT.
+
+Everything is validated before anything boots; OUT is locked for the run, so two runs cannot
+mix their results; reports are rebuilt from results.jsonl, also after an interrupted run."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from sis.harness.datafile import DataFileError
-from sis.harness.logs import log_regression_result
-from sis.harness.metrics import metrics_checks
+from sis.harness.executors import make_executor
+from sis.harness.jobs import Job
+from sis.harness.outdir import OutputDir
+from sis.harness.phases import DEFAULT_PHASES, PHASE_ORDER, phases_by_name
+from sis.harness.phases.suites import DEFAULT_SUITES
 from sis.harness.report import write_html, write_junit
-from sis.harness.results import ERROR, ResultLog, TestResult, read_results
-from sis.harness.runner import run_suite
+from sis.harness.results import ResultLog, TestResult, read_results
 from sis.harness.suites import Suite, load_suite
-from sis.harness.targets import TargetError, make_target
 from sis.harness.targets.profile import PRESETS, load_profile
 
-DEFAULT_SUITES = ("basic_commands", "process_ops", "networking", "system_info")
+
+class PlanError(ValueError):
+    """The command line asks for something that cannot be run (no preset, unknown phase)."""
 
 
 @dataclass
 class CheckPlan:
-    targets: list[str]
-    presets: list[str]
-    suites: list[Suite]
+    jobs: list[Job]
+    suites: list[Suite]  # loaded once here, so a bad suite fails before anything boots
     out: Path
-    jobs: int = 1
-    readiness: bool = True  # the checks beyond the shell suites (metrics, log regression)
-    baselines: Path = Path("baselines")  # where `sis logs baseline` put the known-good logs
-    combos: list[tuple[str, str, str]] = field(
-        default_factory=list
-    )  # (target spec, preset, profile name)
+    parallel: int = 1
+    executor: str = "local"
+
+    @property
+    def keys(self) -> list[str]:
+        return [j.key for j in self.jobs]
 
 
 def plan(
@@ -42,22 +44,50 @@ def plan(
     presets: str,
     suite_names: list[str],
     out: Path,
-    jobs: int,
-    readiness: bool = True,
+    jobs: int = 1,
+    phases: list[str] | None = None,
     baselines: Path = Path("baselines"),
+    executor: str = "local",
 ) -> CheckPlan:
-    """Validate everything up front: a bad profile, preset or suite fails before any boot."""
-    wanted = (
-        list(PRESETS) if presets == "all" else [p.strip() for p in presets.split(",") if p.strip()]
-    )
+    """Validate everything up front: a bad profile, preset, phase or suite fails before any
+    boot (DataFileError with FILE:LINE, or PlanError)."""
+    wanted_phases = list(phases) if phases is not None else list(DEFAULT_PHASES)
+    known = phases_by_name()
+    unknown = [p for p in wanted_phases if p not in known]
+    if unknown:
+        raise PlanError(f"unknown phase {unknown[0]!r} (known: {', '.join(PHASE_ORDER)})")
+    if not wanted_phases:
+        raise PlanError("no phase to run")
+    ordered = tuple(p for p in PHASE_ORDER if p in wanted_phases)
     suites = [load_suite(s) for s in (suite_names or DEFAULT_SUITES)]
-    combos = []
-    for t in targets:
-        profile = load_profile("sis" if t == "sim" else t)
-        for p in wanted:
-            profile.variables(p)
-            combos.append((t, p, profile.name))
-    return CheckPlan(targets, wanted, suites, out, max(1, jobs), readiness, baselines, combos)
+    job_list = []
+    for spec in targets:
+        profile = load_profile(spec)
+        wanted = (
+            list(PRESETS)
+            if presets == "all"
+            else [p.strip() for p in presets.split(",") if p.strip()]
+        )
+        if not wanted:
+            raise PlanError(f"--preset {presets!r} names no preset")
+        for preset in wanted:
+            profile.variables(preset)  # an unknown preset fails here
+            job_list.append(
+                Job(
+                    target=spec,
+                    preset=preset,
+                    target_name=profile.name,
+                    phases=ordered,
+                    workdir=str(out / "targets"),
+                    options={
+                        "suites": [str(s.path or s.name) for s in suites],
+                        "baselines": str(baselines),
+                    },
+                )
+            )
+    if not job_list:
+        raise PlanError("no target to run")
+    return CheckPlan(job_list, suites, out, max(1, jobs), executor)
 
 
 def run_check(
@@ -65,76 +95,26 @@ def run_check(
     on_result: Callable[[TestResult], None] | None = None,
     on_status: Callable[[str, str], None] | None = None,
 ) -> list[TestResult]:
-    p.out.mkdir(parents=True, exist_ok=True)
-    log_path = p.out / "results.jsonl"
-    log_path.write_text("")
-    log = ResultLog(log_path)
-    lock = threading.Lock()
+    """Run the plan; OutputError if OUT cannot be locked or written (results so far stay)."""
+    with OutputDir(p.out) as out:
+        log = ResultLog(out.path / "results.jsonl", fresh=True)
 
-    def report(r: TestResult) -> None:
-        log.add(r)
-        if on_result is not None:
-            with lock:
+        def report(r: TestResult) -> None:
+            log.add(r)
+            if on_result is not None:
                 on_result(r)
 
-    def one(combo: tuple[str, str, str]) -> None:
-        spec, preset, target_name = combo
-        status = on_status or (lambda key, text: None)
-        key = f"{target_name}/{preset}"
-        started = time.monotonic()
         try:
-            target = make_target(spec, preset=preset, workdir=p.out / "targets")
-            status(key, "booting")
-            target.start()
-        except (TargetError, DataFileError, OSError) as e:
-            for suite in p.suites:
-                for test in suite.tests:
-                    report(
-                        TestResult(
-                            target=target_name,
-                            preset=preset,
-                            suite=suite.name,
-                            test=test.name,
-                            verdict=ERROR,
-                            reason=f"target did not start: {e}",
-                            duration_s=time.monotonic() - started,
-                        )
-                    )
-            status(key, "error")
-            return
-        try:
-            for suite in p.suites:
-                status(key, suite.name)
-                run_suite(target, suite, report)
-            if p.readiness:
-                status(key, "metrics")
-                if not target.alive() or target.death():
-                    target.restart()
-                for r in metrics_checks(target):
-                    report(r)
+            make_executor(p.executor, p.parallel).run(p.jobs, report, on_status)
         finally:
-            status(key, "powering off")
-            target.poweroff()
-        if p.readiness:
-            # Against a recorded baseline, the log of this very run (nothing boots again).
-            status(key, "log regression")
-            r = log_regression_result(target_name, preset, p.baselines, artifacts=target.artifacts())
-            if r is not None:
-                report(r)
-        status(key, "done")
-
-    if p.jobs == 1:
-        for combo in p.combos:
-            one(combo)
-    else:
-        with ThreadPoolExecutor(max_workers=p.jobs) as pool:
-            list(pool.map(one, p.combos))
-    write_reports(p.out)
-    return log.results
+            log.close()
+            write_reports(out.path)
+        return log.results
 
 
 def write_reports(out: Path) -> list[TestResult]:
-    """(Re)build junit.xml and report.html from results.jsonl (also after an interrupted run)."""
+    """(Re)build junit.xml and report.html from results.jsonl (also after an interrupted run).
+    Each report is written whole or not at all."""
     results, problems = read_results(out / "results.jsonl")
     write_junit(results, out / "junit.xml")
     write_html(

@@ -8,12 +8,18 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from sis.harness.results import TestResult, summarize
+from sis.harness.results import TestResult, overall_verdict, summarize
 
 if TYPE_CHECKING:
     from sis.harness.check import CheckPlan
 
-_STYLE = {"PASS": "green", "FAIL": "bold red", "ERROR": "bold yellow", "SKIP": "dim"}
+_STYLE = {
+    "PASS": "green",
+    "FAIL": "bold red",
+    "ERROR": "bold yellow",
+    "SKIP": "dim",
+    "NOT TESTED": "bold yellow",
+}
 
 
 class CheckProgress:
@@ -28,10 +34,10 @@ class CheckProgress:
             TimeElapsedColumn(),
             console=self.console,
         )
-        per_combo = sum(len(s.tests) for s in plan.suites)  # grows as readiness checks report
+        per_job = sum(len(s.tests) for s in plan.suites)  # grows as readiness checks report
         self.tasks = {
-            f"{n}/{p}": self.progress.add_task("", total=per_combo, key=f"{n}/{p}", state="waiting")
-            for _, p, n in plan.combos
+            key: self.progress.add_task("", total=per_job, key=key, state="waiting")
+            for key in plan.keys
         }
 
     def __enter__(self) -> CheckProgress:
@@ -39,6 +45,9 @@ class CheckProgress:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def stop(self) -> None:
         self.progress.stop()
 
     def status(self, key: str, text: str) -> None:
@@ -66,7 +75,7 @@ class CheckProgress:
 
     def summary(self, results: list[TestResult]) -> None:
         c = summarize(results)
-        verdict = "ERROR" if c["ERROR"] else "FAIL" if c["FAIL"] else "PASS"
+        verdict = overall_verdict(results)
         self.console.print(
             f"[{_STYLE[verdict]}]{verdict}[/]: {c['PASS']} passed, {c['FAIL']} failed, "
             f"{c['ERROR']} errors, {c['SKIP']} skipped  ->  {self.plan.out}/report.html",

@@ -16,47 +16,54 @@ import pytest
 
 from sis.harness.console import Console
 from sis.harness.qmp import QMPMonitor
-from sis.harness.targets import TargetError, make_target
-from sis.harness.targets.process import ProcessTarget
+from sis.harness.session import Session
+from sis.harness.targets import TargetError
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("sis", "SIS kernel targets")
-    group.addoption("--sis-target", default="sim", help="sim, linux-busybox, or a profile file")
-    group.addoption("--sis-preset", default="default", help="default, lowmem, smp-off or no-network")
+    group.addoption("--sis-target", default="sim", help="sim, linux-busybox or a profile file")
+    group.addoption(
+        "--sis-preset", default="default", help="default, lowmem, smp-off or no-network"
+    )
     group.addoption("--sis-out", default=None, help="directory for console captures and disks")
 
 
 @pytest.fixture(scope="session")
-def sis_target_session(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProcessTarget]:
+def sis_session(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Session]:
+    """The target's Session for the whole test session (booted once, powered off at the end)."""
     opt = request.config.getoption
     out = Path(opt("--sis-out")) if opt("--sis-out") else tmp_path_factory.mktemp("sis")
     try:
-        target = make_target(opt("--sis-target"), preset=opt("--sis-preset"), workdir=out)
-        target.start()
+        session = Session(opt("--sis-target"), preset=opt("--sis-preset"), workdir=out)
+        session.start()
     except TargetError as e:
         pytest.fail(f"SIS target did not start: {e}", pytrace=False)
-    yield target
-    target.poweroff()
+    yield session
+    session.poweroff()
 
 
 @pytest.fixture
-def sis_target(sis_target_session: ProcessTarget) -> ProcessTarget:
-    """The booted target; rebooted first if a previous test crashed or killed it."""
-    t = sis_target_session
-    if not t.alive() or t.death():
-        t.restart()
-    return t
+def sis_target(sis_session: Session) -> Session:
+    """The booted target at its shell; restarted first if a previous test crashed, hung,
+    powered off or killed it."""
+    try:
+        sis_session.ensure_shell()
+    except TargetError as e:
+        pytest.fail(f"SIS target could not be restarted: {e}", pytrace=False)
+    return sis_session
 
 
 @pytest.fixture
-def sis_shell(sis_target: ProcessTarget) -> Console:
+def sis_shell(sis_target: Session) -> Console:
     """The target's shell console: `.run(cmd)` returns the command's output and status."""
     return sis_target.console
 
 
 @pytest.fixture
-def sis_qmp(sis_target: ProcessTarget) -> QMPMonitor:
+def sis_qmp(sis_target: Session) -> QMPMonitor:
     if sis_target.qmp is None:
         pytest.skip("this target has no QMP monitor")
     return sis_target.qmp

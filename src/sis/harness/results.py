@@ -3,15 +3,21 @@ keeps what it finished); reports are built from that file."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import os
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sis.harness.outdir import OutputError, describe_os_error
+
 PASS, FAIL, ERROR, SKIP = "PASS", "FAIL", "ERROR", "SKIP"
 VERDICTS = (PASS, FAIL, ERROR, SKIP)
+NOT_TESTED = "NOT TESTED"  # a run's verdict, never a test's
 
 
 @dataclass
@@ -26,6 +32,8 @@ class StepResult:
 
 @dataclass
 class TestResult:
+    __test__ = False  # a result, not a pytest test class
+
     target: str
     preset: str
     suite: str
@@ -51,26 +59,48 @@ class TestResult:
 
 
 class ResultLog:
-    """Appends results as JSON lines (thread-safe: parallel targets share one file)."""
+    """Appends results as JSON lines (thread-safe: parallel targets share one file). A line is
+    written whole or not at all: when the disk is full the file is cut back to its last
+    complete line and OutputError says so, so what was written stays readable."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, fresh: bool = False) -> None:
         self.path = path
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self.results: list[TestResult] = []
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+            self._fd = os.open(self.path, flags | (os.O_TRUNC if fresh else 0), 0o644)
+        except OSError as e:
+            raise OutputError(describe_os_error(path, e)) from None
 
     def add(self, result: TestResult) -> None:
+        line = (result.to_json() + "\n").encode("utf-8")
         with self._lock:
+            size = os.fstat(self._fd).st_size
+            try:
+                written = os.write(self._fd, line)
+                if written != len(line):
+                    raise OSError(errno.ENOSPC, "short write")
+            except OSError as e:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, size)
+                raise OutputError(describe_os_error(self.path, e)) from None
             self.results.append(result)
-            with open(self.path, "a", encoding="utf-8") as f:
-                f.write(result.to_json() + "\n")
-                f.flush()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
 
 
 def read_results(path: Path) -> tuple[list[TestResult], list[str]]:
     """Results of a JSONL file, and a note per line that could not be read (a run cut short)."""
     results, problems = [], []
-    for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as e:
+        return [], [describe_os_error(path, e)]
+    for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -87,9 +117,26 @@ def summarize(results: list[TestResult]) -> dict[str, int]:
     return counts
 
 
-def exit_code(results: list[TestResult]) -> int:
-    """0 all passed (or skipped), 1 a FAIL, 2 an ERROR (infrastructure trouble wins)."""
+def nothing_tested(results: list[TestResult]) -> bool:
+    """No test passed or failed: every one was skipped, or there were none."""
+    counts = summarize(results)
+    return counts[PASS] + counts[FAIL] + counts[ERROR] == 0
+
+
+def overall_verdict(results: list[TestResult]) -> str:
+    """What a run amounts to: ERROR, FAIL, NOT TESTED (all skipped or none) or PASS."""
     counts = summarize(results)
     if counts[ERROR]:
+        return ERROR
+    if counts[FAIL]:
+        return FAIL
+    return NOT_TESTED if nothing_tested(results) else PASS
+
+
+def exit_code(results: list[TestResult]) -> int:
+    """0 all passed, 1 a FAIL, 2 an ERROR (infrastructure trouble wins) — or nothing was
+    tested at all (every test skipped, or none): that is not a pass either, also 2."""
+    counts = summarize(results)
+    if counts[ERROR] or nothing_tested(results):
         return 2
     return 1 if counts[FAIL] else 0

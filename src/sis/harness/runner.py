@@ -1,8 +1,9 @@
-"""Running suites on a booted target: steps, expectations, captures, verdicts.
+"""Running suites in a Session: steps, expectations, captures, verdicts.
 
 FAIL means the kernel did the wrong thing (wrong output or status, a panic, a hang, a death
 mid-command); ERROR means the lab could not do its job (the target would not boot, a setup
-step could not run). A target that crashed is restarted before the next test."""
+step could not run). After each test the session is brought back to its shell (a hung command
+interrupted, a crashed, powered-off or rebooted kernel restarted) before the next one."""
 
 from __future__ import annotations
 
@@ -10,16 +11,13 @@ import re
 import time
 from collections.abc import Callable
 
-from sis.harness.console import ConsoleClosed, ConsoleError, ConsoleTimeout, DeathString
+from sis.harness.console import ConsoleError
 from sis.harness.results import ERROR, FAIL, PASS, SKIP, StepResult, TestResult
+from sis.harness.session import Session, State, TargetDied
 from sis.harness.suites import Step, Suite, Test
-from sis.harness.targets.base import Target, TargetError
+from sis.harness.targets.base import TargetError
 
 RETRY_PAUSE_S = 0.2
-
-
-class KernelDied(Exception):
-    """The kernel panicked, hung or went away in the middle of a step."""
 
 
 def _substitute(text: str, variables: dict[str, str]) -> str:
@@ -44,28 +42,13 @@ def check_step(step: Step, output: str, status: int | None, variables: dict[str,
     return ""
 
 
-def run_step(target: Target, step: Step, variables: dict[str, str]) -> StepResult:
+def run_step(session: Session, step: Step, variables: dict[str, str]) -> StepResult:
+    """Run one step (with its retries); TargetDied if the kernel panicked, hung or went away."""
     command = _substitute(step.run, variables)
     attempts = step.retry + 1
     result = StepResult(command)
     for attempt in range(attempts):
-        try:
-            r = target.run(command, timeout=step.timeout)
-        except DeathString as e:
-            raise KernelDied(f"kernel panicked during `{command}`: {e.match.strip()}") from None
-        except ConsoleTimeout:
-            target.console.hung = True  # the runner interrupts it (or restarts) after the test
-            death = target.death()
-            if death:
-                raise KernelDied(f"kernel panicked during `{command}`: {death}") from None
-            raise KernelDied(
-                f"`{command}` did not finish within {step.timeout:.0f} s (hung)"
-            ) from None
-        except ConsoleClosed:
-            death = target.death()
-            raise KernelDied(
-                f"the kernel went away during `{command}`" + (f": {death}" if death else "")
-            ) from None
+        r = session.run(command, timeout=step.timeout)
         result = StepResult(command, r.output, r.status, r.duration_s)
         why = check_step(step, r.output, r.status, variables)
         if not why:
@@ -83,138 +66,101 @@ def run_step(target: Target, step: Step, variables: dict[str, str]) -> StepResul
     return result
 
 
-def missing(requires: list[str], target: Target) -> list[str]:
-    return [c for c in requires if c not in target.capabilities]
+def missing(requires: list[str], session: Session) -> list[str]:
+    return [c for c in requires if c not in session.capabilities]
 
 
-def _record(
-    target: Target,
-    suite: Suite,
+def record(
+    session: Session,
+    suite: str,
     test: str,
     verdict: str,
-    reason: str,
-    steps: list[StepResult],
-    started: float,
+    reason: str = "",
+    steps: list[StepResult] | None = None,
+    started: float | None = None,
 ) -> TestResult:
+    """A result of `session`'s current boot, linking that boot's captures."""
     return TestResult(
-        target=target.profile.name,
-        preset=target.preset,
-        suite=suite.name,
+        target=session.profile.name,
+        preset=session.preset,
+        suite=suite,
         test=test,
         verdict=verdict,
         reason=reason,
-        steps=steps,
-        duration_s=time.monotonic() - started,
-        artifacts={k: str(v) for k, v in target.artifacts().items()},
+        steps=steps or [],
+        duration_s=0.0 if started is None else time.monotonic() - started,
+        artifacts={k: str(v) for k, v in session.artifacts().items()},
     )
 
 
-def run_suite(target: Target, suite: Suite, report: Callable[[TestResult], None]) -> None:
-    """Run every test of `suite` on the booted `target`, reporting each result as it comes."""
-    lacking = missing(suite.requires, target)
+def run_suite(session: Session, suite: Suite, report: Callable[[TestResult], None]) -> None:
+    """Run every test of `suite` in `session`, reporting each result as it comes."""
+    lacking = missing(suite.requires, session)
     if lacking:
         for t in suite.tests:
-            report(
-                _record(
-                    target,
-                    suite,
-                    t.name,
-                    SKIP,
-                    f"target lacks {', '.join(lacking)}",
-                    [],
-                    time.monotonic(),
-                )
-            )
+            report(record(session, suite.name, t.name, SKIP, f"target lacks {', '.join(lacking)}"))
         return
     variables: dict[str, str] = {}
-    setup_error = _run_fixture(target, suite.setup, variables)
+    setup_error = _prepare(session, suite, variables)
     for test in suite.tests:
         started = time.monotonic()
         if setup_error:
-            report(
-                _record(
-                    target, suite, test.name, ERROR, f"setup failed: {setup_error}", [], started
-                )
-            )
+            report(record(session, suite.name, test.name, ERROR, f"setup failed: {setup_error}"))
             continue
-        lacking = missing(test.requires, target)
+        lacking = missing(test.requires, session)
         if lacking:
-            report(
-                _record(
-                    target,
-                    suite,
-                    test.name,
-                    SKIP,
-                    f"target lacks {', '.join(lacking)}",
-                    [],
-                    started,
-                )
-            )
+            reason = f"target lacks {', '.join(lacking)}"
+            report(record(session, suite.name, test.name, SKIP, reason))
             continue
-        report(run_test(target, suite, test, dict(variables), started))
-        if not target.alive() or target.death() or not _shell_responds(target):
-            # The kernel crashed or its shell is stuck: bring it back for the next test, and
-            # redo the suite's setup.
-            try:
-                target.restart()
-            except TargetError as e:
-                setup_error = f"target could not be restarted after a crash: {e}"
-                continue
-            setup_error = _run_fixture(target, suite.setup, variables)
+        report(run_test(session, suite, test, dict(variables), started))
+        if session.state is not State.SHELL:
+            # The test crashed, hung, powered off or rebooted the kernel: bring the shell back
+            # for the next test, and redo the suite's setup.
+            setup_error = _prepare(session, suite, variables)
     if not setup_error:
-        _run_fixture(target, suite.teardown, variables)
+        _run_fixture(session, suite.teardown, variables)
+
+
+def _prepare(session: Session, suite: Suite, variables: dict[str, str]) -> str:
+    """The shell answering and the suite's setup done, or why not."""
+    try:
+        session.ensure_shell()
+    except TargetError as e:
+        return f"target could not be restarted: {e}"
+    return _run_fixture(session, suite.setup, variables)
 
 
 def run_test(
-    target: Target, suite: Suite, test: Test, variables: dict[str, str], started: float
+    session: Session, suite: Suite, test: Test, variables: dict[str, str], started: float
 ) -> TestResult:
     steps: list[StepResult] = []
     for step in test.steps:
-        lacking = missing(step.requires, target)
+        lacking = missing(step.requires, session)
         if lacking:
             steps.append(StepResult(step.run, why=f"skipped: target lacks {', '.join(lacking)}"))
             continue
         try:
-            result = run_step(target, step, variables)
-        except KernelDied as e:
+            result = run_step(session, step, variables)
+        except TargetDied as e:
             steps.append(StepResult(_substitute(step.run, variables), ok=False, why=str(e)))
-            return _record(target, suite, test.name, FAIL, str(e), steps, started)
+            return record(session, suite.name, test.name, FAIL, str(e), steps, started)
         except (ConsoleError, TargetError) as e:
             steps.append(StepResult(step.run, ok=False, why=str(e)))
-            return _record(target, suite, test.name, ERROR, f"lab error: {e}", steps, started)
+            reason = f"lab error: {e}"
+            return record(session, suite.name, test.name, ERROR, reason, steps, started)
         steps.append(result)
         if not result.ok:
             where = f" (line {step.line})" if step.line else ""
-            return _record(
-                target,
-                suite,
-                test.name,
-                FAIL,
-                f"`{result.command}`{where}: {result.why}",
-                steps,
-                started,
-            )
-    return _record(target, suite, test.name, PASS, "", steps, started)
+            reason = f"`{result.command}`{where}: {result.why}"
+            return record(session, suite.name, test.name, FAIL, reason, steps, started)
+    return record(session, suite.name, test.name, PASS, "", steps, started)
 
 
-def _shell_responds(target: Target) -> bool:
-    """After a hung command: interrupt it; True if the shell gives a prompt again."""
-    if not target.console.hung:
-        return True
-    try:
-        target.console.interrupt()
-        target.console.wait_prompt(timeout=5)
-        target.console.hung = False
-        return True
-    except ConsoleError:
-        return False
-
-
-def _run_fixture(target: Target, steps: list[Step], variables: dict[str, str]) -> str:
+def _run_fixture(session: Session, steps: list[Step], variables: dict[str, str]) -> str:
     for step in steps:
         try:
-            result = run_step(target, step, variables)
-        except (KernelDied, ConsoleError, TargetError) as e:
+            result = run_step(session, step, variables)
+        except (TargetDied, ConsoleError, TargetError) as e:
             return str(e)
         if not result.ok and step.status is not None:
             return f"`{result.command}`: {result.why}"

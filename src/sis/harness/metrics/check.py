@@ -30,6 +30,7 @@ from sis.harness.metrics.parse import (
     parse_simple_metrics,
 )
 from sis.harness.results import ERROR, FAIL, PASS, SKIP, StepResult, TestResult
+from sis.harness.session import TargetDied
 
 SUITE = "metrics"
 PROMTOOL_HINT = "promtool not found (Debian: apt-get install prometheus)"
@@ -101,6 +102,8 @@ class _Run:
             verdict, reason = fn(steps)
         except SampleError as e:
             verdict, reason = ERROR, str(e)
+        except TargetDied as e:  # the kernel died under the check: its fault, not the lab's
+            verdict, reason = FAIL, str(e)
         except Exception as e:  # a check that breaks is an ERROR with its reason, not a crash
             verdict, reason = ERROR, f"{type(e).__name__}: {e}"
         self.results.append(

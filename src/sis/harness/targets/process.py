@@ -86,6 +86,9 @@ class ProcessTarget:
     def start(self) -> None:
         if self.alive():
             raise TargetError(f"{self.name} is already running")
+        # A missing QEMU is said before any image is built, and both before any socket is made.
+        executable = self.executable()
+        extra = self.values()
         # Unix socket paths are limited to 107 bytes: keep them in a short private directory.
         self._sockdir = Path(tempfile.mkdtemp(prefix="sis-"))
         os.chmod(self._sockdir, 0o700)
@@ -98,9 +101,9 @@ class ProcessTarget:
             "name": self.name,
             "console_log": str(self._path("qemu-console.log")),
             "kernel_log": str(self._path("qemu-kernel.log")),
-            **self.values(),
+            **extra,
         }
-        argv = self.executable() + self.profile.command_line(values)
+        argv = executable + self.profile.command_line(values)
         if self.profile.start_paused and "-S" not in argv:
             argv.append("-S")
         self.boots += 1
@@ -242,19 +245,6 @@ class ProcessTarget:
             check_status=self.profile.marker_style != "none",
         )
 
-    def poweroff(self, timeout: float = 15.0) -> int | None:
-        """Ask for an orderly power-off (QMP system_powerdown), then quit, then kill."""
-        if self.alive() and self.qmp is not None:
-            for command in ("system_powerdown", "quit"):
-                with contextlib.suppress(QMPError):
-                    self.qmp.execute(command, timeout=5)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    assert self.proc is not None
-                    self.proc.wait(timeout / 2)
-                    break
-        self.kill()
-        return self.exit_status
-
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
@@ -271,19 +261,8 @@ class ProcessTarget:
             shutil.rmtree(self._sockdir, ignore_errors=True)
             self._sockdir = None
 
-    def restart(self) -> None:
-        self.kill()
-        self.start()
-
     def _stderr_tail(self, n: int = 400) -> str:
         try:
             return self._path("stderr.log").read_text(errors="replace")[-n:].strip() or "(empty)"
         except OSError:
             return "(none)"
-
-    def __enter__(self) -> ProcessTarget:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.poweroff()

@@ -1,0 +1,5 @@
+"""`python -m sis ...` is the `sis` command."""
+
+from sis.cli import main
+
+main()

@@ -1,0 +1,22 @@
+"""Executors decide where jobs run. `local` runs them in a thread pool on this machine (`-j N`);
+another executor (a cluster) implements the same `run`: take plain-data jobs, call `report`
+with each result as it comes (results are plain data too), return when all jobs are done."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from sis.harness.jobs import Job, Report, Status
+
+
+class Executor(Protocol):
+    def run(self, jobs: Sequence[Job], report: Report, status: Status | None = None) -> None: ...
+
+
+def make_executor(name: str, jobs: int = 1) -> Executor:
+    if name == "local":
+        from sis.harness.executors.local import LocalExecutor
+
+        return LocalExecutor(jobs)
+    raise ValueError(f"unknown executor {name!r} (known: local)")

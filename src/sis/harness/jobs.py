@@ -1,0 +1,109 @@
+"""A job is one target in one preset with the phases to run on it: plain data (it pickles and
+round-trips through JSON), so an executor may run it in a thread, another process or another
+machine. `run_job` is what any executor calls to do one."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sis.harness.datafile import DataFileError
+from sis.harness.results import ERROR, SKIP, TestResult
+from sis.harness.targets.base import TargetError
+
+Report = Callable[[TestResult], None]
+Status = Callable[[str, str], None]  # (job key, what it is doing)
+
+
+@dataclass(frozen=True)
+class Job:
+    target: str  # sim, a built-in profile or a profile file
+    preset: str
+    target_name: str  # the profile's name, as results name the target
+    phases: tuple[str, ...]
+    workdir: str  # where the target's captures and disks go
+    #: Per phase options, e.g. {"suites": [...], "baselines": "baselines"}.
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.target_name}/{self.preset}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Job:
+        return cls(**{**d, "phases": tuple(d["phases"])})
+
+
+def run_job(job: Job, report: Report, status: Status | None = None) -> None:
+    """Boot the job's target, run its phases in order, power it off. Never raises for the
+    target's or the lab's trouble: that becomes results (ERROR when the lab could not work)."""
+    from sis.harness.phases import phases_by_name
+    from sis.harness.session import Session, State
+
+    say = (lambda text: status(job.key, text)) if status else (lambda text: None)
+    registry = phases_by_name()
+    phases = [registry[name] for name in job.phases]
+    started = time.monotonic()
+
+    def lab_error(reason: str) -> None:
+        for phase in phases:
+            for suite, test in phase.planned(job) or [(phase.name, phase.name)]:
+                report(
+                    TestResult(
+                        target=job.target_name,
+                        preset=job.preset,
+                        suite=suite,
+                        test=test,
+                        verdict=ERROR,
+                        reason=reason,
+                        duration_s=time.monotonic() - started,
+                    )
+                )
+
+    try:
+        session = Session(job.target, preset=job.preset, workdir=Path(job.workdir))
+        say("booting")
+        session.start()
+    except (TargetError, DataFileError, OSError) as e:
+        lab_error(f"target did not start: {e}")
+        say("error")
+        return
+    try:
+        for phase in phases:
+            lacking = sorted(phase.requires - session.capabilities)
+            if lacking:
+                report(_skipped(job, phase.name, f"target lacks {', '.join(lacking)}"))
+                continue
+            if phase.after_poweroff:
+                say("powering off")
+                session.poweroff()
+            else:
+                session.ensure_shell()
+            say(phase.name)
+            for r in phase.run(session, job):
+                report(r)
+    except TargetError as e:
+        # The target could not be brought back between phases: what is left cannot run.
+        report(_skipped(job, "lab", f"target could not be restarted: {e}", verdict=ERROR))
+    finally:
+        if session.state is not State.OFF:
+            say("powering off")
+            session.poweroff()
+    say("done")
+
+
+def _skipped(job: Job, phase: str, reason: str, verdict: str = SKIP) -> TestResult:
+    return TestResult(
+        target=job.target_name,
+        preset=job.preset,
+        suite=phase,
+        test=phase,
+        verdict=verdict,
+        reason=reason,
+    )

@@ -1,0 +1,22 @@
+"""The metrics checks: formats (JSON, simple, Prometheus via promtool) and counters that move."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from sis.harness.jobs import Job
+from sis.harness.metrics import metrics_checks
+from sis.harness.results import TestResult
+from sis.harness.session import Session
+
+
+class MetricsPhase:
+    name = "metrics"
+    requires = frozenset({"shell"})
+    after_poweroff = False
+
+    def planned(self, job: Job) -> list[tuple[str, str]]:
+        return []  # which checks run depends on the metrics source the target offers
+
+    def run(self, session: Session, job: Job) -> Iterator[TestResult]:
+        yield from metrics_checks(session)

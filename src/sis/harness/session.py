@@ -1,0 +1,312 @@
+"""The one lifecycle of a lab target: every job that boots a kernel does it through a Session.
+
+A Session owns one target (the reference kernel or a QEMU guest) boot after boot. Its state is
+explicit:
+
+    off ──start()──▶ booting ──prompt──▶ shell ──a command panics──▶ crashed
+                        │                  │  ──a command times out─▶ hung
+                        ▼                  │  ──console/process ends─▶ gone
+                     (BootError)           └──poweroff()──▶ off
+
+`ensure_shell()` brings any state back to `shell`: a hung shell is interrupted (Ctrl-C) and,
+if no prompt comes back, restarted like a crashed or gone one. Every boot keeps its own
+artifacts (console and kernel-log captures, QMP events, stderr), listed in `boots`.
+
+No orphans: the target process is started with PR_SET_PDEATHSIG, so it gets SIGKILL when the
+*thread* that started it ends (that is how Linux defines the parent), and in its own process
+group, which `kill()` ends as a whole. So a session must be started, used and powered off from
+one thread that lives as long as the session: executors run each job in one thread, the CLI in
+its main thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import json
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sis.harness.console import (
+    CommandResult,
+    Console,
+    ConsoleClosed,
+    ConsoleError,
+    ConsoleTimeout,
+    DeathString,
+)
+from sis.harness.qmp import QMPError, QMPMonitor
+from sis.harness.targets import make_target
+from sis.harness.targets.base import BootError, TargetError
+from sis.harness.targets.process import ProcessTarget
+from sis.harness.targets.profile import Profile
+
+#: How long an interrupted (Ctrl-C) shell may take to give its prompt back before a restart.
+INTERRUPT_GRACE_S = 5.0
+
+
+class State(enum.Enum):
+    OFF = "off"
+    BOOTING = "booting"
+    SHELL = "shell"
+    CRASHED = "crashed"  # a panic (or the profile's panic pattern) was seen
+    HUNG = "hung"  # a command did not finish in time; the shell may still be held
+    GONE = "gone"  # the console closed or the process ended without a panic
+
+
+class TargetDied(Exception):
+    """The kernel panicked, hung or went away during a command: the kernel's fault, a FAIL."""
+
+    def __init__(self, state: State, message: str) -> None:
+        self.state = state
+        super().__init__(message)
+
+
+@dataclass
+class Boot:
+    """One boot of the target: when, its capture files, and how it ended."""
+
+    number: int
+    started: float = field(default_factory=time.time)
+    seconds_to_shell: float | None = None
+    ended: str = ""  # "" while running, else the state it ended in or "poweroff"
+    artifacts: dict[str, str] = field(default_factory=dict)
+
+
+class Session:
+    def __init__(
+        self,
+        target: str | ProcessTarget,
+        *,
+        preset: str = "default",
+        workdir: Path | str = Path("sis-out/targets"),
+        name: str | None = None,
+    ) -> None:
+        self.target = (
+            target
+            if isinstance(target, ProcessTarget)
+            else make_target(target, preset=preset, workdir=Path(workdir), name=name)
+        )
+        self._state = State.OFF
+        self._lock = threading.RLock()
+        self.boots: list[Boot] = []
+        self.history: list[tuple[float, State, str]] = []
+        self._journal = self.target.workdir / f"{self.target.name}.session.jsonl"
+
+    # -- what phases read -----------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.target.name
+
+    @property
+    def profile(self) -> Profile:
+        return self.target.profile
+
+    @property
+    def preset(self) -> str:
+        return self.target.preset
+
+    @property
+    def capabilities(self) -> set[str]:
+        return self.target.capabilities
+
+    @property
+    def console(self) -> Console:
+        return self.target.console
+
+    @property
+    def qmp(self) -> QMPMonitor | None:
+        return self.target.qmp
+
+    @property
+    def state(self) -> State:
+        """The state, refreshed from what can be seen without talking to the shell."""
+        with self._lock:
+            if self._state in (State.SHELL, State.HUNG, State.BOOTING):
+                seen = self._observed()
+                if seen is not None:
+                    self._transition(seen[0], seen[1])
+            return self._state
+
+    def alive(self) -> bool:
+        return self.target.alive()
+
+    def death(self) -> str | None:
+        return self.target.death()
+
+    def artifacts(self) -> dict[str, Path]:
+        """The capture files of the current (or last) boot."""
+        return self.target.artifacts()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Boot to the shell prompt, or raise BootError (the state then says how it failed)."""
+        with self._lock:
+            if self._state not in (State.OFF, State.CRASHED, State.HUNG, State.GONE):
+                raise TargetError(f"{self.name} is already {self._state.value}")
+            self._transition(State.BOOTING, "start")
+            boot = Boot(number=self.target.boots + 1)
+            self.boots.append(boot)
+            started = time.monotonic()
+            try:
+                self.target.start()
+            except BootError as e:
+                boot.artifacts = self._artifact_names()
+                boot.ended = {"panicked": "crashed", "hung": "hung"}.get(e.kind, "gone")
+                self._transition(State(boot.ended), str(e))
+                raise
+            except BaseException as e:
+                boot.ended = "gone"
+                self._transition(State.GONE, f"could not start: {e}")
+                raise
+            boot.seconds_to_shell = time.monotonic() - started
+            boot.artifacts = self._artifact_names()
+            self._transition(State.SHELL, f"boot {boot.number} reached the prompt")
+
+    def ensure_shell(self) -> None:
+        """Make sure the shell answers: start if off, interrupt a hung command, restart after a
+        crash, a hang that Ctrl-C does not end, or a target that went away."""
+        with self._lock:
+            state = self.state
+            if state is State.SHELL:
+                return
+            if state is State.OFF:
+                self.start()
+                return
+            if state is State.HUNG and self._interrupt():
+                return
+            self.restart()
+
+    def restart(self) -> None:
+        with self._lock:
+            self._end_boot(self._state.value if self._state is not State.SHELL else "restart")
+            self.target.kill()
+            self._state = State.OFF
+            self.start()
+
+    def poweroff(self) -> int | None:
+        """Shut the target down the profile's way (`shutdown:`), then make sure it is gone.
+        Returns the process exit status."""
+        with self._lock:
+            if self._state is State.OFF and not self.target.alive():
+                return self.target.exit_status
+            spec = self.profile.shutdown
+            if self.target.alive():
+                with contextlib.suppress(ConsoleError, QMPError, OSError):
+                    self._ask_shutdown(spec.method, spec.command)
+                proc = self.target.proc
+                if proc is not None:
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        proc.wait(spec.timeout)
+            self.target.kill()
+            self._end_boot("poweroff")
+            self._transition(State.OFF, "poweroff")
+            return self.target.exit_status
+
+    def kill(self) -> None:
+        with self._lock:
+            self.target.kill()
+            self._end_boot("killed")
+            self._transition(State.OFF, "killed")
+
+    def _ask_shutdown(self, method: str, command: str) -> None:
+        qmp = self.target.qmp
+        if method == "command" and command and self._state is State.SHELL:
+            self.target.console.sendline(command)
+        elif method == "powerdown" and qmp is not None:
+            qmp.execute("system_powerdown", timeout=5)
+        elif qmp is not None:
+            qmp.execute("quit", timeout=5)
+
+    # -- commands -------------------------------------------------------------------------------
+    def run(self, command: str, timeout: float = 30.0) -> CommandResult:
+        """Run one command line in the shell. A panic, a hang or a target that goes away
+        raises TargetDied (and the state says which); other lab trouble is ConsoleError."""
+        with self._lock:
+            if self.state is not State.SHELL:
+                raise TargetDied(self._state, f"{self.name} has no shell ({self._state.value})")
+            try:
+                return self.target.run(command, timeout=timeout)
+            except DeathString as e:
+                self._transition(State.CRASHED, e.match.strip())
+                raise TargetDied(
+                    State.CRASHED, f"kernel panicked during `{command}`: {e.match.strip()}"
+                ) from None
+            except ConsoleTimeout:
+                death = self._settle_death()
+                if death:
+                    self._transition(State.CRASHED, death)
+                    raise TargetDied(
+                        State.CRASHED, f"kernel panicked during `{command}`: {death}"
+                    ) from None
+                self._transition(State.HUNG, f"`{command}` did not finish in {timeout:.0f} s")
+                raise TargetDied(
+                    State.HUNG, f"`{command}` did not finish within {timeout:.0f} s (hung)"
+                ) from None
+            except ConsoleClosed:
+                death = self._settle_death()
+                self._transition(State.CRASHED if death else State.GONE, death or "console closed")
+                raise TargetDied(
+                    self._state,
+                    f"the kernel went away during `{command}`" + (f": {death}" if death else ""),
+                ) from None
+
+    # -- internals ------------------------------------------------------------------------------
+    def _observed(self) -> tuple[State, str] | None:
+        """A change visible from outside: a panic on a serial line, the process or console gone."""
+        death = self.target.death()
+        if death:
+            return State.CRASHED, death
+        if not self.target.alive():
+            return State.GONE, f"process exited with status {self.target.exit_status}"
+        console = self.target.console
+        if console is not None and console.closed:
+            # A kernel that powers off or reboots closes its console before its process ends.
+            return State.GONE, "console closed"
+        return None
+
+    def _settle_death(self) -> str | None:
+        """A panic report may still be arriving when the console closes or a wait times out."""
+        time.sleep(0.2)
+        return self.target.death()
+
+    def _interrupt(self) -> bool:
+        try:
+            self.target.console.interrupt()
+            self.target.console.wait_prompt(timeout=INTERRUPT_GRACE_S)
+        except ConsoleError:
+            return False
+        self._transition(State.SHELL, "Ctrl-C gave the prompt back")
+        return True
+
+    def _end_boot(self, how: str) -> None:
+        if self.boots and not self.boots[-1].ended:
+            self.boots[-1].ended = how
+            self.boots[-1].artifacts = self._artifact_names()
+
+    def _artifact_names(self) -> dict[str, str]:
+        return {k: str(v) for k, v in self.target.artifacts().items()}
+
+    def _transition(self, new: State, why: str) -> None:
+        if new is self._state and why == (self.history[-1][2] if self.history else ""):
+            return
+        self._state = new
+        now = time.time()
+        self.history.append((now, new, why))
+        # A journal of transitions beside the captures: why a target was restarted, and when.
+        with contextlib.suppress(OSError):
+            with open(self._journal, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"t": now, "state": new.value, "why": why}) + "\n")
+
+    def __enter__(self) -> Session:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.poweroff()
+
+    def __repr__(self) -> str:
+        return f"<Session {self.name} {self._state.value} boots={len(self.boots)}>"
