@@ -2,10 +2,16 @@
 
 Blocks are 4 KiB. A device reports I/O errors as `KernelError(EIO)` and writes to a read-only
 device as `KernelError(EROFS)`; what the file system does with them is its business.
+
+An image file is locked while it is open, as QEMU locks its images: exclusively by a writer,
+shared by readers, so that two kernels (or a kernel and `sis disk`) never write one image at
+once and corrupt it. The lock belongs to the open file, so it lasts until `close` (or the
+process ends), whatever the kernel inside does — reboots included.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 from dataclasses import dataclass
 from typing import Protocol
@@ -80,7 +86,12 @@ class MemoryBlockDevice:
 
 class FileBlockDevice:
     """A raw disk image file. Written blocks reach the host page cache at once (they survive
-    the process being killed); `flush` makes them durable (fdatasync)."""
+    the process being killed); `flush` makes them durable (fdatasync).
+
+    Opening takes the image lock (see above): `KernelError(EBUSY)` when another user holds a
+    conflicting one."""
+
+    _fd = -1  # so that close() and __del__ work on a half-built device
 
     def __init__(self, path: str | os.PathLike[str], read_only: bool = False) -> None:
         self.path = os.fspath(path)
@@ -94,15 +105,32 @@ class FileBlockDevice:
             raise KernelError(Errno.EISDIR, f"disk image {self.path} is a directory") from None
         except PermissionError:
             raise KernelError(Errno.EACCES, f"disk image {self.path} is not accessible") from None
+        self._lock()
         size = os.fstat(self._fd).st_size
         if size == 0 or size % BLOCK_SIZE:
-            os.close(self._fd)
+            self.close()
             raise KernelError(
                 Errno.EINVAL,
                 f"disk image {self.path} is {size} bytes, not a whole number of 4 KiB blocks",
             )
         self.block_count = size // BLOCK_SIZE
         self.stats = BlockStats()
+
+    def _lock(self) -> None:
+        # flock: the lock goes with this open file description, even against another open of
+        # the same image in this process, and the kernel drops it when the process dies.
+        try:
+            fcntl.flock(
+                self._fd, (fcntl.LOCK_SH if self.read_only else fcntl.LOCK_EX) | fcntl.LOCK_NB
+            )
+        except BlockingIOError:
+            self.close()
+            kind = 'shared "write"' if self.read_only else '"write"'
+            raise KernelError(
+                Errno.EBUSY, f"Failed to get {kind} lock: image is in use by another process"
+            ) from None
+        except OSError:
+            pass  # a file system without locks (some network mounts): use the image unlocked
 
     def read_block(self, index: int) -> bytes:
         _check(self, index)
@@ -138,8 +166,11 @@ class FileBlockDevice:
 
     def close(self) -> None:
         if self._fd >= 0:
-            os.close(self._fd)
+            os.close(self._fd)  # releases the image lock
             self._fd = -1
+
+    def __del__(self) -> None:
+        self.close()  # a device dropped without close() must not keep the image locked
 
 
 def create_image(path: str | os.PathLike[str], size_bytes: int) -> None:
