@@ -12,14 +12,13 @@ from sis.harness.logs.baseline import (
     Event,
     accept_command,
     baseline_path,
-    check_against_baseline,
     collapse,
-    compare,
     find_baseline,
-    log_regression_result,
     read_baseline,
     write_baseline,
 )
+from sis.harness.logs.diff import compare
+from sis.harness.logs.regression import check_against_baseline, log_regression_result
 
 LOG = (
     "[    0.052729] [INFO] kernel: SIS Kernel 2921eab (main+) built 2026-11-26 python 3.11.7\r\n"

@@ -1,32 +1,38 @@
-"""Kernel logs: parsing captures (`parse`), turning records into stable event signatures
-(`normalize`), and checking a run's log against a committed baseline (`baseline`); `cli` is
-the `sis logs` command."""
+"""Kernel logs: parsing captures in any of the log dialects (`formats`, `parse`), turning
+records into stable event signatures (`normalize`), baseline files (`baseline`), a run's log
+as a capture (`capture`), comparing a capture with a baseline (`diff`), and the log regression
+check of `sis logs` and `sis check` (`regression`)."""
 
 from sis.harness.logs.baseline import (
     Baseline,
-    BaselineDiff,
     BaselineError,
     baseline_path,
-    check_against_baseline,
-    compare,
     find_baseline,
-    log_regression_result,
     read_baseline,
-    record_baseline,
     write_baseline,
 )
+from sis.harness.logs.capture import Capture, capture_from_file, capture_log
+from sis.harness.logs.diff import BaselineDiff, compare
 from sis.harness.logs.normalize import normalize_text, signature, signatures
 from sis.harness.logs.parse import Gap, LogRecord, ParseReport, Problem, parse_file, parse_text
+from sis.harness.logs.regression import (
+    check_against_baseline,
+    log_regression_result,
+    record_baseline,
+)
 
 __all__ = [
     "Baseline",
     "BaselineDiff",
     "BaselineError",
+    "Capture",
     "Gap",
     "LogRecord",
     "ParseReport",
     "Problem",
     "baseline_path",
+    "capture_from_file",
+    "capture_log",
     "check_against_baseline",
     "compare",
     "find_baseline",

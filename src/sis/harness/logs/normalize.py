@@ -63,7 +63,8 @@ import re
 import tempfile
 from collections.abc import Callable
 
-from sis.harness.logs.parse import LogRecord, gc_paused, iter_records, shape_of
+from sis.harness.logs.formats.record import LogRecord
+from sis.harness.logs.parse import gc_paused, iter_records, shape_of
 
 __all__ = ["PLACEHOLDERS", "normalize_text", "signature", "signatures"]
 

@@ -1,18 +1,7 @@
 """Kernel log parsing: records out of a kernel-log capture or a console capture.
 
-Three record formats are recognised, line by line:
-
-* ``sis-human``: ``[    1.234567] [INFO] fs: message k=v k2="quoted value"`` (CONTRACT section 4).
-  Trailing ``key=value`` tokens become `fields` (values stay strings; a double-quoted value is
-  a JSON string). The human format prints the message, or the event name when there is no
-  message, so `event` and `message` are both that text.
-* ``sis-json``: one object a line, ``{"ts": <µs>, "seq": N, "level": "INFO", "subsystem": "fs",
-  "status": "<event>", "msg": "...", ...}``; members beyond those are `fields`.
-* ``linux``: printk as a console or ``dmesg`` prints it, ``[    1.234567] message``, optionally
-  with a ``<6>`` level prefix (``dmesg -r``) and a ``[  T1]`` caller id. A leading
-  ``subsystem: `` or ``driver device: `` head (``x86/fpu:``, ``sd 0:0:0:0:``) becomes
-  `subsystem`. Linux records have no sequence number; their level, when a ``<n>`` prefix gives
-  it, is one of EMERG ALERT CRIT ERROR WARN NOTICE INFO DEBUG.
+The record formats are `sis.harness.logs.formats` (SIS human, SIS JSON, Linux printk); this
+module finds records in a stream as a serial line delivers it and hands each to its format.
 
 What a serial line delivers is taken as it comes and never raises: bytes are decoded as UTF-8
 with replacement; LF (or CR LF) ends a line, so line numbers are those an editor shows; ANSI
@@ -45,14 +34,16 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 
 from sis.harness.console import strip_ansi
+from sis.harness.logs.formats import linux_printk, sis_human, sis_json
+from sis.harness.logs.formats.linux_printk import LINUX_LEVELS
+from sis.harness.logs.formats.record import SIS_LEVELS, TIMESTAMP, LogRecord, ts_us
+from sis.harness.logs.formats.sis_human import human_value
 
 __all__ = [
     "FORMAT_HUMAN",
@@ -70,38 +61,17 @@ __all__ = [
     "iter_records",
     "parse_file",
     "parse_text",
+    "shape_of",
 ]
 
-FORMAT_HUMAN = "sis-human"
-FORMAT_JSON = "sis-json"
-FORMAT_LINUX = "linux"
-
-SIS_LEVELS = ("FATAL", "ERROR", "WARN", "INFO", "DEBUG", "TRACE")
-# printk's <0>..<7>, named like the SIS levels where they mean the same.
-LINUX_LEVELS = ("EMERG", "ALERT", "CRIT", "ERROR", "WARN", "NOTICE", "INFO", "DEBUG")
+FORMAT_HUMAN = sis_human.FORMAT
+FORMAT_JSON = sis_json.FORMAT
+FORMAT_LINUX = linux_printk.FORMAT
 
 # A JSON record split over more lines than this is not joined back.
 MAX_JOIN_LINES = 8
 _EXCERPT = 80
 _CACHE_LIMIT = 1 << 16
-_EMPTY: Mapping[str, object] = MappingProxyType({})
-
-
-@dataclass(slots=True)
-class LogRecord:
-    ts_us: int | None
-    seq: int | None
-    level: str | None
-    subsystem: str
-    event: str
-    message: str
-    #: Extra key/values. Shared between identical records: read it, do not change it.
-    fields: Mapping[str, object]
-    #: The text after ``subsystem: `` as the human format shows it: message, then k=v fields.
-    body: str
-    raw: str
-    line: int
-    format: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,11 +125,8 @@ class ParseReport:
 
 # Line cleaning: C0 controls but TAB, DEL and C1 controls go (CR too: lines are split on LF).
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
-_LEVELS_RX = "|".join(SIS_LEVELS)
-_LEVEL_NAME = {name: name for name in SIS_LEVELS}
-_HUMAN = re.compile(rf"\[ *(\d{{1,12}})\.(\d{{1,9}})\] \[({_LEVELS_RX})\] ([^\s:]+):(?: |$)")
-_TS = re.compile(r"\[ *(\d{1,12})\.(\d{1,9})\] ")
-# Where a record can start inside a line. It begins with a character class so that the regex
+# Where a record of any format can start inside a line: a Linux ``<n>[``, a timestamp (SIS
+# human or Linux), a JSON ``{"ts":``. It begins with a character class so that the regex
 # engine skips to candidate characters without trying the alternatives at every position.
 _START = re.compile(
     r"[<\[{](?:(?<=<)[0-7]>\[ *\d{1,12}\.\d{6}\](?=[ \[]|$)"
@@ -167,17 +134,6 @@ _START = re.compile(
 )
 # A record at the start of a line may have fewer or more decimals than the six of printk.
 _LINE_START = re.compile(r"(?:<[0-7]>)?\[ *\d{1,12}\.\d{1,9}\]")
-_LINUX = re.compile(r"(?:<([0-7])>)?\[ *(\d{1,12})\.(\d{1,9})\](?:\[ *[TC]\d+\])? ?(.*)", re.DOTALL)
-_LEVEL_PREFIX = re.compile(rf"\[({_LEVELS_RX})\] ")
-_HUMAN_HEAD = re.compile(r"([^\s:]+):(?: |$)")
-# "subsystem: ", "x86/fpu: ", "sd 0:0:0:0: ", "virtio_blk virtio0: ", "00:02: "; colons
-# only inside words, so "PM: hibernation: ..." gives "PM".
-_WORD = r"[\w.\-/]+(?::[\w.\-/]+)*"
-_LINUX_HEAD = re.compile(rf"({_WORD}(?: {_WORD})?): ", re.ASCII)
-_KV = re.compile(r' ([A-Za-z_][\w.\-]*)=("(?:[^"\\]|\\.)*"|[^\s"]*)')
-_JSON_FAST = re.compile(r'\{"ts":(\d+),"seq":(\d+),')
-_DECODER = json.JSONDecoder()
-_NEEDS_QUOTES = re.compile(r'[ "=\r\n\t]')
 
 
 def _clean(line: str) -> str:
@@ -191,24 +147,9 @@ def _excerpt(text: str) -> str:
     return text if len(text) <= _EXCERPT else text[: _EXCERPT - 3] + "..."
 
 
-def _ts_us(secs: str, frac: str) -> int:
-    if len(frac) == 6:
-        return int(secs) * 1_000_000 + int(frac)
-    return int(secs) * 1_000_000 + int((frac + "00000")[:6])
-
-
-def human_value(v: object) -> str:
-    """A field value as the SIS human format prints it (quoted when it has blanks or quotes)."""
-    if type(v) is int:
-        return str(v)
-    s = str(v)
-    return json.dumps(s) if (not s or _NEEDS_QUOTES.search(s)) else s
-
-
-# -------------------------------------------------------------------------- text layouts
 # Where the parts of a text record are depends only on the record's *shape*, its text with
-# the digits 2-9 made alike (no pattern here tells them apart). A layout found once serves
-# every record that differs only in its numbers, which is most of a long log.
+# the digits 2-9 made alike (no pattern of the formats tells them apart). A layout found once
+# serves every record that differs only in its numbers, which is most of a long log.
 
 _SHAPE = str.maketrans("23456789", "11111111")
 _SHAPE_ASCII = bytes(range(256)).replace(b"23456789", b"11111111")
@@ -219,154 +160,6 @@ def shape_of(text: str) -> str:
     if text.isascii():  # the common case, and much faster through bytes
         return text.encode("ascii").translate(_SHAPE_ASCII).decode("ascii")
     return text.translate(_SHAPE)
-
-
-# A human body: where the message ends, and the trailing fields as
-# (key start, key end, value start, value end) offsets into the body.
-_BodyLayout = tuple[int, tuple[tuple[int, int, int, int], ...]]
-# A Linux text after the timestamp: where the subsystem head ends, where the message starts.
-_LinuxLayout = tuple[int, int]
-
-
-def _body_layout(body: str) -> _BodyLayout:
-    """Split a human body into its message and its trailing `` k=v k2="v 2"`` fields."""
-    if "=" not in body:
-        return len(body), ()
-    run_start, end = -1, -1
-    spans: list[tuple[int, int, int, int]] = []
-    for m in _KV.finditer(" " + body):  # the leading space lets the first token be a field
-        if m.start() != end:
-            run_start, spans = m.start(), []
-        end = m.end()
-        spans.append((m.start(1) - 1, m.end(1) - 1, m.start(2) - 1, m.end(2) - 1))
-    if end != len(body) + 1 or run_start < 0:
-        return len(body), ()
-    return max(0, run_start - 1), tuple(spans)
-
-
-def _linux_layout(text: str) -> _LinuxLayout:
-    head = _LINUX_HEAD.match(text)
-    return (0, 0) if head is None else (head.end(1), head.end())
-
-
-class _HumanFields(Mapping[str, object]):
-    """The k=v fields of a human record, read from its body when first looked at: most
-    records of a long log are never asked for their fields, and a dict each would double
-    the memory a parsed log takes."""
-
-    __slots__ = ("_body", "_spans", "_values")
-
-    def __init__(self, body: str, spans: tuple[tuple[int, int, int, int], ...]) -> None:
-        self._body = body
-        self._spans = spans
-        self._values: dict[str, object] | None = None
-
-    def _dict(self) -> dict[str, object]:
-        if self._values is None:
-            body, values = self._body, {}
-            for ks, ke, vs, ve in self._spans:
-                value: object = body[vs:ve]
-                if ve > vs and body[vs] == '"':
-                    try:
-                        value = json.loads(body[vs:ve])
-                    except ValueError:
-                        pass
-                values[body[ks:ke]] = value
-            self._values = values
-        return self._values
-
-    def __getitem__(self, key: str) -> object:
-        return self._dict()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._dict())
-
-    def __len__(self) -> int:
-        return len(self._dict())
-
-    def __eq__(self, other: object) -> bool:
-        return dict(self) == other if isinstance(other, Mapping) else NotImplemented
-
-    def __repr__(self) -> str:
-        return repr(self._dict())
-
-
-def _human_record(
-    ts: int, level: str, subsystem: str, body: str, layout: _BodyLayout, raw: str, n: int
-) -> LogRecord:
-    msg_end, spans = layout
-    message = body[:msg_end]
-    fields = _HumanFields(body, spans) if spans else _EMPTY
-    return LogRecord(
-        ts, None, level, subsystem, message, message, fields, body, raw, n, FORMAT_HUMAN
-    )
-
-
-def _linux_record(
-    ts: int | None, level: str | None, text: str, layout: _LinuxLayout, raw: str, n: int
-) -> LogRecord:
-    sub_end, msg_start = layout
-    message = text[msg_start:]
-    return LogRecord(
-        ts, None, level, text[:sub_end], message, message, _EMPTY, message, raw, n, FORMAT_LINUX
-    )
-
-
-# ------------------------------------------------------------------------------ JSON records
-
-_JSON_KEYS = frozenset(("ts", "seq", "level", "subsystem", "status", "event", "msg", "message"))
-
-
-@dataclass(slots=True)
-class _JsonTemplate:
-    """A JSON record but its ts and seq: parsed once per distinct text and shared."""
-
-    level: str
-    subsystem: str
-    event: str
-    message: str
-    fields: Mapping[str, object]
-    body: str
-
-
-def _json_template(obj: dict, names: dict[str, str]) -> _JsonTemplate | str:
-    """The template of a decoded record; takes `obj` over (its extra members become the
-    fields). `names` shares the strings of levels, subsystems and events between records."""
-    level, subsystem = obj.get("level"), obj.get("subsystem", "")
-    if not isinstance(level, str) or not isinstance(subsystem, str):
-        return "JSON record without a string level and subsystem"
-    event = obj.get("status", obj.get("event", ""))
-    message = obj.get("msg", obj.get("message", ""))
-    event = event if isinstance(event, str) else str(event)
-    message = message if isinstance(message, str) else str(message)
-    level = names.setdefault(level, level)
-    subsystem = names.setdefault(subsystem, subsystem)
-    event = names.setdefault(event, event) if len(event) < 64 else event
-    for key in _JSON_KEYS.intersection(obj):
-        del obj[key]
-    fields = obj
-    # The text the human format would show, so that both formats normalize alike.
-    body = message or event
-    if fields:
-        body += " " + " ".join(f"{k}={human_value(v)}" for k, v in fields.items())
-    return _JsonTemplate(
-        level, subsystem, event, message, MappingProxyType(fields) if fields else _EMPTY, body
-    )
-
-
-def _json_ts_seq(obj: dict) -> tuple[int, int | None] | str:
-    ts, seq = obj.get("ts"), obj.get("seq")
-    if isinstance(ts, bool) or not isinstance(ts, (int, float)) or ts < 0:
-        return "JSON record without a numeric ts"
-    if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int)):
-        return "JSON record with a non-integer seq"
-    return int(ts), seq
-
-
-def _json_record(t: _JsonTemplate, ts: int, seq: int | None, raw: str, n: int) -> LogRecord:
-    return LogRecord(
-        ts, seq, t.level, t.subsystem, t.event, t.message, t.fields, t.body, raw, n, FORMAT_JSON
-    )
 
 
 # ------------------------------------------------------------------------------ the parser
@@ -380,9 +173,9 @@ class _Parser:
         self.mixed = mixed
         self.records: list[LogRecord] = []  # found by the general path, not yet yielded
         self.problems: list[Problem] = []
-        self.body_layouts: dict[str, _BodyLayout] = {}  # by shape
-        self.linux_layouts: dict[str, _LinuxLayout | None] = {}  # by shape; None: slow path
-        self.json_cache: dict[str, _JsonTemplate | None] = {}  # by exact text
+        self.body_layouts: dict[str, sis_human.BodyLayout] = {}  # by shape
+        self.linux_layouts: dict[str, linux_printk.Layout | None] = {}  # by shape; None: slow
+        self.json_cache: dict[str, sis_json.Template | None] = {}  # by exact text
         self.names: dict[str, str] = {}  # subsystem names seen, to share their strings
 
     def problem(self, n: int, reason: str, text: str = "") -> None:
@@ -398,6 +191,9 @@ class _Parser:
         lines, pending = self.lines, self.records
         body_layouts, linux_layouts = self.body_layouts, self.linux_layouts
         json_cache, names = self.json_cache, self.names
+        human_head, level_name = sis_human.HEAD, sis_human.LEVEL_NAME
+        level_prefix = sis_human.LEVEL_PREFIX
+        json_head = sis_json.FAST_HEAD
         i, count = 0, len(lines)
         while i < count:
             line = lines[i]
@@ -410,60 +206,60 @@ class _Parser:
             # records, damage, other layouts) goes to the general path, `slow`.
             c = line[0]
             if c == "[":
-                m = _HUMAN.match(line)
+                m = human_head.match(line)
                 if m is not None:
                     body = line[m.end() :]
                     shape = shape_of(body)
                     layout = body_layouts.get(shape)
                     if layout is None:
-                        layout = _GLUED if _START.search(shape) else _body_layout(shape)
+                        layout = _GLUED if _START.search(shape) else sis_human.body_layout(shape)
                         self._remember(body_layouts, shape, layout)
                     if layout is not _GLUED:
                         secs, frac, level, subsystem = m.groups()
-                        ts = _ts_us(secs, frac)
+                        ts = ts_us(secs, frac)
                         # One string object for each level and subsystem, not one a record.
-                        level = _LEVEL_NAME[level]
+                        level = level_name[level]
                         subsystem = names.setdefault(subsystem, subsystem)
-                        yield _human_record(ts, level, subsystem, body, layout, line, i)
+                        yield sis_human.record(ts, level, subsystem, body, layout, line, i)
                         continue
                 else:
-                    m = _TS.match(line)
+                    m = TIMESTAMP.match(line)
                     if m is not None:
                         text = line[m.end() :]
                         shape = shape_of(text)
                         linux = linux_layouts.get(shape, False)
                         if linux is False:
-                            damaged = _LEVEL_PREFIX.match(shape) or _START.search(shape)
-                            linux = None if damaged else _linux_layout(shape)
+                            damaged = level_prefix.match(shape) or _START.search(shape)
+                            linux = None if damaged else linux_printk.layout(shape)
                             self._remember(linux_layouts, shape, linux)
                         if linux is not None:
-                            ts = _ts_us(m.group(1), m.group(2))
-                            yield _linux_record(ts, None, text, linux, line, i)
+                            ts = ts_us(m.group(1), m.group(2))
+                            yield linux_printk.record(ts, None, text, linux, line, i)
                             continue
             elif c == "{":
-                m = _JSON_FAST.match(line)
+                m = json_head.match(line)
                 if m is not None:
                     rest = line[m.end() :]
                     t = json_cache.get(rest, False)
                     if t is False:
                         t = self._json_fast_template(line, rest)
                     if t is not None:
-                        yield _json_record(t, int(m.group(1)), int(m.group(2)), line, i)
+                        yield sis_json.record(t, int(m.group(1)), int(m.group(2)), line, i)
                         continue
             i = self.slow(line, i)
             if pending:
                 yield from pending
                 pending.clear()
 
-    def _json_fast_template(self, line: str, rest: str) -> _JsonTemplate | None:
+    def _json_fast_template(self, line: str, rest: str) -> sis_json.Template | None:
         try:
-            obj, end = _DECODER.raw_decode(line)
+            obj, end = sis_json.DECODER.raw_decode(line)
         except ValueError:
             return None  # not remembered: the slow path may join it with the next lines
         t = None
         if isinstance(obj, dict) and not line[end:].strip():
-            tpl = _json_template(obj, self.names)
-            t = tpl if isinstance(tpl, _JsonTemplate) else None
+            tpl = sis_json.template(obj, self.names)
+            t = tpl if isinstance(tpl, sis_json.Template) else None
         self._remember(self.json_cache, rest, t)
         return t
 
@@ -499,7 +295,7 @@ class _Parser:
         s = line.lstrip()
         if s.startswith("{"):
             try:
-                obj, end = _DECODER.raw_decode(s)
+                obj, end = sis_json.DECODER.raw_decode(s)
             except ValueError:
                 return False
             if not isinstance(obj, dict) or "ts" not in obj or "level" not in obj:
@@ -509,38 +305,33 @@ class _Parser:
         if len(s) > 3 and s[0] == "<" and s[2] == ">" and s[1] in "01234567" and s[3] != "[":
             text = s[3:]
             level = LINUX_LEVELS[int(s[1])]
-            self.records.append(_linux_record(None, level, text, _linux_layout(text), s, n))
+            record = linux_printk.record(None, level, text, linux_printk.layout(text), s, n)
+            self.records.append(record)
             return True
         return False
 
     def _text_segment(self, segment: str, n: int) -> None:
-        m = _LINUX.match(segment)
+        m = linux_printk.LINE.match(segment)
         if m is None:  # cannot happen for a _START match; be safe anyway
             self.problem(n, "not a log record", segment)
             return
         prio, secs, frac, text = m.groups()
-        ts = _ts_us(secs, frac)
-        if prio is not None:
-            level = LINUX_LEVELS[int(prio)]
-            self.records.append(_linux_record(ts, level, text, _linux_layout(text), segment, n))
-            return
-        lvl = _LEVEL_PREFIX.match(text)
-        if lvl is None:
-            self.records.append(_linux_record(ts, None, text, _linux_layout(text), segment, n))
-            return
-        head = _HUMAN_HEAD.match(text, lvl.end())
-        if head is None:
-            self.problem(n, "truncated record (human record without 'subsystem: ')", segment)
-            return
-        body = text[head.end() :]
-        record = _human_record(
-            ts, lvl.group(1), head.group(1), body, _body_layout(body), segment, n
-        )
-        self.records.append(record)
+        ts = ts_us(secs, frac)
+        level = LINUX_LEVELS[int(prio)] if prio is not None else None
+        if level is None:
+            human = sis_human.record_after_timestamp(ts, text, segment, n)
+            if isinstance(human, str):
+                self.problem(n, human, segment)
+                return
+            if human is not None:
+                self.records.append(human)
+                return
+        layout = linux_printk.layout(text)
+        self.records.append(linux_printk.record(ts, level, text, layout, segment, n))
 
     def _json_segment(self, segment: str, n: int, i: int, last: bool) -> int:
         try:
-            obj, end = _DECODER.raw_decode(segment)
+            obj, end = sis_json.DECODER.raw_decode(segment)
         except ValueError as e:
             if last:
                 joined, consumed = self._join_json(segment, i)
@@ -563,11 +354,11 @@ class _Parser:
             if i + k >= len(self.lines):
                 break
             nxt = _clean(self.lines[i + k])
-            if _START.match(nxt.lstrip()) or _TS.match(nxt):
+            if _START.match(nxt.lstrip()) or TIMESTAMP.match(nxt):
                 break
             text += nxt
             try:
-                obj, end = _DECODER.raw_decode(text)
+                obj, end = sis_json.DECODER.raw_decode(text)
             except ValueError:
                 continue
             if isinstance(obj, dict) and not text[end:].strip():
@@ -580,8 +371,8 @@ class _Parser:
             self.problem(n, "JSON value is not an object", raw)
             return
         has_ts = "ts" in obj
-        ts_seq = _json_ts_seq(obj)
-        t = _json_template(obj, self.names)
+        ts_seq = sis_json.ts_seq(obj)
+        t = sis_json.template(obj, self.names)
         if isinstance(ts_seq, str) or isinstance(t, str):
             reason = ts_seq if isinstance(ts_seq, str) else t
             if has_ts or not self.mixed:
@@ -590,7 +381,7 @@ class _Parser:
         if trailing.strip() and not self.mixed:
             self.problem(n, "text after the JSON record", trailing)
         self.records.append(
-            _json_record(t, ts_seq[0], ts_seq[1], raw[: len(raw) - len(trailing)], n)
+            sis_json.record(t, ts_seq[0], ts_seq[1], raw[: len(raw) - len(trailing)], n)
         )
 
 
