@@ -9,6 +9,7 @@ from typing import Any
 
 from sis.kernel.__main__ import parse_command_line
 from sis.kernel.machine import Machine
+from sis.kernel.shell import userland
 
 Program = Callable[[Any, list[str]], Awaitable[int]]
 
@@ -26,7 +27,7 @@ async def _run(
     args: list[str], program: Program, argv: list[str], timeout: float, out: Captured, timer: Any
 ) -> tuple[int, Machine]:
     cfg = parse_command_line(["-serial", "null", "-nic", "none", *args])
-    machine = Machine(cfg)
+    machine = Machine(cfg, userland())
     if timer is not None:
         machine.timer = timer
     real_write = machine.serials[0].write

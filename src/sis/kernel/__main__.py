@@ -152,9 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"sis kernel: {e}", file=sys.stderr)
         return 1
+    # Assembling the system: the machine gets user space (init, the shell, /bin) to boot.
     from sis.kernel.machine import run_machine
+    from sis.kernel.shell import userland
 
-    return run_machine(cfg)
+    return run_machine(cfg, userland())
 
 
 if __name__ == "__main__":

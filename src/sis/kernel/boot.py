@@ -1,18 +1,17 @@
-"""The boot sequence, from power-on to the shell on the console, and init (pid 1)."""
+"""The boot sequence, from power-on to init (pid 1) on the console."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sis.contract.chaos import FEATURE as CHAOS_FEATURE
+from sis.kernel.buildinfo import build_info
+
 if TYPE_CHECKING:
     from sis.kernel.kernel import Kernel
-    from sis.kernel.shell.libc import Libc
 
 
 async def boot_sequence(k: Kernel) -> None:
-    from sis.kernel.buildinfo import build_info
-    from sis.kernel.shell.programs import set_features
-
     cfg = k.cfg
     p = k.printk
     p.sinks.append(k.machine.log_write)
@@ -44,37 +43,20 @@ async def boot_sequence(k: Kernel) -> None:
         p.info("tty", "log_console", f"kernel log on ttyS1 ({cfg.serials[1]})")
     if cfg.features:
         p.info("kernel", "features", f"features: {','.join(sorted(cfg.features))}")
-    set_features(cfg.features)
-    if "chaos" in cfg.features:
+    if CHAOS_FEATURE in cfg.features:
         k.machine.attach_chaos(k)
     k.machine.mount_root(k)
     k.machine.attach_network(k)
+    init = k.userland.init if k.userland is not None else None
+    if init is None:
+        # As Linux: "No working init found".
+        raise RuntimeError("no working init found (the machine was given no user space)")
     k.sched.start()
     p.info("kernel", "init", "Run /sbin/init as init process")
-    k.spawn(init_main, ["init"], files=k.console_files())
+    k.spawn(init, ["init"], files=k.console_files())
     p.info(
         "kernel",
         "boot_complete",
         f"boot completed in {k.uptime_s() * 1000:.1f} ms",
         boot_ms=round(k.uptime_s() * 1000, 1),
     )
-
-
-async def init_main(libc: Libc, argv: list[str]) -> int:
-    """pid 1: start the shell on the console, restart it if it exits, reap orphans."""
-    from sis.kernel.shell.libc import SysError
-
-    while True:
-        try:
-            shell = await libc.spawn("sh", ["sh"], new_group=True)
-        except SysError as e:
-            await libc.eprint(f"init: cannot start the shell: {e}")
-            await libc.sleep(1)
-            continue
-        while True:
-            try:
-                pid, _ = await libc.wait(-1)
-            except SysError:
-                break
-            if pid == shell:
-                break

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sis.contract.chaos import MODES
 from sis.kernel.drivers.rng import Rng
 from sis.kernel.errno import Errno, KernelError
 
@@ -16,15 +17,6 @@ if TYPE_CHECKING:
     from sis.kernel.kernel import Kernel
     from sis.kernel.proc.task import Task
 
-MODES = (
-    "none",
-    "disk_full",
-    "disk_fail",
-    "network_fail",
-    "memory_pressure",
-    "random_panic",
-    "slow_io",
-)
 # Syscalls that consume disk space: where a full disk shows itself.
 _SPACE_SYSCALLS = frozenset({"write", "pwrite64", "openat", "mkdirat", "ftruncate"})
 # Syscalls that a random panic may strike: any call of a running program.

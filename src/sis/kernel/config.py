@@ -94,7 +94,11 @@ def matching_preset(cfg: MachineConfig) -> str:
     base = MachineConfig()
     for name, fields in PRESETS.items():
         want = replace(base, **fields)
-        if (cfg.memory_bytes, cfg.cpus, cfg.nic.kind) == (want.memory_bytes, want.cpus, want.nic.kind):
+        if (cfg.memory_bytes, cfg.cpus, cfg.nic.kind) == (
+            want.memory_bytes,
+            want.cpus,
+            want.nic.kind,
+        ):
             return name
     return "custom"
 

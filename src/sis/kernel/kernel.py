@@ -5,16 +5,19 @@ the machine (devices, disk image, sockets) stays."""
 from __future__ import annotations
 
 import traceback
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from sis.kernel.errno import KernelError
+from sis.kernel.boot import boot_sequence
+from sis.kernel.errno import Errno, KernelError
+from sis.kernel.exec import Program, Userland
 from sis.kernel.file import FdTable, TtyFile
 from sis.kernel.mm.heap import Heap
 from sis.kernel.mm.user import AddressSpace, FramePool, SegmentationFault
+from sis.kernel.panic import handle_panic
 from sis.kernel.printk import Printk
 from sis.kernel.proc.sched import KernelHalt, Scheduler, WaitQueue
 from sis.kernel.proc.task import Task, TaskState
+from sis.kernel.syscall.entry import dispatch
 from sis.kernel.syscall.validate import Validator
 from sis.kernel.tty import Tty
 
@@ -23,7 +26,6 @@ if TYPE_CHECKING:
 
 TASK_STRUCT_BYTES = 1536
 KERNEL_STACK_BYTES = 16 << 10
-Program = Callable[[Any, list[str]], Awaitable[int]]
 
 
 class Kernel:
@@ -51,11 +53,11 @@ class Kernel:
         self.fs: Any = None
         self.net: Any = None
         self.chaos: Any = None
+        # User space as the machine was given it; None boots to a panic (no init).
+        self.userland: Userland | None = getattr(machine, "userland", None)
 
     # -- boot ------------------------------------------------------------------------------------
     async def boot(self) -> None:
-        from sis.kernel.boot import boot_sequence
-
         await boot_sequence(self)
 
     def uptime_s(self) -> float:
@@ -72,9 +74,10 @@ class Kernel:
         pgid: int | None = None,
         cwd: Any = None,
     ) -> Task:
-        """Create a user process running `program(libc, argv)`. Raises KernelError(ENOMEM)."""
-        from sis.kernel.shell.libc import Libc
-
+        """Create a user process running `program(libc, argv)`, where libc is the userland's
+        runtime for the new task. Raises KernelError(ENOMEM)."""
+        if self.userland is None:
+            raise KernelError(Errno.ENOEXEC, "no user space to run programs with")
         kobjs = [self.heap.alloc(TASK_STRUCT_BYTES, "task_struct")]
         try:
             kobjs.append(self.heap.alloc(KERNEL_STACK_BYTES, "kernel_stack"))
@@ -95,7 +98,7 @@ class Kernel:
         task.files = files if files is not None else (parent.files.fork() if parent else FdTable())
         task.cwd = cwd if cwd is not None else (parent.cwd if parent else None)
         task.regs.sp = task.mm.regions[-1].end - 16
-        libc = Libc(self, task)
+        libc = self.userland.runtime(self, task)
         task.coro = self._user_entry(task, libc, program, argv)
         self.child_wait[pid] = WaitQueue(self.sched, f"wait4:{pid}")
         self.sched.add(task)
@@ -169,8 +172,6 @@ class Kernel:
 
     # -- syscalls --------------------------------------------------------------------------------
     async def syscall_entry(self, task: Task) -> int:
-        from sis.kernel.syscall.entry import dispatch
-
         return await dispatch(self, task)
 
     # -- power and panic -------------------------------------------------------------------------
@@ -191,7 +192,5 @@ class Kernel:
         self, message: str, exc: BaseException | None = None, task: Task | None = None
     ) -> None:
         """Print the panic report, halt every CPU, tell the machine. Never returns."""
-        from sis.kernel.panic import handle_panic
-
         handle_panic(self, message, exc=exc, task=task or self.sched.current)
         raise KernelHalt(message)

@@ -10,22 +10,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sis.contract.metrics import CONTRACT_KEYS, PROMETHEUS_PREFIX
 from sis.kernel.metrics import QUANTILES, Registry
 
 if TYPE_CHECKING:
     from sis.kernel.kernel import Kernel
 
-# The keys contract section 5 requires in the JSON snapshot, in its order.
-CONTRACT_KEYS: tuple[str, ...] = (
-    "ctx_switch_p50_ns", "ctx_switch_p95_ns", "ctx_switch_p99_ns",
-    "heap_allocs", "heap_deallocs", "heap_current_bytes", "heap_peak_bytes", "heap_failures",
-    "net_rx_packets", "net_tx_packets", "net_rx_bytes", "net_tx_bytes",
-    "vfs_opens", "vfs_reads", "vfs_writes", "disk_read_ops", "disk_write_ops",
-    "panic_count", "uptime_seconds",
-)  # fmt: skip
-
 NS = 1e-9
-REGISTRY: Registry[Kernel] = Registry(prefix="sis_")
+REGISTRY: Registry[Kernel] = Registry(prefix=PROMETHEUS_PREFIX)
 
 
 def _net(k: Kernel, key: str) -> int:

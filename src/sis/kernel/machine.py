@@ -14,15 +14,22 @@ import signal
 import sys
 from typing import Any
 
+from sis.contract.exit_codes import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PANIC,
+    EXIT_SIGNAL_BASE,
+    EXIT_STARTUP,
+)
 from sis.kernel.config import MachineConfig
 from sis.kernel.drivers.block import FileBlockDevice, MemoryBlockDevice
 from sis.kernel.drivers.serial import SerialPort
 from sis.kernel.drivers.timer import HostTimer, Timer
 from sis.kernel.errno import KernelError
+from sis.kernel.exec import Userland
 from sis.kernel.kernel import Kernel
 from sis.kernel.qmp import QMPError, QMPServer
 
-EXIT_OK, EXIT_STARTUP, EXIT_PANIC = 0, 1, 3
 MEMORY_ROOT_BLOCKS = 8192  # 32 MiB in-memory root device when no -drive is given
 
 
@@ -31,8 +38,9 @@ class StartupError(Exception):
 
 
 class Machine:
-    def __init__(self, cfg: MachineConfig) -> None:
+    def __init__(self, cfg: MachineConfig, userland: Userland | None = None) -> None:
         self.cfg = cfg
+        self.userland = userland  # what the kernel can exec (sis.kernel.exec)
         self.name = cfg.name
         self.serials = [SerialPort(spec, f"ttyS{i}") for i, spec in enumerate(cfg.serials)]
         self.timer: Timer = HostTimer()
@@ -179,7 +187,7 @@ class Machine:
             if action.startswith("signal:"):
                 signum = int(action.split(":")[1])
                 print(f"sis kernel: terminating on signal {signum}", file=sys.stderr)
-                return 128 + signum
+                return EXIT_SIGNAL_BASE + signum
             if action == "quit":
                 self._emit("SHUTDOWN", {"guest": False, "reason": "host-qmp-quit"})
                 return EXIT_OK
@@ -295,12 +303,12 @@ class Machine:
         return major, minor, micro
 
 
-def run_machine(cfg: MachineConfig) -> int:
+def run_machine(cfg: MachineConfig, userland: Userland | None = None) -> int:
     """Run a machine until it powers off; returns the process exit status."""
     try:
-        return asyncio.run(Machine(cfg).run())
+        return asyncio.run(Machine(cfg, userland).run())
     except StartupError as e:
         print(f"sis kernel: {e}", file=sys.stderr)
         return EXIT_STARTUP
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED

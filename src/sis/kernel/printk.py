@@ -10,7 +10,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-LEVELS = ("FATAL", "ERROR", "WARN", "INFO", "DEBUG", "TRACE")
+from sis.contract.log import LEVELS, format_human, format_json
+
 _RANK = {name: i for i, name in enumerate(LEVELS)}
 RING_SIZE = 4096
 
@@ -26,26 +27,14 @@ class LogRecord:
     fields: dict[str, object] = field(default_factory=dict)
 
     def human(self) -> str:
-        secs, micros = divmod(self.ts_us, 1_000_000)
-        text = self.message or self.event
         extras = " ".join(f"{k}={_human_value(v)}" for k, v in self.fields.items())
-        return f"[{secs:5d}.{micros:06d}] [{self.level}] {self.subsystem}: {text}" + (
-            f" {extras}" if extras else ""
+        return format_human(
+            self.ts_us, self.level, self.subsystem, self.message or self.event, extras
         )
 
     def json(self) -> str:
-        obj: dict[str, object] = {
-            "ts": self.ts_us,
-            "seq": self.seq,
-            "level": self.level,
-            "subsystem": self.subsystem,
-            "status": self.event,
-        }
-        if self.message:
-            obj["msg"] = self.message
-        for k, v in self.fields.items():
-            obj.setdefault(k, v)
-        return json.dumps(obj, separators=(",", ":"), default=str)
+        fields = {"msg": self.message, **self.fields} if self.message else self.fields
+        return format_json(self.ts_us, self.seq, self.level, self.subsystem, self.event, fields)
 
     def render(self, fmt: str) -> str:
         return self.json() if fmt == "json" else self.human()

@@ -27,19 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from sis.contract.metrics import CONTRACT_KEYS  # noqa: F401 - re-exported for the harness
 from sis.harness.metrics.parse import ParsedMetrics, Problem, parse_json_metrics
 
 if TYPE_CHECKING:
     from sis.harness.targets.base import Target
-
-# Contract section 5: the keys every SIS kernel's JSON snapshot has (integers).
-CONTRACT_KEYS: tuple[str, ...] = (
-    "ctx_switch_p50_ns", "ctx_switch_p95_ns", "ctx_switch_p99_ns",
-    "heap_allocs", "heap_deallocs", "heap_current_bytes", "heap_peak_bytes", "heap_failures",
-    "net_rx_packets", "net_tx_packets", "net_rx_bytes", "net_tx_bytes",
-    "vfs_opens", "vfs_reads", "vfs_writes", "disk_read_ops", "disk_write_ops",
-    "panic_count", "uptime_seconds",
-)  # fmt: skip
 
 SOURCES = ("auto", "qmp", "console", "proc")
 PROC_FILES = ("/proc/meminfo", "/proc/stat", "/proc/net/dev", "/proc/diskstats", "/proc/uptime")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import stat as st
 from datetime import UTC, datetime
 
-from sis.kernel.file import O_CREAT, O_DIRECTORY, O_RDONLY, O_WRONLY
+from sis.contract.syscalls import O_CREAT, O_DIRECTORY, O_RDONLY, O_WRONLY
 from sis.kernel.shell.libc import Libc, SysError
 from sis.kernel.shell.programs import program
 

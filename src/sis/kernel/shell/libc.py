@@ -8,60 +8,36 @@ import json
 import struct
 from typing import TYPE_CHECKING
 
+from sis.contract.syscalls import (
+    AT_FDCWD,
+    AT_REMOVEDIR,
+    DIRENT_HEADER,
+    MAP_ANONYMOUS,
+    MAP_PRIVATE,
+    NR,
+    PROT_READ,
+    PROT_WRITE,
+    REBOOT_MAGIC1,
+    REBOOT_MAGIC2,
+    SIG_IGN,
+    SPAWN_NEWPGRP,
+    STAT_FORMAT,
+    STATFS_FORMAT,
+    TIOCSPGRP,
+    WNOHANG,
+)
 from sis.kernel.errno import Errno
-from sis.kernel.mm.user import page_align_up
+from sis.kernel.shell.usys import Usys
 
 if TYPE_CHECKING:
     from sis.kernel.kernel import Kernel
     from sis.kernel.proc.task import Task
 
-AT_FDCWD = -100
+__all__ = ["AT_FDCWD", "NR", "Libc", "SysError"]
+
 _MASK64 = (1 << 64) - 1
-NR = {
-    "getcwd": 17,
-    "dup": 23,
-    "dup3": 24,
-    "ioctl": 29,
-    "mkdirat": 34,
-    "unlinkat": 35,
-    "statfs": 43,
-    "ftruncate": 46,
-    "chdir": 49,
-    "openat": 56,
-    "close": 57,
-    "getdents64": 61,
-    "lseek": 62,
-    "read": 63,
-    "write": 64,
-    "newfstatat": 79,
-    "fstat": 80,
-    "sync": 81,
-    "fsync": 82,
-    "exit": 93,
-    "nanosleep": 101,
-    "kill": 129,
-    "rt_sigaction": 134,
-    "reboot": 142,
-    "setpgid": 154,
-    "getpgid": 155,
-    "uname": 160,
-    "getpid": 172,
-    "getppid": 173,
-    "socket": 198,
-    "bind": 200,
-    "sendto": 206,
-    "recvfrom": 207,
-    "brk": 214,
-    "munmap": 215,
-    "mmap": 222,
-    "wait4": 260,
-    "renameat2": 276,
-    "sis_spawn": 500,
-    "sis_panic": 501,
-    "sis_kinfo": 502,
-    "sis_kctl": 503,
-}
 SCRATCH = 256 << 10
+PAGE = 4096
 
 
 class SysError(Exception):
@@ -86,6 +62,7 @@ class Libc:
         self._scratch = 0
         self._scratch_size = 0
         self._bump = 0
+        self.sys = Usys(self.syscall)  # the raw stubs, one per syscall of the contract's table
 
     # -- the trap ------------------------------------------------------------------------------
     async def syscall(self, nr: int, *args: int) -> int:
@@ -97,7 +74,7 @@ class Libc:
         return await self._k.syscall_entry(self.task)
 
     async def _call(self, name: str, *args: int, operand: str = "") -> int:
-        ret = await self.syscall(NR[name], *args)
+        ret = await getattr(self.sys, name)(*args)
         if ret < 0:
             raise SysError(-ret, operand)
         return ret
@@ -106,8 +83,9 @@ class Libc:
     async def _reserve(self, size: int) -> int:
         """Space in the scratch mapping for one call's arguments (reset by `_reset`)."""
         if self._bump + size > self._scratch_size:
-            need = page_align_up(max(SCRATCH, self._bump + size))
-            addr = await self._call("mmap", 0, need, 3, 0x22, -1, 0)
+            need = (max(SCRATCH, self._bump + size) + PAGE - 1) & ~(PAGE - 1)
+            prot, flags = PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS
+            addr = await self._call("mmap", 0, need, prot, flags, -1, 0)
             if self._scratch:
                 await self._call("munmap", self._scratch, self._scratch_size)
             self._scratch, self._scratch_size, self._bump = addr, need, 0
@@ -172,12 +150,12 @@ class Libc:
         return await self._call("lseek", fd, offset, whence)
 
     async def stat(self, path: str) -> dict[str, int]:
-        from sis.kernel.file import unpack_stat
-
         self._reset()
         p, buf = await self.cstr(path), await self._reserve(128)
         await self._call("newfstatat", AT_FDCWD, p, buf, 0, operand=path)
-        return unpack_stat(self.peek(buf, 128))
+        v = struct.unpack(STAT_FORMAT, self.peek(buf, 128))
+        keys = {"dev": 0, "ino": 1, "mode": 2, "nlink": 3, "size": 8, "blksize": 9, "blocks": 11}
+        return {k: v[i] for k, i in keys.items()} | {"mtime": v[14], "mtime_nsec": v[15]}
 
     async def getdents(self, fd: int) -> list[tuple[str, int, int]]:
         """All entries of an open directory as (name, ino, type)."""
@@ -191,7 +169,7 @@ class Libc:
             data = self.peek(buf, n)
             pos = 0
             while pos < n:
-                ino, _off, reclen, dtype = struct.unpack_from("<QqHB", data, pos)
+                ino, _off, reclen, dtype = struct.unpack_from(DIRENT_HEADER, data, pos)
                 name = data[pos + 19 : pos + reclen].split(b"\0", 1)[0]
                 out.append((name.decode("utf-8", "surrogateescape"), ino, dtype))
                 pos += reclen
@@ -203,7 +181,7 @@ class Libc:
     async def unlink(self, path: str, rmdir: bool = False) -> None:
         self._reset()
         await self._call(
-            "unlinkat", AT_FDCWD, await self.cstr(path), 0x200 if rmdir else 0, operand=path
+            "unlinkat", AT_FDCWD, await self.cstr(path), AT_REMOVEDIR if rmdir else 0, operand=path
         )
 
     async def rename(self, old: str, new: str) -> None:
@@ -235,8 +213,6 @@ class Libc:
         await self._call("fsync", fd)
 
     async def statfs(self, path: str) -> tuple[int, ...]:
-        from sis.kernel.syscall.sysfile import STATFS_FORMAT
-
         self._reset()
         p, buf = await self.cstr(path), await self._reserve(120)
         await self._call("statfs", p, buf, operand=path)
@@ -266,14 +242,18 @@ class Libc:
         ptrs = [await self.cstr(a) for a in argv]
         table = await self.put(b"".join(struct.pack("<Q", p) for p in ptrs) + b"\0" * 8)
         return await self._call(
-            "sis_spawn", await self.cstr(path), table, 1 if new_group else 0, operand=path
+            "sis_spawn",
+            await self.cstr(path),
+            table,
+            SPAWN_NEWPGRP if new_group else 0,
+            operand=path,
         )
 
     async def wait(self, pid: int = -1, nohang: bool = False) -> tuple[int, int]:
         """(pid, exit status); pid 0 with nohang if nothing has exited."""
         self._reset()
         buf = await self._reserve(4)
-        got = await self._call("wait4", pid, buf, 1 if nohang else 0, 0)
+        got = await self._call("wait4", pid, buf, WNOHANG if nohang else 0, 0)
         status = struct.unpack("<i", self.peek(buf, 4))[0] >> 8 if got else 0
         return got, status
 
@@ -282,14 +262,14 @@ class Libc:
 
     async def tcsetpgrp(self, fd: int, pgid: int) -> None:
         self._reset()
-        await self._call("ioctl", fd, 0x5410, await self.put(struct.pack("<i", pgid)))
+        await self._call("ioctl", fd, TIOCSPGRP, await self.put(struct.pack("<i", pgid)))
 
     async def ignore_signal(self, sig: int) -> None:
         self._reset()
-        await self._call("rt_sigaction", sig, await self.put(struct.pack("<Q", 1)), 0, 8)
+        await self._call("rt_sigaction", sig, await self.put(struct.pack("<Q", SIG_IGN)), 0, 8)
 
     async def reboot(self, cmd: int) -> None:
-        await self._call("reboot", 0xFEE1DEAD, 672274793, cmd, 0)
+        await self._call("reboot", REBOOT_MAGIC1, REBOOT_MAGIC2, cmd, 0)
 
     async def kinfo(self, topic: str) -> object:
         """Kernel state as the `sis_kinfo` syscall reports it (JSON, like a /proc file)."""
@@ -297,7 +277,7 @@ class Libc:
         while True:
             self._reset()
             t, buf = await self.cstr(topic), await self._reserve(size)
-            ret = await self.syscall(NR["sis_kinfo"], t, buf, size)
+            ret = await self.sys.sis_kinfo(t, buf, size)
             if ret == -Errno.ERANGE and size < 16 << 20:
                 size *= 4
                 continue
@@ -308,3 +288,12 @@ class Libc:
     async def kctl(self, command: str) -> None:
         self._reset()
         await self._call("sis_kctl", await self.cstr(command))
+
+    async def exit(self, status: int) -> None:
+        """End this process with `status` (does not return)."""
+        await self._call("exit", status)
+
+    async def panic(self, message: str) -> None:
+        """Ask the kernel to panic (the `panic` command); does not return."""
+        self._reset()
+        await self._call("sis_panic", await self.cstr(message))

@@ -8,20 +8,18 @@ import json
 import struct
 import time
 
-from sis.kernel.errno import Errno
-from sis.kernel.shell.libc import Libc, SysError
-from sis.kernel.shell.programs import program
-from sis.kernel.syscall.sysnet import (
+from sis.contract.syscalls import (
     AF_INET,
     IPPROTO_ICMP,
     SO_RCVTIMEO,
     SOCK_RAW,
     SOL_SOCKET,
-    SYS_NETINFO,
     pack_sockaddr_in,
 )
+from sis.kernel.errno import Errno
+from sis.kernel.shell.libc import Libc, SysError
+from sis.kernel.shell.programs import program
 
-NR_SOCKET, NR_SENDTO, NR_RECVFROM, NR_SETSOCKOPT = 198, 206, 207, 208
 ICMP_ECHO_REPLY, ICMP_DEST_UNREACH, ICMP_ECHO = 0, 3, 8
 UNREACH_TEXT = {
     0: "Destination Net Unreachable",
@@ -66,7 +64,7 @@ async def netinfo(libc: Libc) -> dict:
     while True:
         libc._reset()
         buf = await libc._reserve(size)
-        ret = await libc.syscall(SYS_NETINFO, buf, size)
+        ret = await libc.sys.sis_netinfo(buf, size)
         if ret == -Errno.ERANGE and size < 16 << 20:
             size *= 4
             continue
@@ -225,7 +223,7 @@ class _Pinger:
         msg = await libc.put(echo_request(self.ident, seq, data))
         addr = await libc.put(pack_sockaddr_in(self.dest, 0))
         self.transmitted += 1
-        ret = await libc.syscall(NR_SENDTO, self.fd, msg, 8 + self.size, 0, addr, 16)
+        ret = await libc.sys.sendto(self.fd, msg, 8 + self.size, 0, addr, 16)
         return SysError(-ret, inet_ntoa(self.dest)) if ret < 0 else None
 
     async def wait(self, seconds: float, want: int | None) -> None:
@@ -235,9 +233,9 @@ class _Pinger:
         while (left := deadline - time.monotonic()) > 0:
             libc._reset()
             tv = await libc.put(struct.pack("<qq", int(left), max(1, int(left % 1 * 1e6))))
-            await libc.syscall(NR_SETSOCKOPT, self.fd, SOL_SOCKET, SO_RCVTIMEO, tv, 16)
+            await libc.sys.setsockopt(self.fd, SOL_SOCKET, SO_RCVTIMEO, tv, 16)
             buf = await libc._reserve(65536)
-            n = await libc.syscall(NR_RECVFROM, self.fd, buf, 65536, 0, 0, 0)
+            n = await libc.sys.recvfrom(self.fd, buf, 65536, 0, 0, 0)
             if n == -Errno.EAGAIN:
                 return
             if n < 0:
@@ -316,7 +314,7 @@ async def ping_main(libc: Libc, argv: list[str]) -> int:
     if dest is None:
         await libc.eprint(f"ping: {target}: Name or service not known")
         return 2
-    fd = await libc.syscall(NR_SOCKET, AF_INET, SOCK_RAW, IPPROTO_ICMP)
+    fd = await libc.sys.socket(AF_INET, SOCK_RAW, IPPROTO_ICMP)
     if fd < 0:
         await libc.eprint(SysError(-fd, target).line("ping"))
         return 2

@@ -1,22 +1,14 @@
 """/bin: the registry of user programs. A program is `async def main(libc, argv) -> int`;
-the shell starts it as its own process with `sis_spawn`."""
+the shell starts it as its own process with `sis_spawn`. `userland()` hands the registry and
+the C library to a machine (see sis.kernel.exec)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
 
-Program = Callable[[Any, list[str]], Awaitable[int]]
+from sis.kernel.exec import Program, ProgramInfo, Userland
 
-
-@dataclass(frozen=True)
-class ProgramInfo:
-    name: str
-    summary: str
-    main: Program
-    feature: str | None = None  # only present when the kernel has this feature
-
+__all__ = ["PROGRAMS", "Program", "ProgramInfo", "available", "lookup_program", "program"]
 
 PROGRAMS: dict[str, ProgramInfo] = {}
 
@@ -29,36 +21,18 @@ def program(name: str, summary: str, feature: str | None = None) -> Callable[[Pr
     return register
 
 
-_features: frozenset[str] = frozenset()
-_loaded = False
+def lookup_program(path: str, features: frozenset[str] = frozenset()) -> Program | None:
+    """The program `path` names, as a kernel with `features` would find it."""
+    return Userland(PROGRAMS, lambda k, t: None).lookup(path, features)
 
 
-def set_features(features: frozenset[str]) -> None:
-    """The running kernel's features decide which programs exist (e.g. `chaos`)."""
-    global _features
-    _features = features
-
-
-def _load() -> None:
-    # Importing the modules registers their programs (once, whatever was imported before).
-    global _loaded
-    _loaded = True
-    from sis.kernel.shell import coreutils, netutils, sh, sysutils  # noqa: F401
-
-
-def lookup_program(path: str) -> Program | None:
-    if not _loaded:
-        _load()
-    info = PROGRAMS.get(path.removeprefix("/bin/"))
-    if info is None or (info.feature is not None and info.feature not in _features):
-        return None
-    return info.main
-
-
-def available() -> list[ProgramInfo]:
-    if not _loaded:
-        _load()
+def available(features: frozenset[str] | None = None) -> list[ProgramInfo]:
+    """Programs in /bin, by name; with `features`, only those such a kernel has."""
     return sorted(
-        (p for p in PROGRAMS.values() if p.feature is None or p.feature in _features),
+        (
+            p
+            for p in PROGRAMS.values()
+            if p.feature is None or features is None or p.feature in features
+        ),
         key=lambda p: p.name,
     )

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sis.kernel.file import O_APPEND, O_CREAT, O_TRUNC, O_WRONLY
-from sis.kernel.proc.task import SIGINT, TaskExit
+from sis.contract.console import BANNER, PROMPT, UNKNOWN_COMMAND_STATUS, unknown_command
+from sis.contract.syscalls import O_APPEND, O_CREAT, O_TRUNC, O_WRONLY
+from sis.kernel.errno import Errno
+from sis.kernel.proc.task import SIGINT
 from sis.kernel.shell.libc import Libc, SysError
-from sis.kernel.shell.programs import program
-
-BANNER = "=== SIS Kernel Shell ==="
-PROMPT = "sis> "
+from sis.kernel.shell.programs import PROGRAMS, program
 
 
 class ParseError(ValueError):
@@ -161,8 +160,6 @@ def parse(tokens: list[str | tuple[str]]) -> Command:
 
 @program("sh", "the shell")
 async def sh_main(libc: Libc, argv: list[str]) -> int:
-    from sis.kernel.shell.programs import lookup_program
-
     state = ShellState()
     me = await libc.getpid()
     await libc.ignore_signal(SIGINT)
@@ -202,10 +199,10 @@ async def sh_main(libc: Libc, argv: list[str]) -> int:
                 await libc.write(2, f"sh: syntax error: {e}\n")
                 state.status = 2
                 break
-            state.status = await _run(libc, state, cmd, segment, me, lookup_program)
+            state.status = await _run(libc, state, cmd, segment, me)
 
 
-async def _run(libc: Libc, state: ShellState, cmd: Command, line: str, me: int, lookup) -> int:
+async def _run(libc: Libc, state: ShellState, cmd: Command, line: str, me: int) -> int:
     name = cmd.argv[0]
     if name == "cd":
         try:
@@ -215,10 +212,10 @@ async def _run(libc: Libc, state: ShellState, cmd: Command, line: str, me: int, 
             await libc.write(2, e.line("cd") + "\n")
             return 1
     if name == "exit":
-        raise TaskExit(state.status)  # init starts a fresh shell
-    if lookup(name) is None:
-        await libc.write(2, f"Unknown command: {_printable(name)}\n")
-        return 127
+        await libc.exit(state.status)  # init starts a fresh shell
+    if name.removeprefix("/bin/") not in PROGRAMS:
+        await libc.write(2, unknown_command(_printable(name)) + "\n")
+        return UNKNOWN_COMMAND_STATUS
     saved = None
     if cmd.redirect is not None:
         op, path = cmd.redirect
@@ -234,6 +231,9 @@ async def _run(libc: Libc, state: ShellState, cmd: Command, line: str, me: int, 
     try:
         pid = await libc.spawn(name, cmd.argv, new_group=True)
     except SysError as e:
+        if e.errno == Errno.ENOENT:  # in /bin but not in this kernel (a missing feature)
+            await libc.write(2, unknown_command(_printable(name)) + "\n")
+            return UNKNOWN_COMMAND_STATUS
         await libc.write(2, e.line(name) + "\n")
         return 126
     finally:

@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import json
 
+from sis.contract import chaos as chaos_contract
+from sis.contract.console import HELP_HEADER
+from sis.contract.syscalls import REBOOT_CMD_POWER_OFF, REBOOT_CMD_RESTART
 from sis.kernel.errno import errno_name
 from sis.kernel.proc.task import SIGTERM, signal_number
 from sis.kernel.shell.libc import Libc, SysError
 from sis.kernel.shell.programs import available, program
-from sis.kernel.syscall.sysproc import REBOOT_CMD_POWER_OFF, REBOOT_CMD_RESTART
 
 
 @program("help", "list the available commands")
 async def help_main(libc: Libc, argv: list[str]) -> int:
-    lines = ["Available commands:"]
-    lines += [f"  {p.name:<10} {p.summary}" for p in available()]
+    info = await libc.kinfo("version")
+    assert isinstance(info, dict)
+    lines = [HELP_HEADER]
+    lines += [f"  {p.name:<10} {p.summary}" for p in available(frozenset(info["features"]))]
     lines += [
         "  cd         change the working directory (shell builtin)",
         "  exit       restart the shell (shell builtin)",
@@ -189,7 +193,7 @@ async def logctl_main(libc: Libc, argv: list[str]) -> int:
 @program("panic", "panic [MESSAGE]: crash the kernel on purpose")
 async def panic_main(libc: Libc, argv: list[str]) -> int:
     message = " ".join(argv[1:]) or "manual panic from the shell"
-    await libc.syscall(501, await libc.cstr(message))
+    await libc.panic(message)
     return 1
 
 
@@ -235,8 +239,6 @@ async def sysstat_main(libc: Libc, argv: list[str]) -> int:
 
 @program("chaos", "chaos <mode|rate|seed|stats|reset>: fault injection", feature="chaos")
 async def chaos_main(libc: Libc, argv: list[str]) -> int:
-    from sis.kernel.chaos import MODES
-
     args = argv[1:]
     try:
         if len(args) == 2 and args[0] == "mode":
@@ -258,17 +260,19 @@ async def chaos_main(libc: Libc, argv: list[str]) -> int:
         if args == ["stats"]:
             s = await libc.kinfo("chaos")
             assert isinstance(s, dict)
-            await libc.print(
-                f"Chaos Statistics:\n  Mode: {s['mode']}\n  Failure rate: {s['rate']}%\n"
-                f"  Seed: {s['seed']}\n  Disk full: {s['disk_full']}\n  Disk failures: {s['disk_failures']}\n"
-                f"  Network failures: {s['network_failures']}\n  Alloc failures: {s['alloc_failures']}\n"
-                f"  Slow I/O: {s['slow_io']}\n  Panics: {s['panics']}"
-            )
+            lines = [
+                "Chaos Statistics:",
+                f"  Mode: {s['mode']}",
+                f"  Failure rate: {s['rate']}%",
+                f"  Seed: {s['seed']}",
+            ]
+            lines += [f"  {label}: {s[key]}" for label, key in chaos_contract.STATS_LINES]
+            await libc.print("\n".join(lines))
             return 0
     except (SysError, ValueError) as e:
         await libc.eprint(f"chaos: {' '.join(args)}: {e}")
         return 1
-    await libc.print("Usage: chaos <mode|rate|seed|stats|reset>\n  modes: " + " ".join(MODES))
+    await libc.print(f"{chaos_contract.USAGE}\n  modes: " + " ".join(chaos_contract.MODES))
     return 0 if not args else 2
 
 

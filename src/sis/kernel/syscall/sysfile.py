@@ -10,6 +10,7 @@ import stat as st
 import struct
 from typing import TYPE_CHECKING, Any
 
+from sis.contract.syscalls import AT_EMPTY_PATH, AT_REMOVEDIR, RENAME_NOREPLACE, STATFS_FORMAT
 from sis.kernel.errno import Errno, KernelError
 from sis.kernel.file import (
     DT_DIR,
@@ -19,7 +20,6 @@ from sis.kernel.file import (
     O_CREAT,
     O_DIRECTORY,
     O_EXCL,
-    O_KNOWN,
     O_RDONLY,
     O_RDWR,
     O_TRUNC,
@@ -33,7 +33,7 @@ from sis.kernel.file import (
     pack_dirent,
     pack_stat,
 )
-from sis.kernel.syscall.table import A, arg, syscall
+from sis.kernel.syscall.table import syscall
 from sis.kernel.syscall.validate import AT_FDCWD
 
 if TYPE_CHECKING:
@@ -41,10 +41,6 @@ if TYPE_CHECKING:
     from sis.kernel.proc.task import Task
 
 BOUNCE_LIMIT = 1 << 20
-AT_REMOVEDIR = 0x200
-AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH = 0x100, 0x1000
-RENAME_NOREPLACE = 1
-STATFS_FORMAT = "<qqQQQQQiiqqq4q"
 SISFS_MAGIC = 0x53495346
 
 
@@ -198,14 +194,7 @@ _DEVICES = {
 }
 
 
-@syscall(
-    56,
-    "openat",
-    arg(A.DIRFD, "dirfd"),
-    arg(A.PATH, "path"),
-    arg(A.FLAGS, "flags", mask=O_KNOWN),
-    arg(A.MODE, "mode"),
-)
+@syscall("openat")
 async def sys_openat(k: Kernel, t: Task, dirfd: int, path: str, flags: int, mode: int) -> int:
     if flags & O_ACCMODE == O_ACCMODE:
         raise KernelError(Errno.EINVAL, "O_ACCMODE 3 is not an access mode")
@@ -239,7 +228,7 @@ async def sys_openat(k: Kernel, t: Task, dirfd: int, path: str, flags: int, mode
     return t.files.install(FsFile(k, ino, flags, is_dir))
 
 
-@syscall(57, "close", arg(A.FD, "fd"))
+@syscall("close")
 async def sys_close(k: Kernel, t: Task, fd: int) -> int:
     t.files.close(fd)
     return 0
@@ -253,7 +242,7 @@ async def _bounced(k: Kernel, count: int, op: Any) -> Any:
         k.heap.free(buf)
 
 
-@syscall(63, "read", arg(A.FD, "fd"), arg(A.BUF_OUT, "buf"), arg(A.LEN, "count"))
+@syscall("read")
 async def sys_read(k: Kernel, t: Task, fd: int, buf: int, count: int) -> int:
     f = t.files.get(fd)
     if not f.readable:
@@ -266,7 +255,7 @@ async def sys_read(k: Kernel, t: Task, fd: int, buf: int, count: int) -> int:
     return len(data)
 
 
-@syscall(64, "write", arg(A.FD, "fd"), arg(A.BUF_IN, "buf"), arg(A.LEN, "count"))
+@syscall("write")
 async def sys_write(k: Kernel, t: Task, fd: int, buf: int, count: int) -> int:
     f = t.files.get(fd)
     if not f.writable:
@@ -277,9 +266,7 @@ async def sys_write(k: Kernel, t: Task, fd: int, buf: int, count: int) -> int:
     return n
 
 
-@syscall(
-    67, "pread64", arg(A.FD, "fd"), arg(A.BUF_OUT, "buf"), arg(A.LEN, "count"), arg(A.INT, "offset")
-)
+@syscall("pread64")
 async def sys_pread64(k: Kernel, t: Task, fd: int, buf: int, count: int, offset: int) -> int:
     f = t.files.get(fd)
     if not isinstance(f, FsFile) or f.is_dir:
@@ -292,9 +279,7 @@ async def sys_pread64(k: Kernel, t: Task, fd: int, buf: int, count: int, offset:
     return len(data)
 
 
-@syscall(
-    68, "pwrite64", arg(A.FD, "fd"), arg(A.BUF_IN, "buf"), arg(A.LEN, "count"), arg(A.INT, "offset")
-)
+@syscall("pwrite64")
 async def sys_pwrite64(k: Kernel, t: Task, fd: int, buf: int, count: int, offset: int) -> int:
     f = t.files.get(fd)
     if not isinstance(f, FsFile) or f.is_dir:
@@ -308,25 +293,18 @@ async def sys_pwrite64(k: Kernel, t: Task, fd: int, buf: int, count: int, offset
     return n
 
 
-@syscall(62, "lseek", arg(A.FD, "fd"), arg(A.INT, "offset"), arg(A.WHENCE, "whence"))
+@syscall("lseek")
 async def sys_lseek(k: Kernel, t: Task, fd: int, offset: int, whence: int) -> int:
     return t.files.get(fd).seek(offset, whence)
 
 
-@syscall(80, "fstat", arg(A.FD, "fd"), arg(A.PTR_OUT, "statbuf", size=128))
+@syscall("fstat")
 async def sys_fstat(k: Kernel, t: Task, fd: int, statbuf: int) -> int:
     t.mm.copy_to_user(statbuf, t.files.get(fd).fstat())
     return 0
 
 
-@syscall(
-    79,
-    "newfstatat",
-    arg(A.DIRFD, "dirfd"),
-    arg(A.PATH, "path"),
-    arg(A.PTR_OUT, "statbuf", size=128),
-    arg(A.FLAGS, "flags", mask=AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | 0x800),
-)
+@syscall("newfstatat")
 async def sys_newfstatat(
     k: Kernel, t: Task, dirfd: int, path: str, statbuf: int, flags: int
 ) -> int:
@@ -341,27 +319,21 @@ async def sys_newfstatat(
     return 0
 
 
-@syscall(61, "getdents64", arg(A.FD, "fd"), arg(A.BUF_OUT, "dirp"), arg(A.LEN, "count"))
+@syscall("getdents64")
 async def sys_getdents64(k: Kernel, t: Task, fd: int, dirp: int, count: int) -> int:
     data = t.files.get(fd).getdents(count)
     t.mm.copy_to_user(dirp, data)
     return len(data)
 
 
-@syscall(34, "mkdirat", arg(A.DIRFD, "dirfd"), arg(A.PATH, "path"), arg(A.MODE, "mode"))
+@syscall("mkdirat")
 async def sys_mkdirat(k: Kernel, t: Task, dirfd: int, path: str, mode: int) -> int:
     dir_ino, name = resolve(k, t, dirfd, path.rstrip("/") or "/", parent=True)
     _fs(k).mkdir(dir_ino, name, mode)
     return 0
 
 
-@syscall(
-    35,
-    "unlinkat",
-    arg(A.DIRFD, "dirfd"),
-    arg(A.PATH, "path"),
-    arg(A.FLAGS, "flags", mask=AT_REMOVEDIR),
-)
+@syscall("unlinkat")
 async def sys_unlinkat(k: Kernel, t: Task, dirfd: int, path: str, flags: int) -> int:
     if flags & AT_REMOVEDIR:
         dir_ino, name = resolve(k, t, dirfd, path.rstrip("/") or "/", parent=True)
@@ -383,15 +355,7 @@ async def sys_unlinkat(k: Kernel, t: Task, dirfd: int, path: str, flags: int) ->
     return 0
 
 
-@syscall(
-    276,
-    "renameat2",
-    arg(A.DIRFD, "olddirfd"),
-    arg(A.PATH, "oldpath"),
-    arg(A.DIRFD, "newdirfd"),
-    arg(A.PATH, "newpath"),
-    arg(A.FLAGS, "flags", mask=RENAME_NOREPLACE),
-)
+@syscall("renameat2")
 async def sys_renameat2(
     k: Kernel, t: Task, olddirfd: int, oldpath: str, newdirfd: int, newpath: str, flags: int
 ) -> int:
@@ -408,7 +372,7 @@ async def sys_renameat2(
     return 0
 
 
-@syscall(49, "chdir", arg(A.PATH, "path"))
+@syscall("chdir")
 async def sys_chdir(k: Kernel, t: Task, path: str) -> int:
     ino = resolve(k, t, AT_FDCWD, path)
     if not st.S_ISDIR(_fs(k).stat(ino).mode):
@@ -417,7 +381,7 @@ async def sys_chdir(k: Kernel, t: Task, path: str) -> int:
     return 0
 
 
-@syscall(17, "getcwd", arg(A.BUF_OUT, "buf"), arg(A.LEN, "size"))
+@syscall("getcwd")
 async def sys_getcwd(k: Kernel, t: Task, buf: int, size: int) -> int:
     from sis.kernel.fs.vfs import path_of
 
@@ -432,14 +396,12 @@ async def sys_getcwd(k: Kernel, t: Task, buf: int, size: int) -> int:
     return len(path)
 
 
-@syscall(23, "dup", arg(A.FD, "oldfd"))
+@syscall("dup")
 async def sys_dup(k: Kernel, t: Task, oldfd: int) -> int:
     return t.files.install(t.files.get(oldfd))
 
 
-@syscall(
-    24, "dup3", arg(A.FD, "oldfd"), arg(A.NEWFD, "newfd"), arg(A.FLAGS, "flags", mask=0o2000000)
-)
+@syscall("dup3")
 async def sys_dup3(k: Kernel, t: Task, oldfd: int, newfd: int, flags: int) -> int:
     if oldfd == newfd:
         raise KernelError(Errno.EINVAL, "dup3 to the same descriptor")
@@ -447,26 +409,26 @@ async def sys_dup3(k: Kernel, t: Task, oldfd: int, newfd: int, flags: int) -> in
     return newfd
 
 
-@syscall(82, "fsync", arg(A.FD, "fd"))
+@syscall("fsync")
 async def sys_fsync(k: Kernel, t: Task, fd: int) -> int:
     t.files.get(fd).fsync()
     return 0
 
 
-@syscall(83, "fdatasync", arg(A.FD, "fd"))
+@syscall("fdatasync")
 async def sys_fdatasync(k: Kernel, t: Task, fd: int) -> int:
     t.files.get(fd).fsync()
     return 0
 
 
-@syscall(81, "sync")
+@syscall("sync")
 async def sys_sync(k: Kernel, t: Task) -> int:
     if k.fs is not None:
         k.fs.sync()
     return 0
 
 
-@syscall(46, "ftruncate", arg(A.FD, "fd"), arg(A.INT, "length"))
+@syscall("ftruncate")
 async def sys_ftruncate(k: Kernel, t: Task, fd: int, length: int) -> int:
     f = t.files.get(fd)
     if not isinstance(f, FsFile) or f.is_dir or not f.writable:
@@ -477,7 +439,7 @@ async def sys_ftruncate(k: Kernel, t: Task, fd: int, length: int) -> int:
     return 0
 
 
-@syscall(43, "statfs", arg(A.PATH, "path"), arg(A.PTR_OUT, "buf", size=120))
+@syscall("statfs")
 async def sys_statfs(k: Kernel, t: Task, path: str, buf: int) -> int:
     resolve(k, t, AT_FDCWD, path)
     s = _fs(k).statfs()

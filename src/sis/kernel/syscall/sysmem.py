@@ -17,7 +17,7 @@ from sis.kernel.mm.user import (
     USER_TOP,
     page_align_up,
 )
-from sis.kernel.syscall.table import A, arg, syscall
+from sis.kernel.syscall.table import syscall
 
 if TYPE_CHECKING:
     from sis.kernel.kernel import Kernel
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 PROT_MASK = 1 | 2 | 4
 
 
-@syscall(214, "brk", arg(A.UINT, "addr"))
+@syscall("brk")
 async def sys_brk(k: Kernel, t: Task, addr: int) -> int:
     return t.mm.set_brk(addr)
 
@@ -52,16 +52,7 @@ def _check_mmap(k: Kernel, length: int, prot: int, flags: int, offset: int, addr
     )
 
 
-@syscall(
-    222,
-    "mmap",
-    arg(A.UINT, "addr"),
-    arg(A.UINT, "length"),
-    arg(A.UINT, "prot"),
-    arg(A.UINT, "flags"),
-    arg(A.INT, "fd"),
-    arg(A.UINT, "offset"),
-)
+@syscall("mmap")
 async def sys_mmap(
     k: Kernel, t: Task, addr: int, length: int, prot: int, flags: int, fd: int, offset: int
 ) -> int:
@@ -79,7 +70,7 @@ async def sys_mmap(
     return start
 
 
-@syscall(215, "munmap", arg(A.UINT, "addr"), arg(A.UINT, "length"))
+@syscall("munmap")
 async def sys_munmap(k: Kernel, t: Task, addr: int, length: int) -> int:
     k.validator.check(
         "mmap",
@@ -93,7 +84,7 @@ async def sys_munmap(k: Kernel, t: Task, addr: int, length: int) -> int:
     return 0
 
 
-@syscall(226, "mprotect", arg(A.UINT, "addr"), arg(A.UINT, "length"), arg(A.UINT, "prot"))
+@syscall("mprotect")
 async def sys_mprotect(k: Kernel, t: Task, addr: int, length: int, prot: int) -> int:
     k.validator.check(
         "mmap", prot & ~PROT_MASK == 0 and addr % PAGE == 0, Errno.EINVAL, "bad mprotect"

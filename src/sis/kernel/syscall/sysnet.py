@@ -16,11 +16,44 @@ import struct
 import time
 from typing import TYPE_CHECKING, Any
 
+from sis.contract.syscalls import (  # noqa: F401 - the socket ABI, re-exported for tests
+    AF_INET,
+    AF_INET6,
+    AF_UNIX,
+    AF_UNSPEC,
+    IPPROTO_ICMP,
+    IPPROTO_IP,
+    IPPROTO_UDP,
+    MSG_CONFIRM,
+    MSG_DONTROUTE,
+    MSG_DONTWAIT,
+    MSG_NOSIGNAL,
+    MSG_PEEK,
+    MSG_TRUNC,
+    NR,
+    SO_BROADCAST,
+    SO_ERROR,
+    SO_RCVBUF,
+    SO_RCVTIMEO,
+    SO_RCVTIMEO_NEW,
+    SO_REUSEADDR,
+    SO_SNDTIMEO,
+    SO_SNDTIMEO_NEW,
+    SO_TYPE,
+    SOCK_CLOEXEC,
+    SOCK_DGRAM,
+    SOCK_NONBLOCK,
+    SOCK_RAW,
+    SOCK_STREAM,
+    SOL_SOCKET,
+    pack_sockaddr_in,
+    unpack_sockaddr_in,
+)
 from sis.kernel.errno import Errno, KernelError
 from sis.kernel.file import O_NONBLOCK, O_RDWR, OpenFile, pack_stat
 from sis.kernel.mm.user import PROT_READ, PROT_WRITE
 from sis.kernel.proc.sched import SIGNALLED, WaitQueue
-from sis.kernel.syscall.table import A, arg, syscall
+from sis.kernel.syscall.table import syscall
 from sis.kernel.syscall.validate import s32
 
 if TYPE_CHECKING:
@@ -28,39 +61,10 @@ if TYPE_CHECKING:
     from sis.kernel.net.socket import Socket
     from sis.kernel.proc.task import Task
 
-AF_UNSPEC, AF_UNIX, AF_INET, AF_INET6 = 0, 1, 2, 10
-SOCK_STREAM, SOCK_DGRAM, SOCK_RAW = 1, 2, 3
-SOCK_NONBLOCK, SOCK_CLOEXEC = 0o4000, 0o2000000
-IPPROTO_IP, IPPROTO_ICMP, IPPROTO_UDP = 0, 1, 17
-MSG_PEEK, MSG_DONTROUTE, MSG_TRUNC, MSG_DONTWAIT, MSG_CONFIRM, MSG_NOSIGNAL = (
-    0x2,
-    0x4,
-    0x20,
-    0x40,
-    0x800,
-    0x4000,
-)
-SEND_FLAGS = MSG_DONTROUTE | MSG_DONTWAIT | MSG_CONFIRM | MSG_NOSIGNAL
-RECV_FLAGS = MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT | MSG_NOSIGNAL
-SOL_SOCKET = 1
-SO_REUSEADDR, SO_TYPE, SO_ERROR, SO_BROADCAST, SO_RCVBUF = 2, 3, 4, 6, 8
-SO_RCVTIMEO, SO_SNDTIMEO = 20, 21
-SO_RCVTIMEO_NEW, SO_SNDTIMEO_NEW = 66, 67
 SOCKADDR_IN_LEN = 16
 MAX_SOCKADDR_LEN = 128
 SOCKET_OBJ_BYTES = 768  # struct socket + struct sock: what each open socket costs the heap
-SYS_NETINFO = 504
-
-
-def pack_sockaddr_in(addr: int, port: int) -> bytes:
-    return struct.pack("<H", AF_INET) + struct.pack(">HI", port, addr) + bytes(8)
-
-
-def unpack_sockaddr_in(data: bytes) -> tuple[int, int, int]:
-    """(family, address, port)."""
-    (family,) = struct.unpack_from("<H", data)
-    port, addr = struct.unpack_from(">HI", data, 2) if len(data) >= 8 else (0, 0)
-    return family, addr, port
+SYS_NETINFO = NR["sis_netinfo"]
 
 
 class SocketFile(OpenFile):
@@ -173,7 +177,7 @@ async def receive(k: Kernel, f: SocketFile, count: int, flags: int) -> tuple[byt
 # -- the calls --------------------------------------------------------------------------------------
 
 
-@syscall(198, "socket", arg(A.INT, "domain"), arg(A.INT, "type"), arg(A.INT, "protocol"))
+@syscall("socket")
 async def sys_socket(k: Kernel, t: Task, domain: int, sock_type: int, protocol: int) -> int:
     domain, sock_type, protocol = s32(domain), s32(sock_type), s32(protocol)
     v = k.validator
@@ -215,7 +219,7 @@ async def sys_socket(k: Kernel, t: Task, domain: int, sock_type: int, protocol: 
         raise
 
 
-@syscall(200, "bind", arg(A.FD, "fd"), arg(A.UINT, "addr"), arg(A.UINT, "addrlen"))
+@syscall("bind")
 async def sys_bind(k: Kernel, t: Task, fd: int, addr: int, addrlen: int) -> int:
     f = _socket_file(t, fd)
     sa = read_sockaddr(k, t, addr, addrlen)
@@ -224,7 +228,7 @@ async def sys_bind(k: Kernel, t: Task, fd: int, addr: int, addrlen: int) -> int:
     return 0
 
 
-@syscall(203, "connect", arg(A.FD, "fd"), arg(A.UINT, "addr"), arg(A.UINT, "addrlen"))
+@syscall("connect")
 async def sys_connect(k: Kernel, t: Task, fd: int, addr: int, addrlen: int) -> int:
     """For datagram sockets: set (or with AF_UNSPEC clear) the default destination and accept
     datagrams only from it."""
@@ -237,14 +241,14 @@ async def sys_connect(k: Kernel, t: Task, fd: int, addr: int, addrlen: int) -> i
     return 0
 
 
-@syscall(204, "getsockname", arg(A.FD, "fd"), arg(A.UINT, "addr"), arg(A.UINT, "addrlen"))
+@syscall("getsockname")
 async def sys_getsockname(k: Kernel, t: Task, fd: int, addr: int, addrlen: int) -> int:
     f = _socket_file(t, fd)
     write_sockaddr(k, t, addr, addrlen, f.sock.local_addr, f.sock.local_port)
     return 0
 
 
-@syscall(205, "getpeername", arg(A.FD, "fd"), arg(A.UINT, "addr"), arg(A.UINT, "addrlen"))
+@syscall("getpeername")
 async def sys_getpeername(k: Kernel, t: Task, fd: int, addr: int, addrlen: int) -> int:
     f = _socket_file(t, fd)
     if f.sock.remote is None:
@@ -253,16 +257,7 @@ async def sys_getpeername(k: Kernel, t: Task, fd: int, addr: int, addrlen: int) 
     return 0
 
 
-@syscall(
-    206,
-    "sendto",
-    arg(A.FD, "fd"),
-    arg(A.BUF_IN, "buf"),
-    arg(A.LEN, "len"),
-    arg(A.FLAGS, "flags", mask=SEND_FLAGS),
-    arg(A.UINT, "dest_addr"),
-    arg(A.UINT, "addrlen"),
-)
+@syscall("sendto")
 async def sys_sendto(
     k: Kernel, t: Task, fd: int, buf: int, length: int, flags: int, dest: int, addrlen: int
 ) -> int:
@@ -272,16 +267,7 @@ async def sys_sendto(
     return f.sock.sendto(data, target)
 
 
-@syscall(
-    207,
-    "recvfrom",
-    arg(A.FD, "fd"),
-    arg(A.BUF_OUT, "buf"),
-    arg(A.LEN, "len"),
-    arg(A.FLAGS, "flags", mask=RECV_FLAGS),
-    arg(A.UINT, "src_addr"),
-    arg(A.UINT, "addrlen"),
-)
+@syscall("recvfrom")
 async def sys_recvfrom(
     k: Kernel, t: Task, fd: int, buf: int, length: int, flags: int, src: int, addrlen: int
 ) -> int:
@@ -304,15 +290,7 @@ def _timeval(k: Kernel, raw: bytes) -> float | None:
     return value or None  # zero means wait forever
 
 
-@syscall(
-    208,
-    "setsockopt",
-    arg(A.FD, "fd"),
-    arg(A.INT, "level"),
-    arg(A.INT, "optname"),
-    arg(A.UINT, "optval"),
-    arg(A.UINT, "optlen"),
-)
+@syscall("setsockopt")
 async def sys_setsockopt(
     k: Kernel, t: Task, fd: int, level: int, optname: int, optval: int, optlen: int
 ) -> int:
@@ -349,15 +327,7 @@ async def sys_setsockopt(
     return 0
 
 
-@syscall(
-    209,
-    "getsockopt",
-    arg(A.FD, "fd"),
-    arg(A.INT, "level"),
-    arg(A.INT, "optname"),
-    arg(A.UINT, "optval"),
-    arg(A.UINT, "optlen"),
-)
+@syscall("getsockopt")
 async def sys_getsockopt(
     k: Kernel, t: Task, fd: int, level: int, optname: int, optval: int, optlen: int
 ) -> int:
@@ -393,7 +363,7 @@ async def sys_getsockopt(
     return 0
 
 
-@syscall(210, "shutdown", arg(A.FD, "fd"), arg(A.INT, "how"))
+@syscall("shutdown")
 async def sys_shutdown(k: Kernel, t: Task, fd: int, how: int) -> int:
     f = _socket_file(t, fd)
     how = s32(how)
@@ -404,7 +374,7 @@ async def sys_shutdown(k: Kernel, t: Task, fd: int, how: int) -> int:
     return 0
 
 
-@syscall(SYS_NETINFO, "sis_netinfo", arg(A.BUF_OUT, "buf"), arg(A.LEN, "len"))
+@syscall("sis_netinfo")
 async def sys_sis_netinfo(k: Kernel, t: Task, buf: int, length: int) -> int:
     """Interfaces (state, addresses, counters), sockets and neighbours as JSON, like /proc/net."""
     info = (

@@ -7,54 +7,64 @@ import json
 import struct
 from typing import TYPE_CHECKING
 
+from sis.contract.syscalls import (
+    REBOOT_CMD_HALT,
+    REBOOT_CMD_POWER_OFF,
+    REBOOT_CMD_RESTART,
+    REBOOT_MAGIC1,
+    REBOOT_MAGIC2,
+    SIG_DFL,
+    SIG_IGN,
+    SPAWN_NEWPGRP,
+    TCGETS,
+    TIOCGPGRP,
+    TIOCGWINSZ,
+    TIOCSPGRP,
+    WNOHANG,
+)
+from sis.kernel.buildinfo import build_info
 from sis.kernel.errno import Errno, KernelError
-from sis.kernel.proc.sched import SIGNALLED
+from sis.kernel.kinfo import kernel_control, kernel_info
+from sis.kernel.proc.sched import SIGNALLED, KernelHalt
 from sis.kernel.proc.task import NSIG, TaskExit, TaskState
-from sis.kernel.syscall.table import A, arg, syscall
+from sis.kernel.syscall.table import syscall
 
 if TYPE_CHECKING:
     from sis.kernel.kernel import Kernel
     from sis.kernel.proc.task import Task
 
-WNOHANG = 1
-TIOCGPGRP, TIOCSPGRP, TCGETS, TIOCGWINSZ = 0x540F, 0x5410, 0x5401, 0x5413
-REBOOT_MAGIC1, REBOOT_MAGIC2 = 0xFEE1DEAD, 672274793
-REBOOT_CMD_RESTART, REBOOT_CMD_POWER_OFF, REBOOT_CMD_HALT = 0x01234567, 0x4321FEDC, 0xCDEF0123
-SPAWN_NEWPGRP = 1
-SIG_DFL, SIG_IGN = 0, 1
 
-
-@syscall(93, "exit", arg(A.INT, "status"))
+@syscall("exit")
 async def sys_exit(k: Kernel, t: Task, status: int) -> int:
     raise TaskExit(status & 0xFF)
 
 
-@syscall(94, "exit_group", arg(A.INT, "status"))
+@syscall("exit_group")
 async def sys_exit_group(k: Kernel, t: Task, status: int) -> int:
     raise TaskExit(status & 0xFF)
 
 
-@syscall(172, "getpid")
+@syscall("getpid")
 async def sys_getpid(k: Kernel, t: Task) -> int:
     return t.pid
 
 
-@syscall(173, "getppid")
+@syscall("getppid")
 async def sys_getppid(k: Kernel, t: Task) -> int:
     return t.ppid
 
 
-@syscall(178, "gettid")
+@syscall("gettid")
 async def sys_gettid(k: Kernel, t: Task) -> int:
     return t.pid
 
 
-@syscall(174, "getuid")
+@syscall("getuid")
 async def sys_getuid(k: Kernel, t: Task) -> int:
     return 0
 
 
-@syscall(155, "getpgid", arg(A.PID, "pid"))
+@syscall("getpgid")
 async def sys_getpgid(k: Kernel, t: Task, pid: int) -> int:
     target = t if pid == 0 else k.find_task(pid)
     if target is None:
@@ -62,7 +72,7 @@ async def sys_getpgid(k: Kernel, t: Task, pid: int) -> int:
     return target.pgid
 
 
-@syscall(154, "setpgid", arg(A.PID, "pid"), arg(A.PID, "pgid"))
+@syscall("setpgid")
 async def sys_setpgid(k: Kernel, t: Task, pid: int, pgid: int) -> int:
     target = t if pid == 0 else k.find_task(pid)
     if target is None or (target is not t and target.ppid != t.pid):
@@ -73,7 +83,7 @@ async def sys_setpgid(k: Kernel, t: Task, pid: int, pgid: int) -> int:
     return 0
 
 
-@syscall(129, "kill", arg(A.PID, "pid"), arg(A.SIG, "sig"))
+@syscall("kill")
 async def sys_kill(k: Kernel, t: Task, pid: int, sig: int) -> int:
     if pid in (0, -1):
         targets = [
@@ -94,14 +104,7 @@ async def sys_kill(k: Kernel, t: Task, pid: int, sig: int) -> int:
     return 0
 
 
-@syscall(
-    134,
-    "rt_sigaction",
-    arg(A.SIG, "sig"),
-    arg(A.OPT_PTR_IN, "act", size=8),
-    arg(A.OPT_PTR_OUT, "oldact", size=8),
-    arg(A.UINT, "sigsetsize"),
-)
+@syscall("rt_sigaction")
 async def sys_rt_sigaction(
     k: Kernel, t: Task, sig: int, act: int, oldact: int, setsize: int
 ) -> int:
@@ -121,7 +124,7 @@ async def sys_rt_sigaction(
     return 0
 
 
-@syscall(101, "nanosleep", arg(A.PTR_IN, "req", size=16), arg(A.OPT_PTR_OUT, "rem", size=16))
+@syscall("nanosleep")
 async def sys_nanosleep(k: Kernel, t: Task, req: int, rem: int) -> int:
     sec, nsec = struct.unpack("<qq", t.mm.copy_from_user(req, 16))
     if sec < 0 or not 0 <= nsec < 1_000_000_000:
@@ -135,20 +138,13 @@ async def sys_nanosleep(k: Kernel, t: Task, req: int, rem: int) -> int:
     return 0
 
 
-@syscall(124, "sched_yield")
+@syscall("sched_yield")
 async def sys_sched_yield(k: Kernel, t: Task) -> int:
     await k.sched.yield_now()
     return 0
 
 
-@syscall(
-    260,
-    "wait4",
-    arg(A.PID, "pid"),
-    arg(A.OPT_PTR_OUT, "wstatus", size=4),
-    arg(A.FLAGS, "options", mask=0x7 | 0x20000000 | 0x40000000 | 0x80000000),
-    arg(A.OPT_PTR_OUT, "rusage", size=144),
-)
+@syscall("wait4")
 async def sys_wait4(k: Kernel, t: Task, pid: int, wstatus: int, options: int, rusage: int) -> int:
     while True:
         children = [
@@ -168,10 +164,8 @@ async def sys_wait4(k: Kernel, t: Task, pid: int, wstatus: int, options: int, ru
             raise KernelError(Errno.EINTR)
 
 
-@syscall(160, "uname", arg(A.PTR_OUT, "buf", size=390))
+@syscall("uname")
 async def sys_uname(k: Kernel, t: Task, buf: int) -> int:
-    from sis.kernel.buildinfo import build_info
-
     info = build_info()
     fields = [
         "SIS",
@@ -185,14 +179,7 @@ async def sys_uname(k: Kernel, t: Task, buf: int) -> int:
     return 0
 
 
-@syscall(
-    142,
-    "reboot",
-    arg(A.UINT, "magic1"),
-    arg(A.UINT, "magic2"),
-    arg(A.UINT, "cmd"),
-    arg(A.UINT, "arg"),
-)
+@syscall("reboot")
 async def sys_reboot(k: Kernel, t: Task, magic1: int, magic2: int, cmd: int, _arg: int) -> int:
     if magic1 & 0xFFFFFFFF != REBOOT_MAGIC1 or magic2 & 0xFFFFFFFF != REBOOT_MAGIC2:
         raise KernelError(Errno.EINVAL, "bad reboot magic")
@@ -204,12 +191,10 @@ async def sys_reboot(k: Kernel, t: Task, magic1: int, magic2: int, cmd: int, _ar
     if cmd & 0xFFFFFFFF not in actions:
         raise KernelError(Errno.EINVAL, f"unknown reboot command {cmd:#x}")
     k.power(actions[cmd & 0xFFFFFFFF])
-    from sis.kernel.proc.sched import KernelHalt
-
     raise KernelHalt("power")
 
 
-@syscall(29, "ioctl", arg(A.FD, "fd"), arg(A.UINT, "request"), arg(A.UINT, "argp"))
+@syscall("ioctl")
 async def sys_ioctl(k: Kernel, t: Task, fd: int, request: int, argp: int) -> int:
     f = t.files.get(fd)
     if f.kind != "tty":
@@ -231,17 +216,9 @@ async def sys_ioctl(k: Kernel, t: Task, fd: int, request: int, argp: int) -> int
 # -- SIS calls (numbers above Linux's table, below 512) ---------------------------------------
 
 
-@syscall(
-    500,
-    "sis_spawn",
-    arg(A.PATH, "path"),
-    arg(A.PTR_IN, "argv", size=8),
-    arg(A.FLAGS, "flags", mask=SPAWN_NEWPGRP),
-)
+@syscall("sis_spawn")
 async def sys_sis_spawn(k: Kernel, t: Task, path: str, argv_ptr: int, flags: int) -> int:
     """posix_spawn for programs of the kernel's /bin: argv is a NULL-terminated char*[]."""
-    from sis.kernel.shell.programs import lookup_program
-
     argv: list[str] = []
     for i in range(256):
         (p,) = struct.unpack("<Q", t.mm.copy_from_user(argv_ptr + 8 * i, 8))
@@ -250,7 +227,7 @@ async def sys_sis_spawn(k: Kernel, t: Task, path: str, argv_ptr: int, flags: int
         argv.append(t.mm.strncpy_from_user(p, 4095).decode("utf-8", "surrogateescape"))
     else:
         raise KernelError(Errno.E2BIG, "argv has more than 255 entries")
-    program = lookup_program(path)
+    program = k.userland.lookup(path, k.cfg.features) if k.userland is not None else None
     if program is None:
         raise KernelError(Errno.ENOENT, f"no program {path}")
     child = k.spawn(
@@ -259,17 +236,15 @@ async def sys_sis_spawn(k: Kernel, t: Task, path: str, argv_ptr: int, flags: int
     return child.pid
 
 
-@syscall(501, "sis_panic", arg(A.PATH, "message"))
+@syscall("sis_panic")
 async def sys_sis_panic(k: Kernel, t: Task, message: str) -> int:
     k.panic(message or "panic requested from user space", task=t)
     return 0  # not reached
 
 
-@syscall(502, "sis_kinfo", arg(A.PATH, "topic"), arg(A.BUF_OUT, "buf"), arg(A.LEN, "len"))
+@syscall("sis_kinfo")
 async def sys_sis_kinfo(k: Kernel, t: Task, topic: str, buf: int, length: int) -> int:
     """Kernel state for user-space tools (ps, memstats, dmesg, ...) as JSON, like /proc files."""
-    from sis.kernel.kinfo import kernel_info
-
     data = json.dumps(kernel_info(k, topic), separators=(",", ":")).encode()
     if len(data) > length:
         raise KernelError(Errno.ERANGE, f"{len(data)} bytes needed")
@@ -277,10 +252,8 @@ async def sys_sis_kinfo(k: Kernel, t: Task, topic: str, buf: int, length: int) -
     return len(data)
 
 
-@syscall(503, "sis_kctl", arg(A.PATH, "command"))
+@syscall("sis_kctl")
 async def sys_sis_kctl(k: Kernel, t: Task, command: str) -> int:
     """Kernel settings from user space (logctl, metricsctl, chaos), like writes to /proc/sys."""
-    from sis.kernel.kinfo import kernel_control
-
     kernel_control(k, command)
     return 0

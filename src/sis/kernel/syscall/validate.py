@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from sis.contract.syscalls import AT_FDCWD
 from sis.kernel.errno import Errno, KernelError
 from sis.kernel.file import MAX_FDS
 from sis.kernel.mm.user import KERNEL_SPACE, PROT_READ, PROT_WRITE, USER_MIN
@@ -14,7 +15,6 @@ from sis.kernel.syscall.table import MAX_SYSCALL, A, Syscall
 if TYPE_CHECKING:
     from sis.kernel.proc.task import Task
 
-AT_FDCWD = -100
 MAX_IO = 0x7FFFF000
 PATH_MAX = 4096
 NSIG = 64
