@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 import tempfile
 import time
@@ -24,7 +25,8 @@ RULE = "=" * 72
 RECENT_LOGS = 15
 DEBUGGING_STEPS = (
     "1. Read PANIC INFORMATION and the top of STACK TRACE: that is where it died.",
-    "2. Resolve addresses with `sis kernel symbols` (or `sis crash decode` on this log).",
+    "2. STACK TRACE names each function; `sis kernel symbols` prints the symbol map of this",
+    "   build, to resolve addresses that show `?` or come from a raw dump.",
     "3. RECENT LOGS show what the kernel did just before; `dmesg` after reboot shows more.",
     "4. Reproduce with the same -append and chaos seed; the crash dump has the full state.",
 )
@@ -67,12 +69,48 @@ def _walk_tb(tb: types.TracebackType | None) -> list[types.TracebackType]:
 
 
 def _crash_dir(k: Kernel) -> Path:
+    """Where dumps go: $SIS_CRASH_DIR, else beside the disk image, else a private directory
+    in the temp directory. A directory the kernel creates is 0700: dumps hold recent logs."""
     env = os.environ.get("SIS_CRASH_DIR")
     if env:
-        return Path(env)
+        return _private_dir(Path(env), fix_mode=False)
     if k.cfg.drive is not None:
         return Path(k.cfg.drive.file).resolve().parent
-    return Path(tempfile.gettempdir()) / "sis-crash"
+    tmp = Path(tempfile.gettempdir())
+    try:
+        return _private_dir(tmp / "sis-crash", fix_mode=True)
+    except PermissionError:
+        # /tmp is shared: another user's sis-crash is not ours to write into.
+        return _private_dir(tmp / f"sis-crash-{os.getuid()}", fix_mode=True)
+
+
+def _private_dir(path: Path, *, fix_mode: bool) -> Path:
+    """Create `path` as 0700 if it is missing. With `fix_mode` an existing one must be a real
+    directory of this user and is made 0700 (older kernels left it 0755)."""
+    try:
+        path.mkdir(mode=0o700, parents=True)
+        os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask
+        return path
+    except FileExistsError:
+        pass
+    if fix_mode:
+        st = os.lstat(path)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+            raise PermissionError(f"{path} is not a directory of this user")
+        if stat.S_IMODE(st.st_mode) != 0o700:
+            os.chmod(path, 0o700)
+    return path
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a new file readable by its owner only, whatever the umask."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8", closefd=False) as f:
+            f.write(text)
+    finally:
+        os.close(fd)
 
 
 def handle_panic(k: Kernel, message: str, exc: BaseException | None, task: Task | None) -> None:
@@ -194,13 +232,12 @@ def build_report(
     }
     try:
         directory = _crash_dir(k)
-        directory.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%dT%H%M%S")
         path = (
             directory
             / f"sis-crash-{k.cfg.name or 'sis'}-{stamp}-{os.getpid()}-{k.machine.panic_count}.json"
         )
-        path.write_text(json.dumps(dump, indent=1, default=str))
+        _write_private(path, json.dumps(dump, indent=1, default=str))
         dump["path"] = str(path)
         lines.append(f"  Saved to {path}")
     except OSError as e:
