@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from sis.harness.image import ImageError, build_initramfs, build_linux_busybox, extract_vmlinux
+from sis.harness.images import ImageError, build_initramfs, build_linux_busybox, extract_vmlinux
 
 _LIBC = ctypes.CDLL(None, use_errno=True)
 

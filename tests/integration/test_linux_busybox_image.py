@@ -28,8 +28,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sis.harness import image as image_module
-from sis.harness.image import (
+from sis.harness.images import (
     APT_HINT,
     ImageError,
     LinuxBusyboxImage,
@@ -37,6 +36,7 @@ from sis.harness.image import (
     default_image_dir,
     find_kernel,
 )
+from sis.harness.images import linux_busybox as image_module
 
 PROFILE: dict[str, Any] = yaml.safe_load(
     resources.files("sis.harness.profiles").joinpath("linux-busybox.yaml").read_text()

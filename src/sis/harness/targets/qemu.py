@@ -23,7 +23,7 @@ class QemuTarget(ProcessTarget):
     def values(self) -> dict[str, str]:
         image = self.profile.image
         if image.get("builder") == "linux-busybox":
-            from sis.harness.image import ImageError, build_linux_busybox, default_image_dir
+            from sis.harness.images import ImageError, build_linux_busybox, default_image_dir
 
             try:
                 built = build_linux_busybox(default_image_dir())

@@ -3,7 +3,8 @@
 Everything comes from packages already installed on the host (`linux-image-amd64`,
 `busybox-static`); nothing is downloaded and no root is needed beyond reading `/boot`.
 The outputs land in one directory with a `manifest.json` that records every input, so
-calling the builder again is a cheap no-op until the kernel or busybox changes.
+calling the builder again is a cheap no-op until the kernel or busybox changes
+(`sis.harness.images.cache`).
 
     out_dir/
       vmlinux          the uncompressed ELF kernel, booted through PVH (`-kernel vmlinux`)
@@ -14,33 +15,39 @@ calling the builder again is a cheap no-op until the kernel or busybox changes.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import gzip
-import hashlib
-import io
-import json
 import lzma
 import os
 import re
-import stat
 import struct
 import subprocess
-import tempfile
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from sis.harness.images import cpio as cpio_source
+from sis.harness.images import modules as modules_source
+from sis.harness.images.cache import (
+    default_image_dir,
+    ensure_empty_disk,
+    file_record,
+    locked,
+    sources_digest,
+    up_to_date,
+    write_atomic,
+    write_manifest,
+)
+from sis.harness.images.cpio import Cpio
+from sis.harness.images.errors import ImageError
+from sis.harness.images.modules import Module, read_module, resolve_modules
 
 __all__ = [
     "APT_HINT",
     "BOOT_MARKER",
     "GUEST_MODULES",
-    "ImageError",
     "LinuxBusyboxImage",
     "build_initramfs",
     "build_linux_busybox",
-    "default_image_dir",
     "extract_vmlinux",
     "find_kernel",
 ]
@@ -83,11 +90,9 @@ BUSYBOX = Path("/bin/busybox")
 XZ_MAGIC = b"\xfd7zXZ\x00"
 GZIP_MAGIC = b"\x1f\x8b\x08"
 ELF_MAGIC = b"\x7fELF"
-_MODULE_SUFFIXES = (".ko.xz", ".ko.gz", ".ko.zst", ".ko")
 
-
-class ImageError(Exception):
-    """The image cannot be built; the message says what to do about it."""
+# The code that shapes the image.
+_BUILDER_SOURCES = (__file__, cpio_source.__file__, modules_source.__file__)
 
 
 @dataclass(frozen=True)
@@ -107,14 +112,6 @@ class LinuxBusyboxImage:
 
 
 @dataclass(frozen=True)
-class _Module:
-    name: str
-    path: Path  # on the host, possibly compressed
-    relpath: str  # inside /lib/modules/<version>, always ending in .ko
-    deps: tuple[str, ...]  # relpaths of everything it needs, as modules.dep lists them
-
-
-@dataclass(frozen=True)
 class _Plan:
     """What goes into an image, resolved from the host before anything is built."""
 
@@ -122,15 +119,10 @@ class _Plan:
     vmlinuz: Path
     busybox_version: str
     applets: list[str]  # paths such as "bin/ls", from `busybox --list-full`
-    modules: list[_Module]  # in load order
+    modules: list[Module]  # in load order
 
 
-# --------------------------------------------------------------------------- public API
-
-
-def default_image_dir() -> Path:
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "sis" / "images" / "linux-busybox"
+# --------------------------------------------------------------------------- kernel
 
 
 def find_kernel(kernel_version: str | None = None) -> tuple[str, Path, Path]:
@@ -174,13 +166,13 @@ def build_linux_busybox(
     out_dir = Path(out_dir) if out_dir is not None else default_image_dir()
     plan = _plan(kernel_version)
     inputs = {
-        # Any change to this builder (layout, /init) invalidates existing images.
-        "builder_sha256": hashlib.sha256(Path(__file__).read_bytes()).hexdigest(),
+        # Any change to this builder (layout, /init, archive format) invalidates old images.
+        "builder_sha256": sources_digest(*_BUILDER_SOURCES),
         "kernel_version": plan.kernel_version,
-        "vmlinuz": _file_record(plan.vmlinuz),
+        "vmlinuz": file_record(plan.vmlinuz),
         "busybox_version": plan.busybox_version,
-        "busybox": _file_record(BUSYBOX),
-        "modules": {m.name: _file_record(m.path) for m in plan.modules},
+        "busybox": file_record(BUSYBOX),
+        "modules": {m.name: file_record(m.path) for m in plan.modules},
         "disk_size": DISK_SIZE,
     }
 
@@ -192,16 +184,15 @@ def build_linux_busybox(
     }
     manifest_path = out_dir / "manifest.json"
 
-    with _locked(out_dir / ".lock"):
-        rebuilt = force or not _up_to_date(manifest_path, inputs, paths)
+    with locked(out_dir / ".lock"):
+        rebuilt = force or not up_to_date(manifest_path, inputs, paths)
         if rebuilt:
             manifest_path.unlink(missing_ok=True)
-            _write_atomic(paths["vmlinux"], extract_vmlinux(plan.vmlinuz.read_bytes()))
-            _write_atomic(paths["initramfs"], _build_initramfs(plan))
-            outputs = {name: _file_record(path) for name, path in paths.items() if name != "disk"}
-            manifest = {"inputs": inputs, "outputs": outputs}
-            _write_atomic(manifest_path, (json.dumps(manifest, indent=2) + "\n").encode())
-        _ensure_empty_disk(paths["disk"], DISK_SIZE, replace=rebuilt)
+            write_atomic(paths["vmlinux"], extract_vmlinux(plan.vmlinuz.read_bytes()))
+            write_atomic(paths["initramfs"], _build_initramfs(plan))
+            outputs = {name: path for name, path in paths.items() if name != "disk"}
+            write_manifest(manifest_path, inputs, outputs)
+        ensure_empty_disk(paths["disk"], DISK_SIZE, replace=rebuilt)
 
     return LinuxBusyboxImage(
         out_dir=out_dir,
@@ -225,11 +216,11 @@ def build_initramfs(kernel_version: str | None = None) -> bytes:
 def _plan(kernel_version: str | None) -> _Plan:
     version, vmlinuz, modules_dir = find_kernel(kernel_version)
     busybox_version, applets = _busybox_info()
-    modules = _resolve_modules(modules_dir, GUEST_MODULES)
+    modules = resolve_modules(modules_dir, GUEST_MODULES)
     return _Plan(version, vmlinuz, busybox_version, applets, modules)
 
 
-# --------------------------------------------------------------------------- kernel
+# --------------------------------------------------------------------------- vmlinux
 
 
 def extract_vmlinux(bzimage: bytes) -> bytes:
@@ -265,87 +256,6 @@ def _inflate_gzip(data: bytes) -> bytes:
 
 def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(n) for n in re.findall(r"\d+", version))
-
-
-# --------------------------------------------------------------------------- modules
-
-
-def _module_name(filename: str) -> str:
-    for suffix in _MODULE_SUFFIXES:
-        if filename.endswith(suffix):
-            filename = filename[: -len(suffix)]
-            break
-    return filename.replace("-", "_")
-
-
-def _resolve_modules(modules_dir: Path, wanted: tuple[str, ...]) -> list[_Module]:
-    """The wanted modules and their dependencies, in load order, from modules.dep."""
-    deps: dict[str, list[str]] = {}
-    paths: dict[str, str] = {}
-    for line in (modules_dir / "modules.dep").read_text().splitlines():
-        target, sep, rest = line.partition(":")
-        if not sep:
-            continue
-        name = _module_name(Path(target).name)
-        paths[name] = target
-        deps[name] = [_module_name(Path(d).name) for d in rest.split()]
-    builtin_file = modules_dir / "modules.builtin"
-    builtin = (
-        {_module_name(Path(p).name) for p in builtin_file.read_text().split()}
-        if builtin_file.is_file()
-        else set()
-    )
-
-    order: list[str] = []
-    seen: set[str] = set()
-
-    def visit(name: str) -> None:
-        if name in seen:
-            return
-        seen.add(name)
-        # modules.dep lists the full closure; visiting it depth first gives a load order.
-        for dep in deps[name]:
-            visit(dep)
-        order.append(name)
-
-    for raw in wanted:
-        name = raw.replace("-", "_")
-        if name in deps:
-            visit(name)
-        elif name not in builtin:
-            raise ImageError(f"kernel module {raw} not found in {modules_dir}/modules.dep")
-
-    return [
-        _Module(
-            name,
-            modules_dir / paths[name],
-            _uncompressed(paths[name]),
-            tuple(_uncompressed(paths[d]) for d in deps[name]),
-        )
-        for name in order
-    ]
-
-
-def _uncompressed(relpath: str) -> str:
-    for suffix in _MODULE_SUFFIXES:
-        if relpath.endswith(suffix):
-            return relpath[: -len(suffix)] + ".ko"
-    return relpath
-
-
-def _read_module(module: _Module) -> bytes:
-    data = module.path.read_bytes()
-    filename = module.path.name
-    if filename.endswith(".ko.xz"):
-        return lzma.decompress(data)
-    if filename.endswith(".ko.gz"):
-        return gzip.decompress(data)
-    if filename.endswith(".ko.zst"):
-        raise ImageError(
-            f"{module.path} is zstd compressed, which this builder cannot read; "
-            "use a kernel with xz, gzip or uncompressed modules"
-        )
-    return data
 
 
 # --------------------------------------------------------------------------- busybox
@@ -394,7 +304,7 @@ def _elf_interpreter(elf: bytes) -> bool:
 # --------------------------------------------------------------------------- /init
 
 
-def _init_script(modules: list[_Module]) -> str:
+def _init_script(modules: list[Module]) -> str:
     names = " ".join(m.name for m in modules)
     return f"""#!/bin/sh
 # PID 1 of the SIS linux-busybox image. The kernel log goes to the console= device
@@ -461,66 +371,12 @@ done
 """
 
 
-# --------------------------------------------------------------------------- cpio
-
-
-class _Cpio:
-    """A writer for the `newc` cpio format the kernel unpacks (see the kernel's
-    Documentation/driver-api/early-userspace/buffer-format.rst)."""
-
-    def __init__(self) -> None:
-        self._out = io.BytesIO()
-        self._ino = 0
-
-    def _entry(
-        self, name: str, mode: int, data: bytes = b"", rdev: tuple[int, int] = (0, 0)
-    ) -> None:
-        self._ino += 1
-        encoded = name.encode() + b"\0"
-        fields = (
-            self._ino,
-            mode,
-            0,  # uid
-            0,  # gid
-            2 if stat.S_ISDIR(mode) else 1,  # nlink
-            0,  # mtime: fixed, so the archive is reproducible
-            len(data),
-            0,  # dev major
-            0,  # dev minor
-            rdev[0],
-            rdev[1],
-            len(encoded),
-            0,  # check
-        )
-        header = b"070701" + b"".join(b"%08X" % f for f in fields)
-        self._out.write(header + encoded)
-        self._pad()
-        self._out.write(data)
-        self._pad()
-
-    def _pad(self) -> None:
-        self._out.write(b"\0" * (-self._out.tell() % 4))
-
-    def directory(self, name: str, perm: int = 0o755) -> None:
-        self._entry(name, stat.S_IFDIR | perm)
-
-    def file(self, name: str, data: bytes, perm: int = 0o644) -> None:
-        self._entry(name, stat.S_IFREG | perm, data)
-
-    def symlink(self, name: str, target: str) -> None:
-        self._entry(name, stat.S_IFLNK | 0o777, target.encode())
-
-    def char_device(self, name: str, major: int, minor: int, perm: int = 0o600) -> None:
-        self._entry(name, stat.S_IFCHR | perm, rdev=(major, minor))
-
-    def finish(self) -> bytes:
-        self._entry("TRAILER!!!", 0)
-        return self._out.getvalue()
+# --------------------------------------------------------------------------- initramfs
 
 
 def _build_initramfs(plan: _Plan) -> bytes:
     kernel_version, modules = plan.kernel_version, plan.modules
-    cpio = _Cpio()
+    cpio = Cpio()
     dirs = {"bin", "sbin", "usr", "usr/bin", "usr/sbin", "dev", "proc", "sys", "tmp", "run"}
     dirs |= {"etc", "etc/acpi", "etc/acpi/PWRF", "root", "mnt", "var", "var/log", "var/run"}
     dirs |= {"lib", "lib/modules", f"lib/modules/{kernel_version}"}
@@ -543,7 +399,7 @@ def _build_initramfs(plan: _Plan) -> bytes:
     # A modules.dep for just these modules lets `modprobe` work inside the guest too.
     dep_lines = []
     for module in modules:
-        cpio.file(f"lib/modules/{kernel_version}/{module.relpath}", _read_module(module))
+        cpio.file(f"lib/modules/{kernel_version}/{module.relpath}", read_module(module))
         dep_lines.append(f"{module.relpath}: {' '.join(module.deps)}".rstrip())
     cpio.file(f"lib/modules/{kernel_version}/modules.dep", ("\n".join(dep_lines) + "\n").encode())
 
@@ -554,98 +410,3 @@ def _build_initramfs(plan: _Plan) -> bytes:
     cpio.file("etc/group", b"root:x:0:\n")
     cpio.file("init", _init_script(modules).encode(), 0o755)
     return gzip.compress(cpio.finish(), compresslevel=6, mtime=0)
-
-
-# --------------------------------------------------------------------------- files
-
-
-def _file_record(path: Path) -> dict[str, object]:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return {"path": str(path), "size": path.stat().st_size, "sha256": digest.hexdigest()}
-
-
-def _up_to_date(manifest_path: Path, inputs: dict[str, object], paths: dict[str, Path]) -> bool:
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (OSError, ValueError):
-        return False
-    if manifest.get("inputs") != inputs:
-        return False
-    # Sizes catch a truncated or replaced output without re-hashing 60+ MB on every call.
-    for name, record in manifest.get("outputs", {}).items():
-        path = paths.get(name)
-        if path is None or not path.is_file() or path.stat().st_size != record.get("size"):
-            return False
-    return True
-
-
-@contextlib.contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
-    """Serialise builders sharing a cache directory (parallel test sessions)."""
-    with lock_path.open("a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    # A QEMU already running from the old file keeps its inode; readers never see half a file.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _ensure_empty_disk(path: Path, size: int, *, replace: bool) -> None:
-    """Leave an empty sparse raw disk of `size` bytes at `path`."""
-    if not replace and path.is_file() and path.stat().st_size == size and _is_empty(path):
-        return
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.ftruncate(fd, size)
-        os.fchmod(fd, 0o644)
-        os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _is_empty(path: Path) -> bool:
-    """True if the file holds only zeros; sparse holes are skipped without reading them."""
-    with path.open("rb") as f:
-        fd = f.fileno()
-        try:
-            offset = os.lseek(fd, 0, os.SEEK_DATA)
-        except OSError:
-            return True  # ENXIO: no data at all
-        while True:
-            try:
-                hole = os.lseek(fd, offset, os.SEEK_HOLE)
-            except OSError:
-                return True
-            f.seek(offset)
-            remaining = hole - offset
-            while remaining > 0:
-                chunk = f.read(min(remaining, 1 << 20))
-                if not chunk:
-                    return True
-                if chunk.count(0) != len(chunk):
-                    return False
-                remaining -= len(chunk)
-            try:
-                offset = os.lseek(fd, hole, os.SEEK_DATA)
-            except OSError:
-                return True
