@@ -310,3 +310,33 @@ class Session:
 
     def __repr__(self) -> str:
         return f"<Session {self.name} {self._state.value} boots={len(self.boots)}>"
+
+
+def start_sessions(
+    specs: list[str], *, preset: str, workdir: Path | str
+) -> list[tuple[str, Session]]:
+    """Start one session per target spec, each labelled by its profile's name (numbered when a
+    profile repeats); on any failure the ones already started are stopped. Call it from the
+    thread that will use and power off the sessions (see the module's note on orphans)."""
+    from collections import Counter
+
+    from sis.harness.targets.profile import load_profile
+
+    names = [load_profile(s).name for s in specs]
+    counts, seen = Counter(names), Counter[str]()
+    labels = []
+    for n in names:
+        seen[n] += 1
+        labels.append(n if counts[n] == 1 else f"{n}-{seen[n]}")
+    sessions = [
+        Session(s, preset=preset, workdir=workdir, name=f"{label}-{preset}")
+        for s, label in zip(specs, labels, strict=True)
+    ]
+    try:
+        for s in sessions:
+            s.start()
+    except BaseException:
+        for s in sessions:
+            s.kill()
+        raise
+    return list(zip(labels, sessions, strict=True))

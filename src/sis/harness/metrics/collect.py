@@ -133,10 +133,11 @@ class Sampler:
 
     def _run(self, command: str) -> str:
         from sis.harness.console import ConsoleError
+        from sis.harness.session import TargetDied
 
         try:
             result = self.target.run(command, timeout=self.timeout)
-        except ConsoleError as e:
+        except (ConsoleError, TargetDied) as e:
             first = (str(e).strip().splitlines() or ["console error"])[0]
             raise SampleError(f"{self.name}: {command}: {first}") from None
         if result.status not in (0, None):
@@ -283,6 +284,7 @@ class CollectSummary:
     errors: int = 0
     stopped: str = "finished"  # finished, interrupted, target down
     last_error: str = ""
+    restarts: int = 0
 
 
 def collect_series(
@@ -293,10 +295,12 @@ def collect_series(
     duration: float = 10.0,
     stop: threading.Event | None = None,
     on_sample: Callable[[dict[str, Any]], None] | None = None,
+    recover: Callable[[], None] | None = None,
 ) -> CollectSummary:
     """Sample `source` every `interval` seconds for `duration` seconds (0 = until `stop` is
     set), appending one JSON line per sample to `out`. A failed sample is written with its
-    error; the run ends early when the target is down."""
+    error. When the target is down, `recover` (a Session's `ensure_shell`) brings it back and
+    a record `{"restarted": why}` marks the gap; without it, or if that fails, the run ends."""
     if interval <= 0:
         raise ValueError("the interval must be positive")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -324,8 +328,9 @@ def collect_series(
             if on_sample is not None:
                 on_sample(record)
             if "error" in record and not source.alive():
-                summary.stopped = "target down"
-                break
+                if recover is None or not _recovered(recover, f, record, summary):
+                    summary.stopped = "target down"
+                    break
             tick += 1
             next_at = started + tick * interval  # a fixed rate: slow samples do not drift it
             if duration and tick * interval >= duration - 1e-9:
@@ -334,6 +339,25 @@ def collect_series(
         else:
             summary.stopped = "interrupted"
     return summary
+
+
+def _recovered(
+    recover: Callable[[], None], f: Any, failed: dict[str, Any], summary: CollectSummary
+) -> bool:
+    try:
+        recover()
+    except Exception as e:  # noqa: BLE001 - any failure to restart ends the series
+        summary.last_error = f"restart failed: {e}"
+        return False
+    summary.restarts += 1
+    mark = {k: failed[k] for k in ("target", "preset")} | {
+        "t": round(time.time(), 3),
+        "metrics": {},
+        "restarted": failed.get("error", "target down"),
+    }
+    f.write(json.dumps(mark, separators=(",", ":")) + "\n")
+    f.flush()
+    return True
 
 
 def read_series(path: Path) -> tuple[list[dict[str, Any]], list[Problem]]:

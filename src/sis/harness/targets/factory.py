@@ -11,7 +11,7 @@ from sis.harness.targets.profile import load_profile
 def make_target(
     target: str, *, preset: str = "default", workdir: Path, name: str | None = None
 ) -> ProcessTarget:
-    profile = load_profile("sis" if target == "sim" else target)
+    profile = load_profile(target)
     profile.variables(preset)  # an unknown preset fails here, before anything starts
     if profile.kind == "sim":
         from sis.harness.targets.sim import SimTarget
