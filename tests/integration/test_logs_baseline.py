@@ -9,8 +9,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from sis.harness.logs.baseline import log_regression_result, read_baseline, record_baseline
-from sis.harness.logs.cli import logs_app
+from sis.cli.logs import logs_app
+from sis.harness.logs import log_regression_result, read_baseline, record_baseline
 
 app = typer.Typer()
 app.add_typer(logs_app, name="logs")

@@ -17,6 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
+from sis.cli.metrics import metrics_app
 from sis.harness.metrics import (
     CONTRACT_KEYS,
     MetricsExporter,
@@ -26,7 +27,6 @@ from sis.harness.metrics import (
     promtool_check,
     read_series,
 )
-from sis.cli.metrics import metrics_app
 from sis.harness.session import Session
 
 

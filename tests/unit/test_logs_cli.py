@@ -7,8 +7,8 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
+from sis.cli.logs import logs_app
 from sis.harness.logs.baseline import Baseline, collapse, write_baseline
-from sis.harness.logs.cli import logs_app
 
 # Mounted as the main command mounts it.
 app = typer.Typer()

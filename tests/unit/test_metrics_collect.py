@@ -10,8 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from sis.cli.metrics import parse_listen
 from sis.harness.console import CommandResult, ConsoleTimeout
-from sis.harness.metrics.cli import parse_listen
 from sis.harness.metrics.collect import (
     JSON_COMMAND,
     PROC_COMMAND,

@@ -1,6 +1,6 @@
 """`sis logs`: record a kernel log baseline, check a run against it, parse a capture.
 
-Mounted by the main command as ``app.add_typer(logs_app, name="logs")``. Exit codes: 0 all
+Exit codes: 0 all
 well; 1 a regression (an event of the baseline is missing; with --strict also an added one),
 or malformed lines with `parse --strict`; 2 the baseline is missing or unreadable, or the
 target could not be run; 130 interrupted.
@@ -15,17 +15,16 @@ from typing import Annotated
 
 import typer
 
+from sis.cli.errors import fail
+
+__all__ = ["logs_app"]
+
 logs_app = typer.Typer(
     no_args_is_help=True,
     help="Kernel logs: record a baseline, check a run against it, parse a capture.",
 )
 
 _TARGET_HELP = "sim (the reference kernel), linux-busybox, or a profile file"
-
-
-def _fail(message: str, code: int) -> None:
-    typer.echo(f"sis logs: {message}", err=True)
-    raise typer.Exit(code)
 
 
 @contextmanager
@@ -62,7 +61,7 @@ def baseline_cmd(
 ) -> None:
     """Boot the target, run the suites, power it off, and write DIR/NAME.baseline: the
     normalized kernel log, one event a line."""
-    from sis.harness.logs.baseline import BaselineError, record_baseline
+    from sis.harness.logs import BaselineError, record_baseline
 
     try:
         with _progress() as status:
@@ -76,11 +75,9 @@ def baseline_cmd(
                 on_status=status,  # type: ignore[arg-type]
             )
     except BaselineError as e:
-        _fail(str(e), 2)
-        return
+        fail("logs", str(e), 2)
     except KeyboardInterrupt:
-        _fail("interrupted; no baseline written", 130)
-        return
+        fail("logs", "interrupted; no baseline written", 130)
     _notes(b.notes)
     typer.echo(
         f"wrote {b.path}: {len(b.events)} events ({b.records} log records) "
@@ -112,7 +109,7 @@ def check_cmd(
 ) -> None:
     """Boot again, normalize the log and compare it with the baseline. Exit 1 if events of
     the baseline are missing (or, with --strict, new ones appeared)."""
-    from sis.harness.logs.baseline import BaselineError, check_against_baseline
+    from sis.harness.logs import BaselineError, check_against_baseline
 
     try:
         with _progress() as status:
@@ -128,11 +125,9 @@ def check_cmd(
                 on_status=status,  # type: ignore[arg-type]
             )
     except BaselineError as e:
-        _fail(str(e), 2)
-        return
+        fail("logs", str(e), 2)
     except KeyboardInterrupt:
-        _fail("interrupted", 130)
-        return
+        fail("logs", "interrupted", 130)
     _notes(diff.notes)
     typer.echo(diff.render())
     if not diff.ok and diff.log_path is not None and log is None:
@@ -157,8 +152,7 @@ def parse_cmd(
     try:
         report = parse_file(file, mixed=console)
     except OSError as e:
-        _fail(f"{file}: cannot read: {e.strerror or e}", 2)
-        return
+        fail("logs", f"{file}: cannot read: {e.strerror or e}", 2)
     if signatures:
         for r in report.records:
             typer.echo(f"{r.line}: {signature(r)}")

@@ -1,15 +1,20 @@
-"""`sis metrics collect` and `sis metrics serve` (mounted by sis.cli as the `metrics` group)."""
+"""`sis metrics collect` and `sis metrics serve`. Exit 0 when done (or stopped with Ctrl-C
+for `serve`), 1 when the target went down during `collect`, 2 when a target cannot be booted
+or sampled, 130 when `collect` is interrupted."""
 
 from __future__ import annotations
 
 import contextlib
 import signal
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from sis.cli.errors import fail
+
+__all__ = ["metrics_app", "parse_listen"]
 
 metrics_app = typer.Typer(
     no_args_is_help=True,
@@ -28,11 +33,6 @@ WorkdirOpt = Annotated[
 ]
 
 
-def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"sis metrics: {message}", err=True)
-    raise typer.Exit(code)
-
-
 def parse_listen(text: str) -> tuple[str, int]:
     """HOST:PORT, [V6]:PORT or :PORT (loopback) -> (host, port)."""
     host, sep, port = text.rpartition(":")
@@ -40,40 +40,6 @@ def parse_listen(text: str) -> tuple[str, int]:
         raise ValueError(f"--listen {text!r}: expected HOST:PORT, e.g. 127.0.0.1:9464")
     host = host.strip("[]") or "127.0.0.1"
     return host, int(port)
-
-
-def _labels(specs: list[str]) -> list[str]:
-    """Series label per target: the profile name, numbered when a profile repeats."""
-    from sis.harness.targets.profile import load_profile
-
-    names = [load_profile("sis" if s == "sim" else s).name for s in specs]
-    counts, seen = Counter(names), Counter[str]()
-    out = []
-    for n in names:
-        seen[n] += 1
-        out.append(n if counts[n] == 1 else f"{n}-{seen[n]}")
-    return out
-
-
-def _boot(specs: list[str], preset: str, workdir: Path) -> list[tuple[str, Any]]:
-    """Make and start the targets; on any failure, stop the ones started. Started from this
-    thread on purpose: a target process dies with the thread that spawned it (no orphans),
-    so a worker thread that ends would take its target with it."""
-    from sis.harness.targets import make_target
-
-    labels = _labels(specs)
-    targets = [
-        make_target(s, preset=preset, workdir=workdir, name=f"{label}-{preset}")
-        for s, label in zip(specs, labels, strict=True)
-    ]
-    try:
-        for t in targets:
-            t.start()
-    except BaseException:
-        for t in targets:
-            t.kill()
-        raise
-    return list(zip(labels, targets, strict=True))
 
 
 @contextlib.contextmanager
@@ -115,17 +81,17 @@ def collect(
 
     from sis.harness.datafile import DataFileError
     from sis.harness.metrics.collect import SampleError, Sampler, collect_series
+    from sis.harness.session import start_sessions
     from sis.harness.targets import TargetError
 
     if interval <= 0 or duration < 0:
-        _fail("--interval must be positive and --duration not negative")
+        fail("metrics", "--interval must be positive and --duration not negative")
     console = Console(stderr=True)
     with _sigterm_as_interrupt():
         try:
-            [(label, t)] = _boot([target], preset, workdir)
+            [(label, t)] = start_sessions([target], preset=preset, workdir=workdir)
         except (TargetError, DataFileError, OSError) as e:
-            _fail(str(e))
-            return
+            fail("metrics", str(e))
         try:
             sampler = Sampler(t, source, label=label)
             console.print(f"Sampling {label}/{preset} via {sampler.source} into {out}")
@@ -145,10 +111,10 @@ def collect(
                     interval=interval,
                     duration=duration,
                     on_sample=lambda rec: progress.advance(task),
+                    recover=t.ensure_shell,
                 )
         except SampleError as e:
-            _fail(str(e))
-            return
+            fail("metrics", str(e))
         except KeyboardInterrupt:
             from sis.harness.metrics.collect import read_series
 
@@ -158,6 +124,8 @@ def collect(
         finally:
             t.poweroff()
     note = f", {summary.errors} failed (last: {summary.last_error})" if summary.errors else ""
+    if summary.restarts:
+        note += f", target restarted {summary.restarts} time(s)"
     console.print(f"{summary.samples} samples in {out}{note}")
     raise typer.Exit(1 if summary.stopped == "target down" else 0)
 
@@ -180,21 +148,20 @@ def serve(
     from sis.harness.datafile import DataFileError
     from sis.harness.metrics.collect import SampleError
     from sis.harness.metrics.export import MetricsExporter
+    from sis.harness.session import start_sessions
     from sis.harness.targets import TargetError
 
     console = Console(stderr=True)
     try:
         host, port = parse_listen(listen)
     except ValueError as e:
-        _fail(str(e))
-        return
+        fail("metrics", str(e))
     with _sigterm_as_interrupt():
         try:
             console.print(f"Booting {len(target)} target(s) ({preset})...")
-            booted = _boot(target, preset, workdir)
+            booted = start_sessions(target, preset=preset, workdir=workdir)
         except (TargetError, DataFileError, OSError) as e:
-            _fail(str(e))
-            return
+            fail("metrics", str(e))
         except KeyboardInterrupt:
             raise typer.Exit(130) from None
         exporter = None
@@ -206,19 +173,26 @@ def serve(
             exporter.start(host, port)
             names = ", ".join(f"{s.name} ({s.source})" for s in sources)
             console.print(f"Serving {names} on {exporter.url} (Ctrl-C to stop)")
-            reported: set[str] = set()
+            given_up: set[str] = set()
             while True:
                 time.sleep(1.0)
-                for s in sources:
-                    if s.name not in reported and not s.alive():
-                        reported.add(s.name)
-                        console.print(f"{s.name} is down; serving sis_target_up 0 for it")
+                # Restarted from this thread, which started them (see sis.harness.session).
+                for s, (_, session) in zip(sources, booted, strict=True):
+                    if s.name in given_up or s.alive():
+                        continue
+                    console.print(f"{s.name} is down; sis_target_up 0 until it is restarted")
+                    try:
+                        session.ensure_shell()
+                        console.print(f"{s.name} restarted")
+                    except TargetError as e:
+                        given_up.add(s.name)
+                        console.print(f"{s.name} could not be restarted ({e}); serving up 0")
         except (OSError, SampleError, ValueError) as e:
-            _fail(str(e))
+            fail("metrics", str(e))
         except KeyboardInterrupt:
             console.print("Stopping")
         finally:
             if exporter is not None:
                 exporter.stop()
             for _, t in booted:
-                t.poweroff(timeout=5)
+                t.poweroff()

@@ -1,0 +1,5 @@
+"""`python -m sis.cli ...` is the `sis` command."""
+
+from sis.cli import main
+
+main()
