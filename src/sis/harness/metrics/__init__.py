@@ -5,11 +5,10 @@ target's metrics for `sis check`.
     collect.py  sources, samplers, the /proc mapping, the JSONL series
     parse.py    tolerant parsers for JSON, key=value and Prometheus text (problems by line)
     export.py   the Prometheus exporter (prometheus_client custom collector + HTTP server)
-    check.py    metrics_checks(target) and promtool
-    cli.py      `sis metrics collect|serve`
+    checks.py   metrics_checks(session) and promtool: the `metrics` phase of `sis check`
 """
 
-from sis.harness.metrics.check import metrics_checks, promtool_check
+from sis.harness.metrics.checks import metrics_checks, promtool_check
 from sis.harness.metrics.collect import (
     CONTRACT_KEYS,
     SampleError,
