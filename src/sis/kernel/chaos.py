@@ -44,7 +44,9 @@ class ChaosEngine:
         k.heap.fail_hook = self._alloc_hook
 
     def _hit(self, mode: str) -> bool:
-        return self.mode == mode and self.rate > 0 and self.rng.randrange(100) < self.rate
+        if self.mode != mode or self.rate == 0 or self.k.sched.halted:
+            return False  # a halted kernel (panicked, or going down) is no target any more
+        return self.rng.randrange(100) < self.rate
 
     # -- settings (the `chaos` command) -------------------------------------------------------------
     def set_mode(self, mode: str) -> None:

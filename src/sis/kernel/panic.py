@@ -114,6 +114,10 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def handle_panic(k: Kernel, message: str, exc: BaseException | None, task: Task | None) -> None:
+    if k.sched.stopping:
+        # Cleanup code of a kernel being reset or powered off: there is no kernel left to
+        # panic, and the machine has already chosen what comes next.
+        return
     write = k.machine.panic_write
     if k.panicking:
         write(f"\r\nRECURSIVE PANIC: {message}\r\nSystem halted.\r\n".encode())

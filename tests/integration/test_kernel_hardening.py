@@ -1,0 +1,159 @@
+"""The reference kernel under hostile use, as a real process: two kernels on one disk image,
+power controls on a panicked kernel, chaos that must not take the console down, init's death."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from qemu.qmp import QMPClient
+
+from sis.harness.console import SIS_LOG_LINE, Console, connect_unix
+from sis.kernel.fs.tools import create_disk
+
+
+def kernel_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "sis.kernel", *args]
+
+
+class Kernel:
+    """A `sis kernel` process: console and QMP on unix sockets."""
+
+    def __init__(self, tmp: Path, name: str, *args: str) -> None:
+        self.con_path = str(tmp / f"{name}-con.sock")
+        self.qmp_path = str(tmp / f"{name}-qmp.sock")
+        argv = kernel_argv("-serial", f"unix:{self.con_path}", "-qmp", f"unix:{self.qmp_path}")
+        self.proc = subprocess.Popen(
+            argv + list(args),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self.console = Console(
+            connect_unix(self.con_path, 10), capture_path=tmp / f"{name}-console.log"
+        )
+        self.console.log_filter = SIS_LOG_LINE
+        self.console.echo = True
+
+    def boot(self) -> Kernel:
+        self.console.wait_prompt(timeout=20)
+        return self
+
+    def run(self, command: str, timeout: float = 10):
+        return self.console.run(command, timeout)
+
+    def qmp(self, command: str, **arguments):
+        async def go():
+            client = QMPClient("test")
+            await client.connect(self.qmp_path)
+            try:
+                return await client.execute(command, arguments or None)
+            finally:
+                with contextlib.suppress(EOFError, OSError):  # after quit the monitor is gone
+                    await client.disconnect()
+
+        return asyncio.run(go())
+
+    def wait(self, timeout: float = 15) -> tuple[int, str]:
+        status = self.proc.wait(timeout)
+        return status, self.proc.stderr.read().decode()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.console.close()
+
+
+@pytest.fixture
+def kernels(tmp_path):
+    made: list[Kernel] = []
+
+    def make(*args: str) -> Kernel:
+        k = Kernel(tmp_path, f"k{len(made)}", *args)
+        made.append(k)
+        return k
+
+    yield make
+    for k in made:
+        k.close()
+
+
+def _start_fails(*args: str) -> str:
+    r = subprocess.run(kernel_argv(*args, "-serial", "null"), capture_output=True, text=True)
+    assert r.returncode == 1, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    return lines[0]
+
+
+# -- 1. one writer per disk image ------------------------------------------------------------------
+
+
+def test_a_disk_image_in_use_is_refused_until_its_kernel_exits(kernels, tmp_path):
+    image = tmp_path / "two.img"
+    create_disk(image, 16 << 20)
+    first = kernels("-nic", "none", "-drive", f"file={image}").boot()
+    assert first.run("echo mine > /a1").status == 0
+    line = _start_fails("-nic", "none", "-drive", f"file={image}")
+    assert (
+        line
+        == f'sis kernel: {image}: Failed to get "write" lock: image is in use by another process'
+    )
+    assert 'shared "write" lock' in _start_fails("-drive", f"file={image},readonly=on")
+
+    # The lock belongs to the machine, not to one boot of its kernel.
+    first.console.sendline("reboot")
+    first.console.expect("=== SIS Kernel Shell ===", timeout=20)
+    first.console.wait_prompt(timeout=10)
+    assert "lock" in _start_fails("-nic", "none", "-drive", f"file={image}")
+    assert first.run("cat /a1").output == "mine"
+
+    first.console.sendline("poweroff")
+    assert first.wait()[0] == 0
+    second = kernels("-nic", "none", "-drive", f"file={image}").boot()
+    assert second.run("cat /a1").output == "mine"
+
+
+def test_read_only_users_share_an_image(kernels, tmp_path):
+    image = tmp_path / "ro.img"
+    create_disk(image, 16 << 20)
+    a = kernels("-nic", "none", "-drive", f"file={image},readonly=on").boot()
+    b = kernels("-nic", "none", "-drive", f"file={image},readonly=on").boot()
+    assert a.run("ls /").status == 0 and b.run("ls /").status == 0
+    assert "lock" in _start_fails("-drive", f"file={image}")
+
+
+# -- 2. power controls on a panicked kernel --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "action, status",
+    [("system_reset", 0), ("quit", 0), ("system_powerdown", 0), ("SIGTERM", 128 + 15)],
+)
+def test_power_controls_work_on_a_kernel_panicked_by_chaos(kernels, action, status):
+    k = kernels("-nic", "none", "-features", "chaos").boot()
+    k.run("chaos rate 100")
+    k.console.sendline("chaos mode random_panic")  # its own output is the next syscall
+    k.console.expect("System halted", timeout=10)
+    assert k.qmp("query-status")["status"] == "guest-panicked"
+    if action == "SIGTERM":
+        k.proc.send_signal(signal.SIGTERM)
+    else:
+        k.qmp(action)
+    if action == "system_reset":
+        k.console.expect("=== SIS Kernel Shell ===", timeout=20)
+        k.console.wait_prompt(timeout=10)
+        assert k.qmp("query-status")["status"] == "running"
+        assert k.run("echo back").output == "back"
+        k.console.sendline("poweroff")
+    code, stderr = k.wait()
+    assert code == status, stderr
+    assert "Traceback" not in stderr and "KernelHalt" not in stderr, stderr
+    assert "RECURSIVE PANIC" not in k.console.text
+    assert k.console.text.count("KERNEL PANIC") == 1
