@@ -157,3 +157,22 @@ def test_power_controls_work_on_a_kernel_panicked_by_chaos(kernels, action, stat
     assert "Traceback" not in stderr and "KernelHalt" not in stderr, stderr
     assert "RECURSIVE PANIC" not in k.console.text
     assert k.console.text.count("KERNEL PANIC") == 1
+
+
+# -- 3. a full disk fails file operations, not the console ----------------------------------------
+
+
+def test_disk_full_leaves_the_console_usable(kernels):
+    k = kernels("-nic", "none", "-features", "chaos").boot()
+    k.run("chaos rate 100")
+    k.run("chaos mode disk_full")
+    assert k.run("echo hi").output == "hi"
+    r = k.run("touch /x")
+    assert r.status != 0 and r.output == "touch: /x: No space left on device (ENOSPC)"
+    r = k.run("echo data > /f")
+    assert r.status != 0 and "No space left on device (ENOSPC)" in r.output
+    assert k.run("ps").status == 0
+    assert k.run("chaos mode none").output == "Chaos mode set to: none"
+    assert k.run("echo data > /f").status == 0
+    assert k.run("cat /f").output == "data"
+    assert k.console.text.count("=== SIS Kernel Shell ===") == 1  # the shell never died

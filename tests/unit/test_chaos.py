@@ -130,3 +130,31 @@ def test_network_fail_fails_sends():
     status, m, out = run_program(prog, args=["-features", "chaos", "-nic", "user"])
     assert status != 0 and m.kernel.chaos.stats.network_failures >= 1
     assert "Unreachable" in out.text or "ENETDOWN" in out.text
+
+
+def test_disk_full_strikes_the_file_system_not_the_console():
+    async def prog(libc, argv):
+        fd = await libc.open("/old", O_WRONLY | O_CREAT, 0o644)
+        await libc.kctl("chaos.rate=100")
+        await libc.kctl("chaos.mode=disk_full")
+        failures = []
+        await libc.print("console still works")  # a TTY write consumes no disk space
+        for op in (
+            lambda: libc.open("/new", O_WRONLY | O_CREAT, 0o644),
+            lambda: libc.mkdir("/dir"),
+            lambda: libc.write(fd, b"data"),
+        ):
+            try:
+                await op()
+            except SysError as e:
+                failures.append(e.errno.name)
+        await libc.kctl("chaos.mode=none")
+        await libc.write(fd, b"data")
+        await libc.fsync(fd)
+        prog.failures = failures
+        return 0
+
+    status, m, out = run_program(prog, args=["-features", "chaos"])
+    assert status == 0 and "console still works" in out.text
+    assert prog.failures == ["ENOSPC"] * 3
+    assert m.kernel.chaos.stats.disk_full == 3

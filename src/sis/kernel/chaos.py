@@ -1,7 +1,7 @@
 """Chaos injection (feature `chaos`, contract section 6): faults injected at the real call
-sites — block reads and writes, NIC send, heap allocation, syscall entry — at a chosen rate,
-from a seeded generator so that a run can be replayed. Without the feature none of this code
-is attached and no check runs."""
+sites — block reads and writes, file-system space allocation, NIC send, heap allocation,
+syscall entry — at a chosen rate, from a seeded generator so that a run can be replayed.
+Without the feature none of this code is attached and no check runs."""
 
 from __future__ import annotations
 
@@ -17,9 +17,6 @@ if TYPE_CHECKING:
     from sis.kernel.kernel import Kernel
     from sis.kernel.proc.task import Task
 
-# Syscalls that consume disk space: where a full disk shows itself.
-_SPACE_SYSCALLS = frozenset({"write", "pwrite64", "openat", "mkdirat", "ftruncate"})
-# Syscalls that a random panic may strike: any call of a running program.
 SLOW_IO_RANGE_S = (0.002, 0.020)
 
 
@@ -69,12 +66,18 @@ class ChaosEngine:
 
     # -- call sites ----------------------------------------------------------------------------------
     async def at_syscall(self, task: Task, name: str) -> None:
-        if self.mode == "disk_full" and name in _SPACE_SYSCALLS and self._hit("disk_full"):
-            self.stats.disk_full += 1
-            raise KernelError(Errno.ENOSPC, "chaos: disk full")
+        # Any call of a running program may meet a random panic.
         if self.mode == "random_panic" and self._hit("random_panic"):
             self.stats.panics += 1
             self.k.panic(f"chaos: random panic in syscall {name}", task=task)
+
+    def at_space(self, what: str) -> None:
+        """The file system is about to consume space (allocate a block or an inode, write a
+        file, write the journal): a full disk shows itself there, and only there — the
+        console, sockets and reads never see ENOSPC."""
+        if self._hit("disk_full"):
+            self.stats.disk_full += 1
+            raise KernelError(Errno.ENOSPC, f"chaos: disk full ({what})")
 
     def at_block_io(self, write: bool, index: int) -> None:
         if self._hit("disk_fail"):

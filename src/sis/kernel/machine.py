@@ -90,6 +90,8 @@ class Machine:
 
             disk = ChaosBlockDevice(disk, k.chaos)
         k.fs = FileSystem.mount(disk)
+        if k.chaos is not None:
+            k.fs.space_hook = k.chaos.at_space  # disk_full strikes where space is consumed
         s = k.fs.statfs()
         source = self.cfg.drive.file if self.cfg.drive else "ramdisk"
         k.printk.info(

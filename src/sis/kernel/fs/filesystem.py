@@ -157,6 +157,8 @@ class FileSystem:
         self.commit_failures = 0
         self.mounted = True
         self.replayed = False  # mount found a committed transaction and replayed it
+        # Called before the file system consumes space (chaos disk_full); raises ENOSPC.
+        self.space_hook: Callable[[str], None] | None = None
         self.journal_note = ""  # why an interrupted transaction was ignored, if one was
         self._lock = threading.RLock()
         self._dirs: dict[int, DirIndex] = {}
@@ -333,6 +335,8 @@ class FileSystem:
         if not blocks and self.journal.pending is None:
             return
         try:
+            if blocks and self.space_hook is not None:
+                self.space_hook("journal")
             self.journal.commit(blocks)
         except KernelError as e:
             self.commit_failures += 1
@@ -388,6 +392,8 @@ class FileSystem:
         sb = self.sb
         if self._free_blocks <= 0:
             raise KernelError(Errno.ENOSPC, "no free blocks")
+        if self.space_hook is not None:
+            self.space_hook("block")
         n = self._claim(
             sb.block_bitmap_start,
             sb.block_bitmap_blocks,
@@ -416,6 +422,8 @@ class FileSystem:
         sb = self.sb
         if self._free_inodes <= 0:
             raise KernelError(Errno.ENOSPC, "no free inodes")
+        if self.space_hook is not None:
+            self.space_hook("inode")
         n = self._claim(
             sb.inode_bitmap_start,
             sb.inode_bitmap_blocks,
@@ -834,6 +842,8 @@ class FileSystem:
             return 0
         if offset + len(view) > MAX_FILE_SIZE:
             raise KernelError(Errno.EFBIG, f"file would exceed {MAX_FILE_SIZE} bytes")
+        if self.space_hook is not None:
+            self.space_hook("write")
         chunk = self.chunk_blocks * BLOCK_SIZE
         done = 0
         while done < len(view):
