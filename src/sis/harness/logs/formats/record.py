@@ -8,9 +8,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from sis.contract.log import LEVELS
+
 __all__ = ["EMPTY_FIELDS", "SIS_LEVELS", "TIMESTAMP", "LogRecord", "ts_us"]
 
-SIS_LEVELS = ("FATAL", "ERROR", "WARN", "INFO", "DEBUG", "TRACE")
+#: The levels of a SIS kernel's records, most severe first (docs/contract.md section 4).
+SIS_LEVELS: tuple[str, ...] = LEVELS
 
 # Seconds and a fraction; the fraction has six digits from a kernel, but a line may be cut or
 # written by another tool, so 1 to 9 are taken.
