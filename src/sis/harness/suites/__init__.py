@@ -8,12 +8,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sis.harness.datafile import DataFileError, builtin_names, find_data_file, line_of, load_yaml
+from sis.harness.datafile import (
+    DataFileError,
+    builtin_names,
+    check_keys,
+    display_name,
+    find_data_file,
+    kind_of,
+    line_of,
+    load_mapping,
+    safe_name,
+)
 
 SUITE_DIR = Path(__file__).resolve().parent / "shell"
 _STEP_KEYS = {"run", "expect", "not_expect", "status", "timeout", "capture", "retry", "requires"}
 _TEST_KEYS = {"name", "steps", "requires", "description"}
 _SUITE_KEYS = {"name", "description", "requires", "setup", "teardown", "tests"}
+# A command typed into the shell is one line: a CR, LF or Ctrl-C inside it would be keys.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 @dataclass
@@ -55,7 +67,7 @@ def builtin_suites() -> list[str]:
 
 def load_suite(name_or_path: str | Path) -> Suite:
     path = find_data_file(name_or_path, SUITE_DIR, "suite")
-    return parse_suite(load_yaml(path), path)
+    return parse_suite(load_mapping(path, "a suite"), path)
 
 
 def _strings(value: Any, path: Path, line: int | None, what: str) -> list[str]:
@@ -79,27 +91,40 @@ def _regexes(value: Any, path: Path, line: int | None, what: str) -> list[str]:
 
 
 def _unknown(data: dict, allowed: set[str], path: Path, what: str) -> None:
-    for key in data:
-        if key not in allowed:
-            raise DataFileError(
-                path,
-                line_of(data, key),
-                f"{what}: unknown field '{key}' (allowed: {', '.join(sorted(allowed))})",
-            )
+    check_keys(data, allowed, path, f"{what}: ")
 
 
-def parse_step(data: Any, path: Path) -> Step:
+def _text(data: dict, key: str, path: Path, what: str) -> str:
+    value = data.get(key, "")
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise DataFileError(
+            path, line_of(data, key), f"{what}: '{key}' must be a string, not a {kind_of(value)}"
+        )
+    return value
+
+
+def parse_step(data: Any, path: Path, where: int | None = None) -> Step:
     if isinstance(data, str):
+        if not data.strip() or _CONTROL.search(data):
+            raise DataFileError(
+                path, where, "step: a command must be one line (no control characters)"
+            )
         return Step(run=data)
     if not isinstance(data, dict):
         raise DataFileError(
-            path, None, "a step is a mapping with 'run' (or a plain command string)"
+            path, where, "a step is a mapping with 'run' (or a plain command string)"
         )
     _unknown(data, _STEP_KEYS, path, "step")
     line = line_of(data)
     run = data.get("run")
-    if not isinstance(run, str) or not run.strip() or "\n" in run:
-        raise DataFileError(path, line, "step: 'run' must be one command line")
+    if not isinstance(run, str) or not run.strip() or _CONTROL.search(run):
+        raise DataFileError(
+            path,
+            line_of(data, "run"),
+            "step: 'run' must be one command line (no control characters)",
+        )
     status = data.get("status", 0)
     if not (
         status is None
@@ -110,7 +135,7 @@ def parse_step(data: Any, path: Path) -> Step:
             path, line_of(data, "status"), "step: 'status' is an exit status, 'nonzero' or null"
         )
     timeout = data.get("timeout", 30)
-    if not isinstance(timeout, (int, float)) or timeout <= 0:
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
         raise DataFileError(
             path, line_of(data, "timeout"), "step: 'timeout' must be a positive number of seconds"
         )
@@ -128,7 +153,7 @@ def parse_step(data: Any, path: Path) -> Step:
                 path, line_of(data, "capture"), f"step: capture {name}: {e}"
             ) from None
     retry = data.get("retry", 0)
-    if not isinstance(retry, int) or retry < 0:
+    if isinstance(retry, bool) or not isinstance(retry, int) or retry < 0:
         raise DataFileError(
             path, line_of(data, "retry"), "step: 'retry' is a count of extra attempts"
         )
@@ -152,7 +177,7 @@ def _steps(value: Any, path: Path, line: int | None, what: str) -> list[Step]:
         return []
     if not isinstance(value, list):
         raise DataFileError(path, line, f"'{what}' must be a list of steps")
-    return [parse_step(s, path) for s in value]
+    return [parse_step(s, path, line) for s in value]
 
 
 def parse_suite(data: Any, path: Path) -> Suite:
@@ -160,8 +185,12 @@ def parse_suite(data: Any, path: Path) -> Suite:
         raise DataFileError(path, None, "a suite is a mapping with 'name' and 'tests'")
     _unknown(data, _SUITE_KEYS, path, "suite")
     name = data.get("name")
-    if not isinstance(name, str):
+    if name is None:
         raise DataFileError(path, line_of(data), "suite: missing required field 'name'")
+    try:
+        safe_name(name, "suite: name")  # results and files are named after the suite
+    except ValueError as e:
+        raise DataFileError(path, line_of(data, "name"), str(e)) from None
     tests_data = data.get("tests")
     if not isinstance(tests_data, list) or not tests_data:
         raise DataFileError(
@@ -176,8 +205,12 @@ def parse_suite(data: Any, path: Path) -> Suite:
                 path, line_of(data, "tests"), "a test is a mapping with 'name' and 'steps'"
             )
         _unknown(t, _TEST_KEYS, path, "test")
-        if not isinstance(t.get("name"), str):
+        if t.get("name") is None:
             raise DataFileError(path, line_of(t), "test: missing required field 'name'")
+        try:
+            display_name(t["name"], "test: name")  # a sentence, shown in reports
+        except ValueError as e:
+            raise DataFileError(path, line_of(t, "name"), str(e)) from None
         steps = _steps(t.get("steps"), path, line_of(t, "steps"), "steps")
         if not steps:
             raise DataFileError(
@@ -190,14 +223,14 @@ def parse_suite(data: Any, path: Path) -> Suite:
                 t["name"],
                 steps,
                 _strings(t.get("requires"), path, line_of(t, "requires"), "requires"),
-                str(t.get("description", "")),
+                _text(t, "description", path, "test"),
                 line_of(t),
             )
         )
     return Suite(
         name=name,
         tests=tests,
-        description=str(data.get("description", "")),
+        description=_text(data, "description", path, "suite"),
         requires=_strings(data.get("requires"), path, line_of(data, "requires"), "requires"),
         setup=_steps(data.get("setup"), path, line_of(data, "setup"), "setup"),
         teardown=_steps(data.get("teardown"), path, line_of(data, "teardown"), "teardown"),
