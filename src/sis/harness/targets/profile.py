@@ -2,22 +2,63 @@
 
 A profile names the program to start and its arguments (with placeholders the lab fills in:
 socket paths, image files, memory, CPUs), how the console behaves (prompt, echo, exit-status
-marker), which patterns mean the kernel died, what the target can do (capabilities), and how
-contract commands map to the target's own. Built-in profiles live in sis/harness/profiles/;
-a user's profile is any YAML file with the same fields."""
+marker), which patterns mean the kernel died, what the target can do (capabilities), how
+contract commands map to the target's own, and how to shut it down. Built-in profiles live in
+sis/harness/profiles/; a user's profile is any YAML file with the same fields.
+
+Profiles are strict: every field has a type, and an unknown field is an error that suggests the
+closest known one, so a typo (`capabilites:`) cannot silently turn a feature off. Every problem
+is `FILE:LINE: problem`, found when the profile is loaded, before anything boots."""
 
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sis.harness.datafile import DataFileError, builtin_names, find_data_file, line_of, load_yaml
+from sis.harness.datafile import (
+    DataFileError,
+    builtin_names,
+    check_keys,
+    find_data_file,
+    kind_of,
+    line_of,
+    load_mapping,
+    safe_name,
+)
 
 PROFILE_DIR = Path(__file__).resolve().parent.parent / "profiles"
 PRESETS = ("default", "lowmem", "smp-off", "no-network")
+#: Other names of built-in profiles: the reference kernel is also called `sim`.
+ALIASES = {"sim": "sis"}
+ARCHES = ("x86_64", "i386", "aarch64", "arm", "riscv64", "ppc64le", "s390x")
+BUILDERS = ("linux-busybox",)
+SHUTDOWN_METHODS = ("powerdown", "quit", "command")
+LINE_ENDINGS = ("\n", "\r", "\r\n")
 _FALSE = {"", "off", "false", "no", "none", "0"}
+# Placeholders the lab fills in itself (ProcessTarget.start and the targets' values()).
+RUNTIME_PLACEHOLDERS = frozenset(
+    {"console_sock", "log_sock", "qmp_sock", "console_log", "kernel_log", "name"}
+)
+IMAGE_FILES = ("vmlinux", "kernel", "initramfs", "initrd", "disk")
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_WORD = re.compile(r"[A-Za-z0-9_.-]+")
+# A line typed into the shell: a CR, LF or Ctrl-C inside it would be keys, not text.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+_TOP_KEYS = {
+    "name", "description", "kind", "arch", "image", "devices", "console", "exit_status",
+    "panic_patterns", "capabilities", "commands", "shutdown",
+}  # fmt: skip
+_SECTION_KEYS = {"defaults", "presets", "start_paused", "args"}
+_CONSOLE_KEYS = {
+    "prompt_regex", "boot_timeout", "boot_marker", "echo", "line_ending", "interrupt",
+    "kernel_log",
+}  # fmt: skip
+_IMAGE_KEYS = {"builder", *IMAGE_FILES}
+_SHUTDOWN_KEYS = {"method", "command", "timeout"}
 
 
 @dataclass
@@ -32,15 +73,31 @@ class ConsoleSpec:
 
 
 @dataclass
+class ShutdownSpec:
+    """How to end the target in an orderly way.
+
+    `powerdown`: QMP system_powerdown (the ACPI power button; the guest must act on it);
+    `quit`: QMP quit (QEMU exits at once, the guest gets no say); `command`: type `command` on
+    the console. Whatever the method, after `timeout` seconds the lab stops waiting and ends
+    the process.
+    """
+
+    method: str = "powerdown"
+    command: str | None = None
+    timeout: float = 15.0
+
+
+@dataclass
 class Profile:
     name: str
     kind: str  # "sim" or "qemu"
     args: list[Any]
     console: ConsoleSpec
     description: str = ""
+    arch: str | None = None
     binary: str | None = None
     defaults: dict[str, str] = field(default_factory=dict)
-    presets: dict[str, dict[str, str]] = field(default_factory=dict)
+    presets: dict[str, dict[str, Any]] = field(default_factory=dict)
     start_paused: bool = True
     image: dict[str, Any] = field(default_factory=dict)
     devices: dict[str, str] = field(default_factory=dict)
@@ -48,6 +105,7 @@ class Profile:
     panic_patterns: list[str] = field(default_factory=list)
     capabilities: set[str] = field(default_factory=set)
     commands: dict[str, str] = field(default_factory=dict)
+    shutdown: ShutdownSpec = field(default_factory=ShutdownSpec)
     path: Path | None = None
 
     def variables(self, preset: str) -> dict[str, str]:
@@ -79,11 +137,11 @@ class Profile:
                 else:
                     try:
                         out.append(str(item).format(**values))
-                    except KeyError as e:
+                    except (KeyError, ValueError, IndexError, AttributeError) as e:
                         raise DataFileError(
                             self.path or self.name,
                             None,
-                            f"argument {item!r} uses unknown placeholder {e}",
+                            f"argument {item!r}: no value for placeholder {e}",
                         ) from None
 
         add(self.args)
@@ -103,110 +161,310 @@ def builtin_profiles() -> list[str]:
 
 
 def load_profile(name_or_path: str | Path) -> Profile:
-    """A built-in profile by name (`sis`, `linux-busybox`) or a profile file by path."""
+    """A built-in profile by name (`sis`, `linux-busybox`; `sim` is `sis`) or a profile file
+    by path."""
+    if isinstance(name_or_path, str):
+        name_or_path = ALIASES.get(name_or_path, name_or_path)
     path = find_data_file(name_or_path, PROFILE_DIR, "profile")
-    return parse_profile(load_yaml(path), path)
+    return parse_profile(load_mapping(path, "a profile"), path)
 
 
-def _need(data: Any, key: str, kind: type | tuple[type, ...], path: Path, what: str = "") -> Any:
-    if not isinstance(data, dict) or key not in data:
-        raise DataFileError(path, line_of(data), f"{what}missing required field '{key}'")
-    value = data[key]
-    if not isinstance(value, kind):
-        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise DataFileError(path, line_of(data, key), f"{what}'{key}' must be a {names}")
-    return value
+# ------------------------------------------------------------------------------------ parsing
 
 
-def _check_args(items: Any, path: Path, where: int | None) -> None:
+class _Fields:
+    """Typed reads from one mapping of a profile, each failing as `FILE:LINE: where: problem`."""
+
+    def __init__(self, data: Any, path: Path, where: str, parent: Any = None, key: str = ""):
+        self.path = path
+        self.where = where
+        self.prefix = f"{where}: " if where else ""
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise DataFileError(
+                path,
+                line_of(parent, key),
+                f"'{where}' is a mapping of fields, not a {kind_of(data)}",
+            )
+        self.data = data
+        self.fallback_line = line_of(parent, key) if parent is not None else None
+
+    def line(self, key: str | None = None) -> int | None:
+        return line_of(self.data, key) or self.fallback_line
+
+    def fail(self, key: str | None, problem: str) -> DataFileError:
+        return DataFileError(self.path, self.line(key), f"{self.prefix}{problem}")
+
+    def known(self, keys: set[str]) -> None:
+        check_keys(self.data, keys, self.path, self.prefix, line=self.fallback_line)
+
+    def has(self, key: str) -> bool:
+        return key in self.data and self.data[key] is not None
+
+    def string(self, key: str, default: str | None = None, *, required: bool = False) -> Any:
+        if not self.has(key):
+            if required:
+                raise self.fail(None, f"missing required field '{key}'")
+            return default
+        value = self.data[key]
+        if not isinstance(value, str):
+            raise self.fail(key, f"'{key}' must be a string, not a {kind_of(value)}")
+        return value
+
+    def boolean(self, key: str, default: bool | None) -> bool | None:
+        if not self.has(key):
+            return default
+        value = self.data[key]
+        if not isinstance(value, bool):
+            raise self.fail(key, f"'{key}' must be true or false, not {value!r}")
+        return value
+
+    def seconds(self, key: str, default: float) -> float:
+        if not self.has(key):
+            return default
+        value = self.data[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise self.fail(key, f"'{key}' must be a positive number of seconds, not {value!r}")
+        return float(value)
+
+    def strings(self, key: str) -> list[str]:
+        if not self.has(key):
+            return []
+        value = self.data[key]
+        if not isinstance(value, list):
+            raise self.fail(
+                key, f"'{key}' must be a list (one item per line), not a {kind_of(value)}"
+            )
+        for item in value:
+            if not isinstance(item, str):
+                raise self.fail(key, f"'{key}': item {item!r} must be a string")
+        return list(value)
+
+    def mapping(self, key: str) -> _Fields:
+        where = f"{self.where}.{key}" if self.where else str(key)
+        return _Fields(self.data.get(key), self.path, where, self.data, key)
+
+
+def _regex(fields: _Fields, key: str, rx: str, what: str) -> str:
+    try:
+        compiled = re.compile(rx)
+    except re.error as e:
+        raise fields.fail(key, f"{what} {rx!r} is not a valid regex: {e}") from None
+    if compiled.search("") is not None:
+        raise fields.fail(key, f"{what} {rx!r} matches empty text, so it would match anywhere")
+    return rx
+
+
+def _placeholders(fields: _Fields, key: str, text: str, known: set[str]) -> None:
+    """Refuse a malformed or unknown placeholder now rather than at boot; and anything but a
+    plain `{name}` (str.format would also read `{name.__class__}` or `{disk[0]}`)."""
+    try:
+        parsed = list(string.Formatter().parse(text))
+    except ValueError as e:
+        raise fields.fail(key, f"argument {text!r}: {e} (write {{{{ for a literal brace)") from None
+    for _, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if not _VARIABLE.fullmatch(name) or spec or conversion:
+            raise fields.fail(key, f"argument {text!r}: a placeholder is a plain {{name}}")
+        if name not in known:
+            raise fields.fail(
+                key,
+                f"argument {text!r} uses unknown placeholder {{{name}}} "
+                f"(known: {', '.join(sorted(known))})",
+            )
+
+
+def _args(fields: _Fields, key: str, items: Any, known: set[str]) -> list[Any]:
     if not isinstance(items, list):
-        raise DataFileError(path, where, "'args' must be a list")
+        raise fields.fail(key, f"'{key}' must be a list, not a {kind_of(items)}")
+    out: list[Any] = []
     for item in items:
         if isinstance(item, dict):
-            if set(item) != {"if", "args"}:
-                raise DataFileError(
-                    path, line_of(item), "a conditional argument group has exactly 'if' and 'args'"
+            where = f"{fields.where}.{key} conditional group"
+            group = _Fields(item, fields.path, where, fields.data, key)
+            group.known({"if", "args"})
+            if "args" not in item:
+                raise group.fail(None, "missing required field 'args'")
+            variable = group.string("if", required=True)
+            if variable not in known:
+                raise group.fail(
+                    "if",
+                    f"'if: {variable}' names no placeholder (known: {', '.join(sorted(known))})",
                 )
-            _check_args(item["args"], path, line_of(item, "args"))
-        elif not isinstance(item, (str, int, float)):
-            raise DataFileError(path, where, f"argument {item!r} is not a string")
+            out.append({"if": variable, "args": _args(group, "args", item["args"], known)})
+        elif isinstance(item, bool) or not isinstance(item, (str, int, float)):
+            raise fields.fail(key, f"argument {item!r} must be a string")
+        else:
+            _placeholders(fields, key, str(item), known)
+            out.append(item)
+    return out
+
+
+def _scalar_map(fields: _Fields, what: str, skip: tuple[str, ...] = ()) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in fields.data.items():
+        if k in skip:
+            continue
+        if not isinstance(k, str) or not _VARIABLE.fullmatch(k):
+            raise fields.fail(k, f"{what} name {k!r} is not a plain word")
+        if isinstance(v, (dict, list)) or v is None:
+            raise fields.fail(k, f"'{k}' must be a single value, not a {kind_of(v)}")
+        out[k] = v if isinstance(v, str) else str(v)
+    return out
+
+
+def _presets(section: _Fields, defaults: dict[str, str]) -> dict[str, dict[str, Any]]:
+    presets = section.mapping("presets")
+    out: dict[str, dict[str, Any]] = {}
+    for name in presets.data:
+        try:
+            safe_name(name, "preset name")
+        except ValueError as e:
+            raise presets.fail(name, str(e)) from None
+        preset = presets.mapping(name)
+        # A preset overrides placeholders the defaults define: another name is a typo.
+        preset.known(set(defaults) | {"without"})
+        values: dict[str, Any] = _scalar_map(preset, "placeholder", skip=("without",))
+        if "without" in preset.data:
+            values["without"] = preset.strings("without")
+        out[name] = values
+    return out
+
+
+def _shutdown(data: _Fields, kind: str) -> ShutdownSpec:
+    spec = data.mapping("shutdown")
+    spec.known(_SHUTDOWN_KEYS)
+    method = spec.string("method", "powerdown")
+    if method not in SHUTDOWN_METHODS:
+        raise spec.fail("method", f"method must be one of {', '.join(SHUTDOWN_METHODS)}")
+    command = spec.string("command")
+    if method == "command" and not (command and command.strip()):
+        raise spec.fail(None, "method 'command' needs 'command', the line to type")
+    if method != "command" and command is not None:
+        raise spec.fail("command", f"'command' is only read with method 'command', not {method!r}")
+    if command is not None and _CONTROL.search(command):
+        raise spec.fail("command", "'command' must be one line (no control characters)")
+    timeout = spec.seconds("timeout", 15.0 if kind == "qemu" else 5.0)
+    return ShutdownSpec(method=method, command=command, timeout=timeout)
 
 
 def parse_profile(data: Any, path: Path) -> Profile:
     if not isinstance(data, dict):
-        raise DataFileError(path, None, "a profile is a mapping of fields")
-    name = _need(data, "name", str, path)
+        raise DataFileError(path, 1, "a profile is a mapping of fields")
+    top = _Fields(data, path, "")
     kind = data.get("kind", "qemu" if "qemu" in data else "sim")
     if kind not in ("sim", "qemu"):
-        raise DataFileError(path, line_of(data, "kind"), f"kind must be sim or qemu, not {kind!r}")
-    section = _need(data, kind, dict, path)
-    args = _need(section, "args", list, path, f"{kind}: ")
-    _check_args(args, path, line_of(section, "args"))
-    con = _need(data, "console", dict, path)
-    prompt = con.get("prompt_regex") or con.get("prompt")
-    if not isinstance(prompt, str):
-        raise DataFileError(path, line_of(con), "console: missing required field 'prompt_regex'")
+        raise top.fail("kind", f"kind must be sim or qemu, not {kind!r}")
+    other = "qemu" if kind == "sim" else "sim"
+    if other in data:
+        raise top.fail(other, f"a {kind} profile has no '{other}' section (kind: {kind})")
+    top.known(_TOP_KEYS | {kind})
     try:
-        re.compile(prompt)
-    except re.error as e:
-        raise DataFileError(
-            path, line_of(con, "prompt_regex"), f"console: prompt_regex is not a valid regex: {e}"
-        ) from None
-    patterns = data.get("panic_patterns", [])
-    if not isinstance(patterns, list):
-        raise DataFileError(
-            path, line_of(data, "panic_patterns"), "'panic_patterns' must be a list"
+        name = safe_name(top.string("name", required=True), "name")
+    except ValueError as e:
+        raise top.fail("name", str(e)) from None
+    arch = top.string("arch")
+    if arch is not None and arch not in ARCHES:
+        raise top.fail("arch", f"arch must be one of {', '.join(ARCHES)}, not {arch!r}")
+
+    if kind not in data:
+        raise top.fail(None, f"missing required field '{kind}' (kind: {kind})")
+    section = top.mapping(kind)
+    section.known(_SECTION_KEYS | ({"binary"} if kind == "qemu" else set()))
+    binary = section.string("binary")
+    defaults = _scalar_map(section.mapping("defaults"), "placeholder")
+    for k in defaults:
+        if k in RUNTIME_PLACEHOLDERS or k in IMAGE_FILES:
+            raise section.mapping("defaults").fail(k, f"{{{k}}} is filled in by the lab")
+    presets = _presets(section, defaults)
+
+    image = top.mapping("image")
+    image.known(_IMAGE_KEYS if kind == "qemu" else set())
+    builder = image.string("builder")
+    if builder is not None and builder not in BUILDERS:
+        raise image.fail("builder", f"no image builder {builder!r} (known: {', '.join(BUILDERS)})")
+    files = {k: image.string(k) for k in IMAGE_FILES if image.has(k)}
+    provided = {"disk"} if kind == "sim" else set(files)
+    if builder == "linux-busybox":
+        provided |= {"vmlinux", "initramfs", "disk"}
+    known = set(defaults) | RUNTIME_PLACEHOLDERS | provided
+    if not section.has("args"):
+        raise section.fail(None, "missing required field 'args'")
+    args = _args(section, "args", section.data["args"], known)
+
+    con = top.mapping("console")
+    con.known(_CONSOLE_KEYS)
+    prompt = _regex(con, "prompt_regex", con.string("prompt_regex", required=True), "prompt_regex")
+    line_ending = con.string("line_ending", "\n")
+    if line_ending not in LINE_ENDINGS:
+        raise con.fail(
+            "line_ending", f"line_ending must be \\n, \\r or \\r\\n, not {line_ending!r}"
         )
-    for p in patterns:
-        try:
-            re.compile(str(p))
-        except re.error as e:
-            raise DataFileError(
-                path, line_of(data, "panic_patterns"), f"panic pattern {p!r}: {e}"
-            ) from None
-    presets = section.get("presets", data.get("presets", {})) or {}
-    if not isinstance(presets, dict) or not all(isinstance(v, dict) for v in presets.values()):
-        raise DataFileError(
-            path, line_of(section, "presets"), "'presets' maps a preset name to placeholder values"
-        )
-    style = (data.get("exit_status") or {}).get("style", "inline")
+    interrupt = con.string("interrupt", "\x03")
+    if not interrupt:
+        raise con.fail("interrupt", "'interrupt' is the byte(s) to send for Ctrl-C; it is empty")
+    console = ConsoleSpec(
+        prompt_regex=prompt,
+        boot_timeout=con.seconds("boot_timeout", 30.0),
+        boot_marker=con.string("boot_marker") or None,
+        echo=con.boolean("echo", None),
+        line_ending=line_ending,
+        interrupt=interrupt,
+        kernel_log=bool(con.boolean("kernel_log", False)),
+    )
+
+    status = top.mapping("exit_status")
+    status.known({"style"})
+    style = status.string("style", "inline")
     if style not in ("inline", "separate", "none"):
-        raise DataFileError(
-            path, line_of(data, "exit_status"), f"exit_status: unknown style {style!r}"
-        )
-    commands = data.get("commands", {}) or {}
-    if not isinstance(commands, dict):
-        raise DataFileError(
-            path, line_of(data, "commands"), "'commands' maps a command to its replacement"
-        )
-    timeout = con.get("boot_timeout", 30)
-    if not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise DataFileError(
-            path, line_of(con, "boot_timeout"), "console: boot_timeout must be a positive number"
-        )
+        raise status.fail("style", f"unknown style {style!r} (inline, separate or none)")
+
+    patterns = [
+        _regex(top, "panic_patterns", p, "panic pattern") for p in top.strings("panic_patterns")
+    ]
+    capabilities = top.strings("capabilities")
+    for c in capabilities:
+        if not _WORD.fullmatch(c):
+            raise top.fail("capabilities", f"capability {c!r} is not a plain word")
+    presets_without = [c for p in presets.values() for c in p.get("without", [])]
+    for c in presets_without:
+        if not _WORD.fullmatch(c):
+            raise section.fail("presets", f"without: capability {c!r} is not a plain word")
+
+    commands = top.mapping("commands")
+    mapped: dict[str, str] = {}
+    for word in commands.data:
+        if not isinstance(word, str) or not word or " " in word:
+            raise commands.fail(word, f"command name {word!r} must be one word")
+        line = commands.string(word, required=True)
+        if not line.strip() or _CONTROL.search(line):
+            raise commands.fail(
+                word, f"'{word}' must map to one command line (no control characters)"
+            )
+        mapped[word] = line
+
+    devices = top.mapping("devices")
+    device_ids = {k: devices.string(k, required=True) for k in devices.data}
+
     return Profile(
         name=name,
         kind=kind,
-        args=list(args),
-        description=str(data.get("description", "")),
-        binary=section.get("binary"),
-        defaults={k: str(v) for k, v in (section.get("defaults") or {}).items()},
-        presets={k: dict(v) for k, v in presets.items()},
-        start_paused=bool(section.get("start_paused", True)),
-        image=dict(data.get("image") or {}),
-        devices={k: str(v) for k, v in (data.get("devices") or {}).items()},
-        console=ConsoleSpec(
-            prompt_regex=prompt,
-            boot_timeout=float(timeout),
-            boot_marker=con.get("boot_marker"),
-            echo=con.get("echo"),
-            line_ending=str(con.get("line_ending", "\n")).replace("\r\n", "\n"),
-            interrupt=str(con.get("interrupt", "\x03")),
-            kernel_log=bool(con.get("kernel_log")),
-        ),
+        args=args,
+        description=top.string("description", ""),
+        arch=arch,
+        binary=binary,
+        defaults=defaults,
+        presets=presets,
+        start_paused=bool(section.boolean("start_paused", True)),
+        image={**({"builder": builder} if builder else {}), **files},
+        devices=device_ids,
+        console=console,
         marker_style=style,
-        panic_patterns=[str(p) for p in patterns],
-        capabilities={str(c) for c in data.get("capabilities", []) or []},
-        commands={str(k): str(v) for k, v in commands.items()},
+        panic_patterns=patterns,
+        capabilities=set(capabilities),
+        commands=mapped,
+        shutdown=_shutdown(top, kind),
         path=path,
     )
