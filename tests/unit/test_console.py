@@ -694,3 +694,71 @@ def test_run_returns_exactly_what_the_shell_printed(
             shell.outputs[str(i)] = text.encode().replace(b"\n", shell.eol) + shell.eol
             r = con.run(f"show {i}", timeout=10)
             assert (r.output, r.status) == (text, 0)
+
+
+# ------------------------------------------------------------------- a doubled prompt
+
+BUSYBOX_PROMPT = r"(?<![^\n])/ # $"
+
+
+def _crlf_busybox(sock: socket.socket, commands: int) -> None:
+    """ash on a tty that turns the CR of CR LF into a newline of its own: every line is the
+    command and then an empty command, so both prompts come back together."""
+    sock.sendall(b"/ # ")
+    pending = b""
+    for _ in range(commands):
+        while b"\n" not in pending:
+            pending += sock.recv(4096)
+        line, _, pending = pending.partition(b"\n")
+        command = line.rstrip(b"\r").decode()
+        word, _, rest = command.partition(" ")
+        out = rest.split(";")[0] + "\n" if word == "echo" else ""
+        if m := re.search(r'__SIS""_(\d+)_', command):
+            out += f"__SIS_{m.group(1)}_0\n"
+        sock.sendall(out.encode() + b"/ # / # ")
+
+
+@pytest.mark.parametrize("check_status", [True, False])
+def test_a_doubled_prompt_at_the_end_counts_as_the_prompt(check_status: bool) -> None:
+    ours, theirs = socket.socketpair()
+    shell = threading.Thread(target=_crlf_busybox, args=(theirs, 3), daemon=True)
+    shell.start()
+    with Console(ours, prompt=BUSYBOX_PROMPT) as con:
+        con.echo = False
+        con.marker_style = "inline"
+        con.newline = "\r\n"
+        con.wait_prompt(timeout=5)
+        for word in ("a", "b", "c"):
+            r = con.run(f"echo {word}", timeout=10, check_status=check_status)
+            assert r.output == word
+            assert r.status == (0 if check_status else None)
+    shell.join(timeout=5)
+    theirs.close()
+
+
+def test_a_prompt_run_is_only_prompts() -> None:
+    rx = console_mod._prompt_searcher(BUSYBOX_PROMPT, True)
+    assert rx.search("a\n/ # / # ") is not None
+    assert rx.search("a\n/ # / # / # ").start() == 2  # type: ignore[union-attr]
+    assert rx.search("a\n/ # x/ # ") is None
+    assert rx.search("a\n/ # / ") is None
+
+
+# -------------------------------------------------------------------- bounded capture
+
+
+def test_the_capture_stops_at_its_limit_and_the_console_goes_on(tmp_path: Path) -> None:
+    capture = tmp_path / "console.log"
+    ours, theirs = socket.socketpair()
+    with Console(ours, capture_path=capture, capture_limit=1000) as con:
+        theirs.sendall(b"x" * 600 + b"\r\n")
+        theirs.sendall(b"y" * 600 + b"\r\nsis> ")
+        assert con.wait_prompt(timeout=5) == "x" * 600 + "\n" + "y" * 600 + "\n"
+        theirs.sendall(b"more\r\nsis> ")
+        assert con.wait_prompt(timeout=5) == "more\n"
+        assert con.bytes_received == 602 + 608 + 10
+    data = capture.read_bytes()
+    assert data == b"x" * 600 + b"\r\n" + b"y" * 398 + b"\n[sis: capture truncated at 1000 bytes]\n"
+    index = [json.loads(line) for line in Path(f"{capture}.jsonl").read_text().splitlines()]
+    assert sum(e["len"] for e in index) == 1000
+    theirs.close()

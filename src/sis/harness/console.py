@@ -5,6 +5,12 @@ reads it from the first byte, because a serial socket nobody drains stalls the g
 to an optional capture file with a timestamped index beside it; decoded text goes to an in-memory
 buffer that `expect`, `wait_prompt` and `run` search.
 
+A console may spew without end (a kernel stuck printing, random bytes on a broken line), so
+nothing grows with it: the text kept for matching is a window of the last `WINDOW` characters
+(plus whatever a running command still needs), `text` is the last `TEXT_KEPT` characters, and
+the capture file stops at `capture_limit` bytes with a note, while the socket is still drained
+so the guest never stalls.
+
 The text the engine matches against is cleaned the same way whatever the chunking: UTF-8 decoded
 with replacement characters, ANSI escape sequences removed, CR/CRLF turned into LF, and other
 control characters (NUL padding, BEL, ...) dropped. The capture file keeps the bytes untouched.
@@ -43,7 +49,7 @@ __all__ = [
     "strip_ansi",
 ]
 
-#: A SIS kernel log line in either format (CONTRACT section 4); a ready-made `Console.log_filter`.
+#: A SIS kernel log line, either format (docs/contract.md section 4): a `Console.log_filter`.
 SIS_LOG_LINE = (
     r"^(?:\[\s*\d+\.\d{6}\] \[(?:FATAL|ERROR|WARN|INFO|DEBUG|TRACE)\] "
     r'|\{"ts": ?\d+, ?"seq": ?\d+)'
@@ -60,13 +66,22 @@ _MAX_ESCAPE = 256
 _NEWLINES = re.compile(r"\r+\n?")
 # C0 controls except TAB and LF, DEL, and C1 controls. CR is handled by _NEWLINES first.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_CR_RUN = re.compile(r"\r{2,}")
 
 _RECV_SIZE = 65536
+#: Characters of text kept for matching beyond what waits still need; older text is dropped.
+WINDOW = 1 << 20
+#: Characters `Console.text` keeps (the last ones).
+TEXT_KEPT = 1 << 20
+# Consumed text kept in the search window is dropped once it exceeds this (long soaks).
+_TRIM_AT = 1 << 20
+#: Default bound of a capture file, in bytes.
+CAPTURE_LIMIT = 16 << 20
+# A run of prompts at the end of the text longer than this is not looked for.
+_MAX_PROMPT_RUN = 512
 # How far back `run`'s waits and the death scan look when new text arrives: longer than any
 # prompt, marker or death-pattern match, so only the new text is rescanned on each wake-up.
 _LOOKBACK = 1024
-# Consumed text kept in the search window is dropped once it exceeds this (long soaks).
-_TRIM_AT = 1 << 20
 _MESSAGE_TAIL = 1500
 _MARKER_COMMAND = 'echo "__SIS""_{n}_$?"'
 
@@ -108,7 +123,8 @@ class _TextDecoder:
                 i = s.find("\x1b", i + 1)
             while cut and s[cut - 1] == "\r":
                 cut -= 1
-        self._held = s[cut:]
+        # A run of CRs means one newline whatever its length: hold one, not a flood of them.
+        self._held = _CR_RUN.sub("\r", s[cut:])
         return _clean(s[:cut])
 
 
@@ -222,6 +238,47 @@ class _Marker:
         return None
 
 
+class _Prompt:
+    """The prompt regex, also accepting a run of prompts at the end of the text.
+
+    A shell that runs an empty command (an extra newline, a CR turned into LF by the tty) prints
+    its prompt twice, `/ # / # `, and a prompt regex anchored at both ends (`(?<![^\n])/ # $`)
+    matches neither copy: the first is not at the end, the second not at a line start.
+    """
+
+    def __init__(self, rx: re.Pattern[str]) -> None:
+        self.rx = rx
+        self.pattern = rx.pattern
+
+    def search(self, text: str, pos: int = 0) -> re.Match[str] | None:
+        m = self.rx.search(text, pos)
+        if m is None:
+            m = self._run(text, max(pos, text.rfind("\n", pos) + 1))
+        return m
+
+    def match(self, text: str, pos: int = 0) -> re.Match[str] | None:
+        return self.rx.match(text, pos) or self._run(text, pos)
+
+    def _run(self, text: str, start: int) -> re.Match[str] | None:
+        """A match of text[start:] if it is 2 or more copies of one prompt."""
+        n = len(text) - start
+        if n < 2 or n > _MAX_PROMPT_RUN or "\n" in text[start:]:
+            return None
+        line = text[start:]
+        for copies in range(2, 9):
+            if n % copies:
+                continue
+            unit = line[: n // copies]
+            if unit * copies == line and self.rx.fullmatch(unit):
+                return re.compile(re.escape(line)).match(text, start)
+        return None
+
+
+@functools.lru_cache(maxsize=64)
+def _prompt_searcher(prompt: str, anchored: bool) -> _Prompt:
+    return _Prompt(_compile_prompt(prompt) if anchored else _compile_text(prompt))
+
+
 # -------------------------------------------------------------------------------------- console
 
 
@@ -248,6 +305,7 @@ class Console:
         capture_path: str | Path | None = None,
         death_patterns: Sequence[str] = (),
         name: str = "console",
+        capture_limit: int = CAPTURE_LIMIT,
     ) -> None:
         self.name = name
         self.prompt = prompt
@@ -273,10 +331,17 @@ class Console:
         # Text is addressed by absolute offsets; `_live` holds it from `_base` to the end.
         self._live = ""
         self._base = 0
+        # Text received but not yet joined onto `_live`: joined when a wait looks, so a flood
+        # nobody waits on is not copied chunk after chunk.
+        self._pending: list[str] = []
+        self._pending_len = 0
+        self._recent = ""  # the last _LOOKBACK characters, for the death scan
         self._end = 0
         self._pos = 0
         self._pin: int | None = None  # `run` keeps its region in the window while it works
-        self._history: list[str] = []
+        # The last TEXT_KEPT characters or so, for `text`, as chunks: joined only when read.
+        self._tail_parts: list[str] = []
+        self._tail_len = 0
         self._eof = False
         self._eof_reason = ""
         self._closing = False
@@ -288,6 +353,8 @@ class Console:
         self._capture: IO[bytes] | None = None
         self._index: IO[str] | None = None
         self._nbytes = 0
+        self.capture_limit = capture_limit
+        self._captured = 0
         if self.capture_path is not None and self.index_path is not None:
             self.capture_path.parent.mkdir(parents=True, exist_ok=True)
             self._capture = open(self.capture_path, "wb", buffering=0)
@@ -324,10 +391,20 @@ class Console:
     def _record(self, data: bytes) -> None:
         t = time.monotonic() - self._t0
         if self._capture is not None and self._index is not None:
+            room = self.capture_limit - self._captured
+            kept = data[:room]
             try:
-                self._capture.write(data)
-                entry = {"t": round(t, 6), "offset": self._nbytes, "len": len(data)}
-                self._index.write(json.dumps(entry) + "\n")
+                if kept:
+                    self._capture.write(kept)
+                    entry = {"t": round(t, 6), "offset": self._nbytes, "len": len(kept)}
+                    self._index.write(json.dumps(entry) + "\n")
+                    self._captured += len(kept)
+                if len(kept) < len(data):
+                    note = f"\n[sis: capture truncated at {self.capture_limit} bytes]\n"
+                    self._capture.write(note.encode())
+                    self._capture.close()
+                    self._index.close()
+                    self._capture = self._index = None
             except (OSError, ValueError):
                 # Disk full or files closed under us: keep draining, the target must not stall.
                 self._capture = self._index = None
@@ -337,31 +414,54 @@ class Console:
         with self._cond:
             if new:
                 old_end = self._end
-                self._history.append(new)
-                self._live += new
+                self._tail_parts.append(new)
+                self._tail_len += len(new)
+                if self._tail_len > 2 * TEXT_KEPT:
+                    self._joined_tail()
+                self._pending.append(new)
+                self._pending_len += len(new)
                 self._end += len(new)
                 if self._death is None and self._death_res:
-                    self._scan_death(old_end)
+                    self._scan_death(old_end, new)
+                self._recent = (self._recent + new)[-_LOOKBACK:]
+                if len(self._live) + self._pending_len > 2 * WINDOW:
+                    self._join()
             if eof is not None:
                 self._eof = True
                 self._eof_reason = eof
             if new or eof is not None:
                 self._cond.notify_all()
 
-    def _scan_death(self, old_end: int) -> None:
+    def _join(self) -> None:
+        """Bring `_live` up to date, then drop text older than the window, even text nobody
+        consumed yet: a wait that has not matched within a window's worth of output will not
+        match in text that old, and the lab's memory must not follow a console's flood."""
+        if self._pending:
+            self._live += "".join(self._pending)
+            self._pending.clear()
+            self._pending_len = 0
+        if len(self._live) > 2 * WINDOW:
+            cut = self._end - WINDOW
+            self._live = self._live[cut - self._base :]
+            self._base = cut
+            self._pos = max(self._pos, cut)
+
+    def _scan_death(self, old_end: int, new: str) -> None:
         # Rescan from the start of the line the new text continues, so a pattern cut by a
         # chunk boundary is still found.
-        old = old_end - self._base
-        lo = max(0, old - _LOOKBACK, self._death_armed - self._base)
-        nl = self._live.rfind("\n", lo, old)
+        text = self._recent + new
+        text_base = old_end - len(self._recent)
+        old = len(self._recent)
+        lo = max(0, self._death_armed - text_base)
+        nl = text.rfind("\n", lo, old)
         start = nl + 1 if nl != -1 else lo
         first: re.Match[str] | None = None
         for rx in self._death_res:
-            m = rx.search(self._live, start)
+            m = rx.search(text, start)
             if m is not None and (first is None or m.start() < first.start()):
                 first = m
         if first is not None:
-            self._death = (first.re.pattern, first.group(), self._base + first.start())
+            self._death = (first.re.pattern, first.group(), text_base + first.start())
 
     # ------------------------------------------------------------------------------ sending
 
@@ -411,7 +511,7 @@ class Console:
         deadline: float,
         timeout: float,
         lookback: int | None,
-        also_here: re.Pattern[str] | None = None,
+        also_here: _Prompt | None = None,
     ) -> tuple[re.Match[str], int]:
         """Search, sleeping until new text, death, end of stream or the deadline.
 
@@ -423,6 +523,7 @@ class Console:
         with self._cond:
             searched = self._pos
             while True:
+                self._join()
                 base = self._base
                 m = None
                 if also_here is not None:
@@ -486,7 +587,7 @@ class Console:
             status: int | None = None
             # A shell that does not echo prints the next prompt straight after the previous
             # one when the command prints nothing: a prompt right at the start counts.
-            here = _compile_text(self.prompt)
+            here = _prompt_searcher(self.prompt, False)
             if not check_status:
                 m, base = self._expect(prompt_rx, deadline, timeout, _LOOKBACK, here)
                 end = base + m.start()
@@ -500,14 +601,16 @@ class Console:
                 end = base + m.start()
                 self._expect(prompt_rx, deadline, timeout, _LOOKBACK)
             with self._cond:
+                self._join()
                 text, text_base = self._live, self._base
         finally:
             with self._cond:
                 self._pin = None
+        # The head of an output longer than the window is gone (`_slide`).
         output = self._extract_output(
             text,
-            start - text_base,
-            end - text_base,
+            max(start, text_base) - text_base,
+            max(end, text_base) - text_base,
             line=line,
             marker=n,
             last_prompt=check_status and not inline,
@@ -522,7 +625,7 @@ class Console:
         The region may also hold the echoed command line, a prompt, and leftovers of an earlier
         command that timed out (its output, prompt and stale marker).
         """
-        prompt_rx = self._prompt_rx()
+        prompt_rx = _compile_prompt(self.prompt)
         if last_prompt:
             # "separate": the region runs up to the marker; the output ends at the last prompt
             # before it, so a prompt-looking line inside the output does not cut it short.
@@ -569,8 +672,8 @@ class Console:
             i = text.find(line, i + 1, end)
         return start
 
-    def _prompt_rx(self) -> re.Pattern[str]:
-        return _compile_prompt(self.prompt)
+    def _prompt_rx(self) -> _Prompt:
+        return _prompt_searcher(self.prompt, True)
 
     # --------------------------------------------------------------------------- death
 
@@ -593,18 +696,33 @@ class Console:
 
     @property
     def text(self) -> str:
-        """Everything received so far, decoded and cleaned."""
+        """The text received so far, decoded and cleaned: all of it, or the last `TEXT_KEPT`
+        characters of a longer stream (the capture file has more)."""
         with self._cond:
-            if len(self._history) > 1:
-                self._history[:] = ["".join(self._history)]
-            return self._history[0] if self._history else ""
+            return self._joined_tail()
 
     def tail(self, n: int = 2000) -> str:
-        """The last `n` characters received."""
+        """The last `n` characters received (at most `TEXT_KEPT`)."""
         with self._cond:
-            if len(self._live) >= n:
-                return self._live[-n:]
-        return self.text[-n:]
+            return self._joined_tail()[-n:]
+
+    @property
+    def held(self) -> int:
+        """Characters of text the console holds in memory: bounded, however much arrives."""
+        with self._cond:
+            return (
+                len(self._live)
+                + self._pending_len
+                + self._tail_len
+                + len(self._recent)
+                + len(self._decoder._held)
+            )
+
+    def _joined_tail(self) -> str:
+        text = "".join(self._tail_parts)[-TEXT_KEPT:]
+        self._tail_parts[:] = [text] if text else []
+        self._tail_len = len(text)
+        return text
 
     @property
     def closed(self) -> bool:
@@ -649,7 +767,7 @@ class Console:
     # ------------------------------------------------------------------------ messages
 
     def _describe(self, head: str) -> tuple[str, str]:
-        tail = self._live[-_MESSAGE_TAIL:] if len(self._live) >= _MESSAGE_TAIL else self._tail_all()
+        tail = self._joined_tail()[-_MESSAGE_TAIL:]
         where = (
             f"full capture: {self.capture_path}"
             if self.capture_path is not None
@@ -657,9 +775,6 @@ class Console:
         )
         lines = tail.rstrip("\n") or "(nothing received)"
         return f"console {self.name!r}: {head}\n--- last output ---\n{lines}\n--- {where} ---", tail
-
-    def _tail_all(self) -> str:
-        return "".join(self._history)[-_MESSAGE_TAIL:]
 
     def _timeout_error(self, pattern: str, timeout: float) -> ConsoleTimeout:
         msg, tail = self._describe(f"timed out after {timeout:g}s waiting for /{pattern}/")
