@@ -1,15 +1,37 @@
 """The HTML report: a scorecard to read at a glance, then each test with its commands, output,
-verdict and links to the console captures."""
+verdict and links to the console captures.
+
+Everything in the report but the template comes from outside the lab: suite and test names,
+commands, and above all console output, which a misbehaving kernel fills with whatever it
+likes. So every value is HTML-escaped, and a Content-Security-Policy lets the page run no
+script at all and apply only its own style sheet (allowed by its hash), in case something
+escaped the escaping."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 from collections import defaultdict
+from importlib.resources import files
 from pathlib import Path
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader
+from markupsafe import Markup
 
-from sis.harness.results import TestResult, summarize
+from sis.harness.outdir import write_atomic
+from sis.harness.results import TestResult, overall_verdict, summarize
+
+_STYLE = (files("sis.harness.report") / "templates" / "report.css").read_text(encoding="utf-8")
+
+
+def content_security_policy(style: str) -> str:
+    """No scripts, plugins, frames, forms or fetches; only the report's own inline style."""
+    digest = base64.b64encode(hashlib.sha256(style.encode("utf-8")).digest()).decode()
+    return (
+        f"default-src 'none'; style-src 'sha256-{digest}'; img-src 'none'; "
+        "base-uri 'none'; form-action 'none'"
+    )
 
 
 def write_html(
@@ -22,7 +44,7 @@ def write_html(
 ) -> None:
     env = Environment(
         loader=PackageLoader("sis.harness.report", "templates"),
-        autoescape=select_autoescape(["html"]),
+        autoescape=True,  # the template is .html.j2: select_autoescape(["html"]) missed it
     )
     targets: dict[str, list[TestResult]] = defaultdict(list)
     for r in results:
@@ -42,9 +64,12 @@ def write_html(
         title=title,
         total=summarize(results),
         scorecard=scorecard,
+        verdicts={name: overall_verdict(items) for name, items in targets.items()},
         targets=targets,
         link=link,
         notes=notes or [],
         meta=meta or {},
+        style=Markup(_STYLE),  # the package's own file, not input
+        csp=content_security_policy(_STYLE),
     )
-    path.write_text(html, encoding="utf-8")
+    write_atomic(path, html)

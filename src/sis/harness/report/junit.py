@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from pathlib import Path
 
+from sis.harness.console import strip_ansi
+from sis.harness.outdir import write_atomic
 from sis.harness.results import ERROR, FAIL, SKIP, TestResult, summarize
+
+# What XML 1.0 cannot carry: most C0 controls, lone surrogates, U+FFFE and U+FFFF.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def _clean(text: str) -> str:
-    # XML 1.0 cannot carry most control characters, which a crashing console may print.
-    return "".join(c for c in text if c in "\t\n\r" or ord(c) >= 0x20)
+    """`text` as XML can hold it: a crashing console prints colours, NULs and worse, and one
+    such character would make the whole file unparseable for the CI system."""
+    return _NOT_XML.sub("\ufffd", strip_ansi(str(text)))
 
 
 def write_junit(results: list[TestResult], path: Path) -> None:
@@ -33,7 +40,7 @@ def write_junit(results: list[TestResult], path: Path) -> None:
         suite = ET.SubElement(
             root,
             "testsuite",
-            name=name,
+            name=_clean(name),
             tests=str(len(items)),
             failures=str(c[FAIL]),
             errors=str(c[ERROR]),
@@ -42,7 +49,11 @@ def write_junit(results: list[TestResult], path: Path) -> None:
         )
         for r in items:
             case = ET.SubElement(
-                suite, "testcase", classname=name, name=r.test, time=f"{r.duration_s:.3f}"
+                suite,
+                "testcase",
+                classname=_clean(name),
+                name=_clean(r.test),
+                time=f"{r.duration_s:.3f}",
             )
             transcript = "\n".join(
                 f"$ {s.command}\n{s.output}"
@@ -59,4 +70,4 @@ def write_junit(results: list[TestResult], path: Path) -> None:
             if transcript and r.verdict not in (FAIL, ERROR):
                 ET.SubElement(case, "system-out").text = _clean(transcript)
     ET.indent(root)
-    path.write_bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
+    write_atomic(path, ET.tostring(root, encoding="utf-8", xml_declaration=True))

@@ -1,0 +1,361 @@
+"""The lab against hostile input: whatever a suite, a profile or a kernel's console throws at it,
+the lab says `FILE:LINE: problem` or carries on, and never writes outside `--out`, runs a
+script in the report, stalls, grows without bound or dies with a traceback."""
+
+from __future__ import annotations
+
+import random
+import re
+import socket
+import threading
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from contextlib import contextmanager
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from sis.harness import console as console_mod
+from sis.harness.console import Console
+from sis.harness.datafile import (
+    MAX_ALIAS_NODES,
+    MAX_FILE_BYTES,
+    DataFileError,
+    display_name,
+    load_yaml,
+    safe_name,
+)
+from sis.harness.report import write_html, write_junit
+from sis.harness.results import FAIL, PASS, StepResult, TestResult
+from sis.harness.suites import load_suite
+from sis.harness.targets.profile import load_profile
+
+SCRIPT = "<script>alert(1)</script>"
+SUITE = """\
+name: mine
+tests:
+  - name: one
+    steps:
+      - run: echo hi
+"""
+PROFILE = """\
+name: mine
+kind: sim
+sim:
+  defaults: {memory: 256M}
+  args: [-m, "{memory}", -drive, "file={disk}", -serial, "unix:{console_sock}"]
+console:
+  prompt_regex: "sis> "
+"""
+
+
+def write(tmp_path: Path, text: str | bytes, name: str = "data.yaml") -> Path:
+    path = tmp_path / name
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    return path
+
+
+def refused(load, path: Path) -> str:  # noqa: ANN001 - load_suite or load_profile
+    with pytest.raises(DataFileError) as info:
+        load(path)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"{path}:")
+    return message
+
+
+# ----------------------------------------------------------------------------- the report
+
+
+def _result(**overrides: object) -> TestResult:
+    fields: dict = {
+        "target": "sis-default",
+        "preset": "default",
+        "suite": "mine",
+        "test": "one",
+        "verdict": FAIL,
+        "reason": "expected /x/",
+        "duration_s": 0.5,
+        "steps": [StepResult(command="echo hi", output="hi", status=0, duration_s=0.1)],
+    }
+    fields.update(overrides)
+    return TestResult(**fields)
+
+
+class _Scripts(HTMLParser):
+    """Counts what a browser would run: script elements and on* event attributes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scripts = 0
+        self.handlers: list[str] = []
+        self.csp: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "script":
+            self.scripts += 1
+        self.handlers += [k for k, _ in attrs if k.startswith("on")]
+        a = dict(attrs)
+        if tag == "meta" and (a.get("http-equiv") or "").lower() == "content-security-policy":
+            self.csp = a.get("content")
+
+
+def test_names_and_output_in_the_report_are_text_not_html(tmp_path: Path) -> None:
+    hostile = _result(
+        suite=SCRIPT,
+        test=f'"><img src=x onerror=alert(1)>{SCRIPT}',
+        reason=SCRIPT,
+        steps=[StepResult(command=SCRIPT, output=f"</pre>{SCRIPT}", status=1, duration_s=0.1)],
+    )
+    path = tmp_path / "report.html"
+    write_html([hostile], path, title=SCRIPT, notes=[SCRIPT], meta={"kernel": SCRIPT})
+    html = path.read_text()
+    page = _Scripts()
+    page.feed(html)
+    assert page.scripts == 0 and page.handlers == []
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # shown, as text
+
+
+def test_the_report_forbids_script_and_allows_its_own_style_by_hash(tmp_path: Path) -> None:
+    path = tmp_path / "report.html"
+    write_html([_result(verdict=PASS, reason="")], path)
+    html = path.read_text()
+    page = _Scripts()
+    page.feed(html)
+    assert page.csp is not None
+    policy = dict(part.strip().split(" ", 1) for part in page.csp.split(";"))
+    assert policy["default-src"] == "'none'" and "script-src" not in policy
+    assert "unsafe-inline" not in page.csp
+    import base64
+    import hashlib
+
+    style = re.search(r"<style>(.*?)</style>", html, re.S)
+    assert style is not None
+    digest = base64.b64encode(hashlib.sha256(style.group(1).encode()).digest()).decode()
+    assert policy["style-src"] == f"'sha256-{digest}'"  # the browser applies the style
+
+
+def test_junit_stays_parseable_whatever_the_console_printed(tmp_path: Path) -> None:
+    nasty = "\x00\x1b[31mred\x1b[0m ]]> <b>&amp; \x07\x0b\ufffe\udcff end"
+    results = [
+        _result(test=f"t{nasty}", reason=nasty, steps=[StepResult("c", nasty, 1, 0.1)]),
+        _result(test="passing", verdict=PASS, reason="", steps=[StepResult("c", nasty, 0, 0.1)]),
+    ]
+    path = tmp_path / "junit.xml"
+    write_junit(results, path)
+    root = ET.parse(path).getroot()
+    cases = root.findall(".//testcase")
+    assert [c.get("name")[:1] for c in cases] == ["t", "p"]
+    failure = cases[0].find("failure")
+    assert failure is not None and "]]> <b>&amp;" in (failure.text or "")
+    assert "red end" not in failure.text and "red" in failure.text  # colours gone, text kept
+
+
+# -------------------------------------------------------------------------------- names
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../../../escaped/pwn", "a/b", "..", ".hidden", "", "x" * 65, "tab\there", "nul\x00", "a b"],
+)
+def test_unsafe_names_are_refused(name: str) -> None:
+    with pytest.raises(ValueError):
+        safe_name(name, "name")
+
+
+@pytest.mark.parametrize("name", ["sis", "linux-busybox", "smp-off", "my_kernel.v2", "x86+kvm"])
+def test_ordinary_names_are_safe(name: str) -> None:
+    assert safe_name(name, "name") == name
+
+
+def test_a_profile_name_cannot_climb_out_of_the_output_directory(tmp_path: Path) -> None:
+    path = write(tmp_path, PROFILE.replace("name: mine", 'name: "../../../escaped/pwn"'))
+    assert refused(load_profile, path).startswith(f"{path}:1: name '../../../escaped/pwn'")
+
+
+def test_a_preset_name_cannot_either(tmp_path: Path) -> None:
+    text = PROFILE.replace("defaults:", "presets: {'../up': {}}\n  defaults:")
+    path = write(tmp_path, text)
+    assert "preset name '../up'" in refused(load_profile, path)
+
+
+def test_suite_names_are_file_safe_and_test_names_one_printable_line(tmp_path: Path) -> None:
+    path = write(tmp_path, SUITE.replace("name: mine", "name: ../x"))
+    assert refused(load_suite, path).startswith(f"{path}:1:")
+    path = write(tmp_path, SUITE.replace("name: one", 'name: "one\\x1b[2J"'))
+    assert "control characters" in refused(load_suite, path)
+    assert display_name("kill with a signal name", "test") == "kill with a signal name"
+
+
+def test_a_command_cannot_smuggle_keys_into_the_shell(tmp_path: Path) -> None:
+    path = write(tmp_path, SUITE.replace("run: echo hi", 'run: "echo hi\\rrm -rf /"'))
+    assert refused(load_suite, path).startswith(f"{path}:5:")
+    path = write(tmp_path, PROFILE + 'commands: {ls: "ls\\u0003"}\n')
+    assert "'ls'" in refused(load_profile, path)
+
+
+def test_a_placeholder_cannot_reach_python_attributes(tmp_path: Path) -> None:
+    path = write(tmp_path, PROFILE.replace('"{memory}"', '"{memory.__class__.__mro__}"'))
+    assert "plain {name}" in refused(load_profile, path)
+
+
+# --------------------------------------------------------------------------------- YAML
+
+
+BOMB = "name: mine\na: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
+@pytest.mark.parametrize("load", [load_suite, load_profile])
+def test_an_alias_bomb_is_refused_before_it_grows(tmp_path: Path, load) -> None:  # noqa: ANN001
+    path = write(tmp_path, BOMB + "description: *i\ntests: []\n")
+    message = refused(load, path)
+    assert f"more than {MAX_ALIAS_NODES} nodes" in message
+    assert re.match(rf"{re.escape(str(path))}:[4-9]:", message)  # at the alias that tips it
+
+
+def test_small_aliases_and_merge_keys_still_work(tmp_path: Path) -> None:
+    text = "base: &b {x: 1, y: [1, 2]}\nother:\n  <<: *b\n  x: 2\nagain: *b\n"
+    data = load_yaml(write(tmp_path, text))
+    assert data["other"] == {"x": 2, "y": [1, 2]} and data["again"]["y"] == [1, 2]
+
+
+def test_a_recursive_alias_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: mine\na: &x [1, *x]\n")
+    assert "refers to a node it is part of" in refused(load_yaml, path)
+
+
+def test_a_huge_file_is_refused_without_reading_it(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: mine\n" + "# padding\n" * (MAX_FILE_BYTES // 10))
+    assert "larger than 1 MiB" in refused(load_suite, path)
+
+
+def test_bytes_that_are_not_utf8_name_their_line(tmp_path: Path) -> None:
+    path = write(tmp_path, b"name: mine\ndescription: caf\xe9\n")
+    assert refused(load_suite, path) == f"{path}:2: not UTF-8 text (byte 0xe9)"
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [("- a\n- b\n", "a list"), ("just words\n", "a string"), ("", "empty"), ("42\n", "a number")],
+)
+def test_a_document_that_is_not_a_mapping(tmp_path: Path, text: str, found: str) -> None:
+    for load, what in ((load_suite, "a suite"), (load_profile, "a profile")):
+        path = write(tmp_path, text)
+        assert (
+            refused(load, path) == f"{path}:1: {what} is a mapping of fields; this file is {found}"
+        )
+
+
+def test_deep_nesting_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: mine\ndescription: " + "[" * 5000 + "]" * 5000 + "\n")
+    assert "nested deeper than" in refused(load_suite, path)
+    path = write(tmp_path, "name: mine\n" + "".join("  " * i + f"k{i}:\n" for i in range(200)))
+    assert "nested deeper than" in refused(load_suite, path)
+
+
+def test_duplicate_keys_are_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, SUITE + "name: other\n")
+    assert refused(load_suite, path) == f"{path}:6: duplicate key 'name' (first on line 1)"
+    path = write(tmp_path, PROFILE.replace("memory: 256M}", "memory: 256M, memory: 1M}"))
+    assert "duplicate key 'memory'" in refused(load_profile, path)
+
+
+@pytest.mark.parametrize(
+    "value", ["9" * 5000, "2024-13-45", "!!python/object:os.system echo", "!!binary 'YQ=='"]
+)
+def test_values_python_cannot_build_are_errors_with_a_line(tmp_path: Path, value: str) -> None:
+    path = write(tmp_path, f"{SUITE}description: {value}\n")
+    assert refused(load_suite, path).startswith(f"{path}:6:")
+
+
+# ------------------------------------------------------------------------------ console
+
+
+@contextmanager
+def raw_console(**kwargs: object) -> Iterator[tuple[Console, socket.socket]]:
+    ours, theirs = socket.socketpair()
+    con = Console(ours, prompt="sis> ", **kwargs)  # type: ignore[arg-type]
+    try:
+        yield con, theirs
+    finally:
+        con.close()
+        theirs.close()
+
+
+GARBAGE = [
+    b"<script>alert(1)</script>&amp;<!--",
+    b"\x00" * 1000,
+    b"\xff\xfe\xc3\x28\xe2\x82\xf0\x90\x8c",  # invalid and truncated UTF-8
+    b"\x1b[31;1;4m\x1b]0;title\x07\x1b[?25l\x1b[2J\x1bc\x1b(0\x1b",
+    b"\x1b]" + b"A" * 5000,  # an escape that never ends (until a BEL below)
+    b"__SIS_1_0\n__SIS_999999999999999999999_7\n",  # stale and absurd status markers
+    b"sis> sis> not a prompt here\n\rsis> \r\r\r",
+    bytes(range(256)) * 4,
+]
+
+
+def test_garbage_on_the_console_never_breaks_the_engine() -> None:
+    with raw_console() as (con, theirs):
+        for junk in GARBAGE:
+            theirs.sendall(junk)
+        theirs.sendall(b"\r\nsis> ")
+        con.wait_prompt(timeout=10)
+        theirs.sendall(b"after\r\nsis> ")
+        assert con.wait_prompt(timeout=10) == "after\n"
+        text = con.text
+        assert "\x00" not in text and "\x1b" not in text and "<script>" in text
+
+
+def test_a_fake_prompt_inside_output_does_not_end_the_command() -> None:
+    def shell(sock: socket.socket) -> None:
+        data = b""
+        while not data.endswith(b"\n"):
+            data += sock.recv(4096)
+        n = re.search(rb'__SIS""_(\d+)_', data).group(1)  # type: ignore[union-attr]
+        sock.sendall(b"sis> not the prompt\r\n<b>sis&gt;</b>\r\n")
+        sock.sendall(b"__SIS_" + n + b"_0\r\nsis> ")
+
+    with raw_console() as (con, theirs):
+        con.marker_style = "inline"
+        con.echo = False
+        theirs.sendall(b"sis> ")
+        con.wait_prompt(timeout=5)
+        threading.Thread(target=shell, args=(theirs,), daemon=True).start()
+        r = con.run("show", timeout=10)
+        assert (r.output, r.status) == ("sis> not the prompt\n<b>sis&gt;</b>", 0)
+
+
+def test_a_flood_of_random_bytes_keeps_memory_and_capture_bounded(tmp_path: Path) -> None:
+    capture = tmp_path / "console.log"
+    limit = 4 << 20
+    flood = 50 << 20
+    with raw_console(capture_path=capture, capture_limit=limit) as (con, theirs):
+        rng = random.Random(7)
+        peak = 0
+        for _ in range(flood >> 20):
+            theirs.sendall(rng.randbytes(1 << 20))
+            peak = max(peak, con.held)
+        theirs.sendall(b"\r\nsis> ")
+        con.wait_prompt(timeout=60)  # the prompt after the flood is still found
+        peak = max(peak, con.held)
+        assert con.bytes_received == flood + 7
+        bound = 2 * console_mod.WINDOW + 2 * console_mod.TEXT_KEPT + 4096
+        assert peak <= bound  # not 50 MB of text
+        assert len(con.text) <= console_mod.TEXT_KEPT
+    data = capture.read_bytes()
+    note = f"\n[sis: capture truncated at {limit} bytes]\n".encode()
+    assert data.endswith(note) and len(data) == limit + len(note)
+
+
+def test_a_flood_of_carriage_returns_is_one_newline() -> None:
+    with raw_console() as (con, theirs):
+        for _ in range(20):
+            theirs.sendall(b"\r" * (1 << 18))
+            assert con.held < 4096
+        theirs.sendall(b"\nsis> ")
+        assert con.wait_prompt(timeout=10) == "\n"
