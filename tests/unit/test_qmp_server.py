@@ -378,8 +378,9 @@ def test_extension_commands_return_values_and_map_errors(tmp_path: Path) -> None
 
     async def test() -> None:
         async with serving(tmp_path) as env:
-            env.server.register("x-sis-echo", lambda args: args)
-            env.server.register("x-sis-slow", slow)
+            echo_schema = {"text": ("string", False), "n": ("array", False)}
+            env.server.register("x-sis-echo", lambda args: args, echo_schema)
+            env.server.register("x-sis-slow", slow, {"ms": ("int", False)})
             env.server.register("x-sis-none", lambda args: None)
             env.server.register("x-sis-list", lambda args: [1, "two"])
             env.server.register("x-sis-fail", fail)

@@ -160,7 +160,7 @@ class Machine:
             self.serials[0].on_input = self._console_input
             self.serials[0].on_quit = lambda: self.request("quit")
             if self.cfg.qmp is not None:
-                from sis.kernel.qmp_commands import install
+                from sis.kernel.qmp.commands import install
 
                 self.qmp = QMPServer(self, log=self._qmp_log)
                 install(self.qmp, self)

@@ -1,5 +1,7 @@
 """Serial ports (UARTs) and the host side they are wired to: stdio, a unix socket or a TCP
-socket (a listening server, like QEMU's `server=on,wait=off`).
+socket (a listening server, like QEMU's `server=on,wait=off`), opened with the same `listen()`
+as the QMP monitor: sockets 0600, and an address in use or a path that is not a stale socket
+refused with one line.
 
 Output written while no client is connected is kept in a bounded backlog and delivered when
 one connects, so a harness that connects a moment after start misses nothing. A newer client
@@ -14,6 +16,7 @@ import sys
 from collections.abc import Callable
 
 from sis.kernel.config import ChardevSpec
+from sis.kernel.qmp.address import Listener, TcpAddress, UnixAddress, listen
 
 BACKLOG_LIMIT = 1 << 20
 WRITE_BUFFER_LIMIT = 8 << 20
@@ -31,7 +34,7 @@ class SerialPort:
         self.dropped_bytes = 0
         self._backlog = bytearray()
         self._writer: asyncio.StreamWriter | None = None
-        self._server: asyncio.base_events.Server | None = None
+        self._listener: Listener | None = None
         self._stdio_saved: list | None = None
         self._escape = False
         self._stdin_fd: int | None = None
@@ -40,12 +43,12 @@ class SerialPort:
         if self.spec.kind == "stdio":
             self._open_stdio()
         elif self.spec.kind == "unix":
-            path = self.spec.path or ""
-            if os.path.exists(path):
-                os.unlink(path)  # a stale socket from an earlier run
-            self._server = await asyncio.start_unix_server(self._client, path=path)
+            # Only a stale socket is replaced; a file or a live kernel's console is refused.
+            self._listener = await listen(UnixAddress(self.spec.path or ""), self._client)
         elif self.spec.kind == "tcp":
-            self._server = await asyncio.start_server(self._client, self.spec.host, self.spec.port)
+            self._listener = await listen(
+                TcpAddress(self.spec.host, self.spec.port or 0), self._client
+            )
 
     def write(self, data: bytes) -> None:
         self.tx_bytes += len(data)
@@ -153,8 +156,5 @@ class SerialPort:
             with contextlib.suppress(Exception):
                 await self._writer.drain()
             self._writer.close()
-        if self._server is not None:
-            self._server.close()
-            if self.spec.kind == "unix" and self.spec.path:
-                with contextlib.suppress(OSError):
-                    os.unlink(self.spec.path)
+        if self._listener is not None:
+            await self._listener.close()  # removes the socket it created, nothing else

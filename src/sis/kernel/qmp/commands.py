@@ -1,0 +1,144 @@
+"""SIS's own QMP commands (`x-sis-*`): kernel metrics out of band, and a syscall executor that
+runs batches of raw syscalls in a dedicated task (what fuzzers drive).
+
+Arguments are checked as QEMU checks its own: an unknown member is an error ("Parameter 'X' is
+unexpected"), types are strict (a boolean is not an integer), and a bad value is one clear
+GenericError. What a batch may return is bounded, so one request cannot make the kernel hold
+more than MAX_BATCH_OUTPUT bytes of results."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import TYPE_CHECKING, Any
+
+from sis.contract.metrics import QMP_METRICS_COMMAND
+from sis.contract.syscalls import MAP_ANONYMOUS, MAP_PRIVATE, NR, PROT_READ, PROT_WRITE
+from sis.kernel.errno import errno_name
+from sis.kernel.kmetrics import snapshot
+from sis.kernel.qmp.errors import QMPError
+from sis.kernel.qmp.server import QMPServer, Schema, check_arguments
+
+if TYPE_CHECKING:
+    from sis.kernel.machine import Machine
+
+MAX_BATCH = 1024
+SCRATCH_BYTES = 64 << 10
+MAX_BATCH_OUTPUT = 1 << 20  # bytes of `output` a whole batch may ask for (hex doubles it)
+DEFAULT_TIMEOUT = 10.0
+MAX_TIMEOUT = 3600.0
+SYSCALL_SCHEMA: Schema = {"calls": ("array", True), "timeout": ("number", False)}
+CALL_SCHEMA: Schema = {
+    "nr": ("int", True),
+    "args": ("array", False),
+    "data": ("string", False),
+    "output": ("int", False),
+}
+_RW = PROT_READ | PROT_WRITE
+_ANON = MAP_PRIVATE | MAP_ANONYMOUS
+
+Call = tuple[int, list[Any], bytes | None, int]
+
+
+def install(server: QMPServer, machine: Machine) -> None:
+    def kernel() -> Any:
+        k = machine.kernel
+        if k is None or k.sched.halted:
+            raise QMPError(f"the kernel is not running (status: {machine.status()})")
+        return k
+
+    def metrics(args: dict) -> dict:
+        return snapshot(kernel())
+
+    async def syscall_batch(args: dict) -> dict:
+        parsed, timeout = parse_batch(args)
+        k = kernel()
+        done: asyncio.Future[list[dict]] = asyncio.get_running_loop().create_future()
+
+        async def executor(libc: Any, argv: list[str]) -> int:
+            results: list[dict] = []
+            try:
+                scratch = await libc.syscall(NR["mmap"], 0, SCRATCH_BYTES, _RW, _ANON, -1, 0)
+                for nr, call_args, data, out_len in parsed:
+                    data_addr = 0
+                    if data is not None:
+                        size = max(len(data), 1)
+                        data_addr = await libc.syscall(NR["mmap"], 0, size, _RW, _ANON, -1, 0)
+                        libc.task.mm.store(data_addr, data)
+                    regs = [
+                        data_addr if a == "@data" else scratch if a == "@scratch" else a
+                        for a in call_args
+                    ]
+                    ret = await libc.syscall(nr, *regs)
+                    result: dict[str, Any] = {"ret": ret}
+                    if ret < 0:
+                        result["errno"] = errno_name(ret)
+                    if out_len:
+                        result["output"] = libc.task.mm.load(scratch, out_len).hex()
+                    results.append(result)
+                    if data_addr:
+                        await libc.syscall(NR["munmap"], data_addr, max(len(data or b""), 1))
+            finally:
+                if not done.done():
+                    done.set_result(results)
+            return 0
+
+        task = k.spawn(executor, ["syz-executor"], files=k.console_files())
+        try:
+            results = await asyncio.wait_for(asyncio.shield(done), timeout)
+        except TimeoutError:
+            if machine.status() == "guest-panicked":
+                raise QMPError("the kernel panicked while running the batch") from None
+            raise QMPError(f"the batch did not finish within {timeout:g} s") from None
+        return {"pid": task.pid, "results": results, "status": machine.status()}
+
+    server.register(QMP_METRICS_COMMAND, metrics)
+    server.register("x-sis-syscall", syscall_batch, SYSCALL_SCHEMA)
+
+
+def parse_batch(args: dict) -> tuple[list[Call], float]:
+    """The checked calls and timeout of an `x-sis-syscall` request (its top-level members are
+    already checked against SYSCALL_SCHEMA). Raises QMPError naming the bad member."""
+    calls = args["calls"]
+    if not 0 < len(calls) <= MAX_BATCH:
+        raise QMPError(f"Parameter 'calls' must hold 1 to {MAX_BATCH} syscalls")
+    parsed = [_parse_call(i, c) for i, c in enumerate(calls)]
+    asked = sum(out for *_, out in parsed)
+    if asked > MAX_BATCH_OUTPUT:
+        raise QMPError(
+            f"the batch asks for {asked} bytes of output, more than the {MAX_BATCH_OUTPUT} "
+            "a batch may return"
+        )
+    timeout = args.get("timeout", DEFAULT_TIMEOUT)
+    if not (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT):
+        raise QMPError(
+            f"Parameter 'timeout' must be a number of seconds, 0 < timeout <= {MAX_TIMEOUT:g}"
+        )
+    return parsed, float(timeout)
+
+
+def _parse_call(i: int, call: Any) -> Call:
+    where = f"calls[{i}]"
+    if not isinstance(call, dict):
+        raise QMPError(f"Invalid parameter type for '{where}', expected: object")
+    check_arguments(CALL_SCHEMA, call, f"{where}.")
+    args = call.get("args", [])
+    if len(args) > 6:
+        raise QMPError(f"Parameter '{where}.args' holds at most 6 values")
+    for j, a in enumerate(args):
+        is_int = isinstance(a, int) and not isinstance(a, bool)
+        if not is_int and a not in ("@data", "@scratch"):
+            raise QMPError(
+                f"Invalid parameter type for '{where}.args[{j}]', "
+                "expected: int, '@data' or '@scratch'"
+            )
+    data = None
+    if "data" in call:
+        try:
+            data = bytes.fromhex(call["data"])
+        except ValueError:
+            raise QMPError(f"Parameter '{where}.data' must be a hex string") from None
+    out_len = call.get("output", 0)
+    if not 0 <= out_len <= SCRATCH_BYTES:
+        raise QMPError(f"Parameter '{where}.output' must be a byte count 0..{SCRATCH_BYTES}")
+    return call["nr"], args, data, out_len
