@@ -252,9 +252,11 @@ class Guest:
         self._tags += 1
         tag = str(self._tags)
         start = len(self.console.data)
-        line = PROFILE["exit_status"]["template"].format(command=command, tag=tag)
+        # The profile's exit_status style "inline": the quotes split the marker so that the
+        # command line itself never contains it.
+        line = f'{command}; echo "__SIS""_{tag}_$?"'
         self.console.sock.sendall(line.encode() + b"\n")
-        marker = PROFILE["exit_status"]["regex"].replace("(?P<tag>\\w+)", f"(?P<tag>{tag})")
+        marker = rf"__SIS_{tag}_(?P<status>\d+)"
         match = self.console.wait_for(
             marker + r"\r?\n" + PROFILE["console"]["prompt_regex"], timeout, start
         )
