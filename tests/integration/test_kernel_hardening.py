@@ -176,3 +176,32 @@ def test_disk_full_leaves_the_console_usable(kernels):
     assert k.run("echo data > /f").status == 0
     assert k.run("cat /f").output == "data"
     assert k.console.text.count("=== SIS Kernel Shell ===") == 1  # the shell never died
+
+
+# -- 4. memory pressure fails commands, not init --------------------------------------------------
+
+
+def _type(k: Kernel, line: str) -> None:
+    """Type a line and wait for the next prompt (no status marker: under memory pressure the
+    `echo` that prints it may itself fail to start)."""
+    k.console.sendline(line)
+    k.console.wait_prompt(timeout=10)
+
+
+def test_memory_pressure_leaves_the_console_usable(kernels):
+    k = kernels("-nic", "none", "-features", "chaos").boot()
+    k.run("chaos seed 1")
+    k.run("chaos rate 30")
+    _type(k, "chaos mode memory_pressure")
+    for i in range(30):
+        _type(k, f"echo line{i}")
+    text = k.console.text
+    assert "Cannot allocate memory (ENOMEM)" in text  # some commands failed...
+    assert 0 < len([n for n in range(30) if f"\nline{n}\n" in text]) < 30  # ...others ran
+    for _ in range(30):  # `chaos` itself may fail to start: type it again until it runs
+        _type(k, "chaos mode none")
+        if "Chaos mode set to: none" in k.console.text:
+            break
+    assert k.run("echo calm").output == "calm"
+    assert "KERNEL PANIC" not in k.console.text and "init[1]" not in k.console.text
+    assert k.qmp("query-status")["status"] == "running"

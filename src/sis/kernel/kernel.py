@@ -125,6 +125,12 @@ class Kernel:
                 self.sched.signal(task, sig)
 
     def _task_exited(self, task: Task) -> None:
+        if task.pid == 1 and not self.sched.halted:
+            # As Linux: nothing can go on without init (no shell, no reaper of orphans).
+            status = task.exit_status or 0
+            code = status - 128 if status > 128 else status << 8  # as wait() reports it
+            handle_panic(self, f"Attempted to kill init! exitcode={code:#010x}", None, task)
+            return
         task.files.close_all()
         task.mm.release()
         for addr in task.kobjs:

@@ -234,7 +234,9 @@ async def sys_close(k: Kernel, t: Task, fd: int) -> int:
     return 0
 
 
-async def _bounced(k: Kernel, count: int, op: Any) -> Any:
+async def _bounced(k: Kernel, count: int, op: Any, f: OpenFile | None = None) -> Any:
+    if f is not None and f.kind == "tty":
+        return await op()  # the TTY copies through its own buffers, as n_tty does
     buf = k.heap.alloc(max(16, min(count, BOUNCE_LIMIT)), "bounce")
     try:
         return await op()
@@ -249,7 +251,7 @@ async def sys_read(k: Kernel, t: Task, fd: int, buf: int, count: int) -> int:
         raise KernelError(Errno.EBADF, f"fd {fd} not open for reading")
     if count == 0:
         return 0
-    data = await _bounced(k, count, lambda: f.read(t, count))
+    data = await _bounced(k, count, lambda: f.read(t, count), f)
     t.mm.copy_to_user(buf, data)
     k.vfs["reads"] += 1
     return len(data)
@@ -261,7 +263,7 @@ async def sys_write(k: Kernel, t: Task, fd: int, buf: int, count: int) -> int:
     if not f.writable:
         raise KernelError(Errno.EBADF, f"fd {fd} not open for writing")
     data = t.mm.copy_from_user(buf, count)
-    n = await _bounced(k, count, lambda: f.write(t, data))
+    n = await _bounced(k, count, lambda: f.write(t, data), f)
     k.vfs["writes"] += 1
     return n
 
