@@ -13,7 +13,7 @@ def test_fixtures_drive_a_booted_kernel(pytester):
 
         def test_crash_then_next_test_gets_a_fresh_kernel(sis_target):
             sis_target.console.sendline("panic on purpose")
-            sis_target.proc.wait(10)
+            sis_target.target.proc.wait(10)
 
         def test_after_the_crash(sis_shell):
             assert sis_shell.run("uptime").status == 0
