@@ -143,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(USAGE)
         return 0
     if argv[:1] == ["symbols"]:
+        # Imported here, like the machine below, so that -h and a bad option answer at once
+        # without loading the whole kernel.
         from sis.kernel.symbols import format_symbol_map
 
         sys.stdout.write(format_symbol_map())
@@ -153,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sis kernel: {e}", file=sys.stderr)
         return 1
     # Assembling the system: the machine gets user space (init, the shell, /bin) to boot.
+    # Imported only now: start-up speed for -h and bad options.
     from sis.kernel.machine import run_machine
     from sis.kernel.shell import userland
 

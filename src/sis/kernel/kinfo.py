@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sis.kernel.buildinfo import build_info
 from sis.kernel.errno import Errno, KernelError
+from sis.kernel.kmetrics import prometheus, snapshot
 
 if TYPE_CHECKING:
     from sis.kernel.kernel import Kernel
@@ -13,8 +15,6 @@ if TYPE_CHECKING:
 
 def kernel_info(k: Kernel, topic: str) -> Any:
     if topic == "version":
-        from sis.kernel.buildinfo import build_info
-
         b = build_info()
         return {
             "headline": b.headline(),
@@ -71,12 +71,8 @@ def kernel_info(k: Kernel, topic: str) -> Any:
             raise KernelError(Errno.ENODEV, "the kernel was started without -features chaos")
         return k.chaos.info()
     if topic == "metrics":
-        from sis.kernel.kmetrics import snapshot
-
         return snapshot(k) | {"enabled": k.sched.timing_enabled}
     if topic == "metrics.prometheus":
-        from sis.kernel.kmetrics import prometheus
-
         return prometheus(k)
     raise KernelError(Errno.ENOENT, f"no kernel information topic {topic!r}")
 

@@ -33,6 +33,8 @@ from sis.kernel.file import (
     pack_dirent,
     pack_stat,
 )
+from sis.kernel.fs.vfs import path_of
+from sis.kernel.fs.vfs import resolve as vfs_resolve
 from sis.kernel.syscall.table import syscall
 from sis.kernel.syscall.validate import AT_FDCWD
 
@@ -178,8 +180,6 @@ def _start_dir(k: Kernel, t: Task, dirfd: int, path: str) -> int:
 
 
 def resolve(k: Kernel, t: Task, dirfd: int, path: str, *, parent: bool = False) -> Any:
-    from sis.kernel.fs.vfs import resolve as vfs_resolve
-
     if not path:
         raise KernelError(Errno.ENOENT, "empty path")
     return vfs_resolve(_fs(k), path, _start_dir(k, t, dirfd, path), parent=parent)
@@ -385,8 +385,6 @@ async def sys_chdir(k: Kernel, t: Task, path: str) -> int:
 
 @syscall("getcwd")
 async def sys_getcwd(k: Kernel, t: Task, buf: int, size: int) -> int:
-    from sis.kernel.fs.vfs import path_of
-
     fs = _fs(k)
     path = (
         path_of(fs, t.cwd if t.cwd is not None else fs.ROOT_INO).encode("utf-8", "surrogateescape")

@@ -52,6 +52,7 @@ from sis.contract.syscalls import (  # noqa: F401 - the socket ABI, re-exported 
 from sis.kernel.errno import Errno, KernelError
 from sis.kernel.file import O_NONBLOCK, O_RDWR, OpenFile, pack_stat
 from sis.kernel.mm.user import PROT_READ, PROT_WRITE
+from sis.kernel.net.socket import MAX_RCVBUF, MIN_RCVBUF
 from sis.kernel.proc.sched import SIGNALLED, WaitQueue
 from sis.kernel.syscall.table import syscall
 from sis.kernel.syscall.validate import s32
@@ -313,8 +314,6 @@ async def sys_setsockopt(
         return 0
     (number,) = struct.unpack("<i", raw)
     if optname == SO_RCVBUF:
-        from sis.kernel.net.socket import MAX_RCVBUF, MIN_RCVBUF
-
         f.sock.rcvbuf = max(
             MIN_RCVBUF, min(MAX_RCVBUF, 2 * max(0, number))
         )  # doubled, as Linux does
