@@ -100,15 +100,16 @@ def capture_log(
     (its own serial line if the profile has one, else the records in the console)."""
     from sis.harness.datafile import DataFileError
     from sis.harness.runner import run_suite
+    from sis.harness.session import Session
     from sis.harness.suites import load_suite
-    from sis.harness.targets import TargetError, make_target
+    from sis.harness.targets import TargetError
 
     status = on_status or (lambda _text: None)
     workdir = Path(workdir).resolve()
     try:
         loaded = [load_suite(s) for s in suites]
-        tgt = make_target(target, preset=preset, workdir=workdir)
-    except DataFileError as e:
+        tgt = Session(target, preset=preset, workdir=workdir)
+    except (DataFileError, TargetError) as e:
         raise BaselineError(str(e)) from None
     profile = tgt.profile
     results: list[TestResult] = []
@@ -119,7 +120,6 @@ def capture_log(
             status(f"running suite {suite.name}")
             run_suite(tgt, suite, results.append)
     except TargetError as e:
-        tgt.kill()
         raise BaselineError(f"{profile.name}/{preset}: {e}") from None
     finally:
         status("powering off")
@@ -146,9 +146,9 @@ def capture_log(
             f"{len(bad)} suite test(s) did not pass while the log was captured, "
             f"first: {bad[0].suite} :: {bad[0].test}: {bad[0].reason}"
         )
-    if tgt.boots > 1:
+    if len(tgt.boots) > 1:
         capture.notes.append(
-            f"the kernel was restarted {tgt.boots - 1} time(s) during the suites; "
+            f"the kernel was restarted {len(tgt.boots) - 1} time(s) during the suites; "
             "only the last boot's log is used"
         )
     return capture
