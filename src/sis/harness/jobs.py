@@ -54,17 +54,7 @@ def run_job(job: Job, report: Report, status: Status | None = None) -> None:
     def lab_error(reason: str) -> None:
         for phase in phases:
             for suite, test in phase.planned(job) or [(phase.name, phase.name)]:
-                report(
-                    TestResult(
-                        target=job.target_name,
-                        preset=job.preset,
-                        suite=suite,
-                        test=test,
-                        verdict=ERROR,
-                        reason=reason,
-                        duration_s=time.monotonic() - started,
-                    )
-                )
+                report(_result(job, suite, test, ERROR, reason, time.monotonic() - started))
 
     try:
         session = Session(job.target, preset=job.preset, workdir=Path(job.workdir))
@@ -78,7 +68,8 @@ def run_job(job: Job, report: Report, status: Status | None = None) -> None:
         for phase in phases:
             lacking = sorted(phase.requires - session.capabilities)
             if lacking:
-                report(_skipped(job, phase.name, f"target lacks {', '.join(lacking)}"))
+                reason = f"target lacks {', '.join(lacking)}"
+                report(_result(job, phase.name, phase.name, SKIP, reason))
                 continue
             if phase.after_poweroff:
                 say("powering off")
@@ -90,7 +81,7 @@ def run_job(job: Job, report: Report, status: Status | None = None) -> None:
                 report(r)
     except TargetError as e:
         # The target could not be brought back between phases: what is left cannot run.
-        report(_skipped(job, "lab", f"target could not be restarted: {e}", verdict=ERROR))
+        report(_result(job, "lab", "restart", ERROR, f"target could not be restarted: {e}"))
     finally:
         if session.state is not State.OFF:
             say("powering off")
@@ -98,12 +89,17 @@ def run_job(job: Job, report: Report, status: Status | None = None) -> None:
     say("done")
 
 
-def _skipped(job: Job, phase: str, reason: str, verdict: str = SKIP) -> TestResult:
+def _result(
+    job: Job, suite: str, test: str, verdict: str, reason: str, duration_s: float = 0.0
+) -> TestResult:
+    """A result the job itself reports (not a phase): a target that never booted, a phase the
+    target cannot run."""
     return TestResult(
         target=job.target_name,
         preset=job.preset,
-        suite=phase,
-        test=phase,
+        suite=suite,
+        test=test,
         verdict=verdict,
         reason=reason,
+        duration_s=duration_s,
     )
