@@ -158,3 +158,17 @@ def test_disk_full_strikes_the_file_system_not_the_console():
     assert status == 0 and "console still works" in out.text
     assert prog.failures == ["ENOSPC"] * 3
     assert m.kernel.chaos.stats.disk_full == 3
+
+
+def test_a_panicked_kernel_injects_no_more_faults_and_panics_once():
+    async def prog(libc, argv):
+        await libc.kctl("chaos.rate=100")
+        await libc.kctl("chaos.mode=random_panic")
+        try:
+            await libc.getpid()  # the panic
+        finally:
+            await libc.getpid()  # cleanup on the way out: the kernel is already gone
+
+    _, m, out = run_program(prog, args=["-features", "chaos"])
+    assert m.panic_count == 1 and m.kernel.chaos.stats.panics == 1
+    assert "RECURSIVE PANIC" not in out.text
