@@ -4,11 +4,14 @@ again). Reports nothing when no baseline exists for the target and preset."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from sis.harness.jobs import Job
 from sis.harness.logs import log_regression_result
 from sis.harness.results import TestResult
 from sis.harness.session import Session
+
+if TYPE_CHECKING:
+    from sis.harness.jobs import Job
 
 
 class LogRegressionPhase:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from sis.harness.jobs import Job
 from sis.harness.metrics import metrics_checks
 from sis.harness.results import TestResult
 from sis.harness.session import Session
+
+if TYPE_CHECKING:
+    from sis.harness.jobs import Job
 
 
 class MetricsPhase:

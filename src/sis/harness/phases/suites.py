@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from sis.harness.jobs import Job
 from sis.harness.results import TestResult
 from sis.harness.runner import run_suite
 from sis.harness.session import Session
 from sis.harness.suites import Suite, load_suite
+
+if TYPE_CHECKING:
+    from sis.harness.jobs import Job
 
 DEFAULT_SUITES = ("basic_commands", "process_ops", "networking", "system_info")
 
