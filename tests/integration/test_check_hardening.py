@@ -91,3 +91,27 @@ def test_a_run_where_everything_is_skipped_is_not_a_pass(tmp_path):
     assert "nothing was tested" in r.stderr
     html = (tmp_path / "out" / "report.html").read_text()
     assert "NOT TESTED" in html
+
+
+def test_a_missing_command_is_an_error_not_a_satisfied_nonzero_status(tmp_path):
+    suite = _suite(
+        tmp_path,
+        "missing",
+        """\
+        name: missing
+        tests:
+          - name: kill of a missing process fails
+            steps: [{run: frobnicate 99999, status: nonzero}]
+          - name: the unknown-command message itself
+            steps: [{run: frobnicate, status: 127, expect: 'Unknown command: frobnicate'}]
+        """,
+    )
+    r = sis_check("--suite", str(suite), "--phases", "suites", "--out", str(tmp_path / "out"))
+    rs = {
+        json.loads(x)["test"]: json.loads(x)
+        for x in (tmp_path / "out/results.jsonl").read_text().splitlines()
+    }
+    first = rs["kill of a missing process fails"]
+    assert first["verdict"] == "ERROR" and "no such command" in first["reason"]
+    assert rs["the unknown-command message itself"]["verdict"] == "PASS"
+    assert r.returncode == 2

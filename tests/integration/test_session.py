@@ -115,3 +115,14 @@ def test_shutdown_quit_is_fast(tmp_path: Path):
     s.poweroff()
     assert time.monotonic() - started < 1.0
     assert s.state is State.OFF and not s.alive()
+
+
+def test_crash_wording_follows_the_profile(tmp_path: Path):
+    text = (Path(__file__).parents[2] / "src/sis/harness/profiles/sis.yaml").read_text()
+    profile = tmp_path / "fw.yaml"
+    profile.write_text(
+        text.replace("name: sis\n", "name: fw\n", 1) + '\ncrash_says: "the firmware aborted"\n'
+    )
+    with Session(str(profile), workdir=tmp_path / "t") as s:
+        with pytest.raises(TargetDied, match="the firmware aborted during `panic x`"):
+            s.run("panic x")

@@ -64,7 +64,9 @@ class FakeTarget:
 def test_the_source_follows_the_capabilities():
     assert choose_source({"shell", "metrics"}) == "qmp"
     assert choose_source({"shell", "metrics"}, has_qmp=False) == "console"
-    assert choose_source({"shell", "network"}) == "proc"
+    assert choose_source({"shell", "proc_metrics"}) == "proc"
+    with pytest.raises(SampleError, match="proc_metrics"):  # a shell alone is not Linux /proc
+        choose_source({"shell", "network"})
     with pytest.raises(SampleError, match="neither"):
         choose_source({"network"})
 
@@ -88,20 +90,20 @@ def test_qmp_trouble_falls_back_to_the_console():
 
 
 def test_linux_target_is_sampled_from_proc_with_one_command():
-    t = FakeTarget({"shell"}, outputs={PROC_COMMAND: "ctxt 10\nprocesses 4\n0.50 0.40"})
+    t = FakeTarget({"shell", "proc_metrics"}, outputs={PROC_COMMAND: "ctxt 10\nprocesses 4\n0.50 0.40"})
     s = Sampler(t, label="lb")
     assert s.sample() == {"ctx_switches": 10, "forks": 4, "uptime_seconds": 0}
     assert t.commands == [PROC_COMMAND] and s.name == "lb" and s.last_source == "proc"
 
 
 def test_failures_are_one_line_sample_errors():
-    down = FakeTarget({"shell"}, up=False)
+    down = FakeTarget({"shell", "proc_metrics"}, up=False)
     with pytest.raises(SampleError, match=r"fake: target is down \(KERNEL PANIC"):
         Sampler(down).sample()
-    wedged = FakeTarget({"shell"})
+    wedged = FakeTarget({"shell", "proc_metrics"})
     with pytest.raises(SampleError, match="no prompt after"):
         Sampler(wedged).sample()
-    garbage = FakeTarget({"shell"}, outputs={PROC_COMMAND: "sh: cat: not found"})
+    garbage = FakeTarget({"shell", "proc_metrics"}, outputs={PROC_COMMAND: "sh: cat: not found"})
     with pytest.raises(SampleError, match="line 1: not a line of"):
         Sampler(garbage).sample()
     with pytest.raises(SampleError, match="unknown metrics source"):

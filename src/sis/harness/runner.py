@@ -24,8 +24,13 @@ def _substitute(text: str, variables: dict[str, str]) -> str:
     return re.sub(r"\$\{(\w+)\}", lambda m: variables.get(m.group(1), m.group(0)), text)
 
 
+class CannotRun(Exception):
+    """The step cannot be run on this target (its shell has no such command): an ERROR."""
+
+
 def check_step(step: Step, output: str, status: int | None, variables: dict[str, str]) -> str:
-    """Why the step's result is wrong, or "" if it is right."""
+    """Why the step's result is wrong, or "" if it is right. Regexes are searched line by
+    line (`^` and `$` anchor at each line of the output), as in grep."""
     if step.status == "nonzero":
         if status == 0:
             return "expected a non-zero exit status, got 0"
@@ -33,11 +38,11 @@ def check_step(step: Step, output: str, status: int | None, variables: dict[str,
         return f"expected exit status {step.status}, got {status}"
     for rx in step.expect:
         rx = _substitute(rx, variables)
-        if not re.search(rx, output, re.MULTILINE if rx.startswith("(?m)") else 0):
+        if not re.search(rx, output, re.MULTILINE):
             return f"expected output matching {rx!r}"
     for rx in step.not_expect:
         rx = _substitute(rx, variables)
-        if re.search(rx, output):
+        if re.search(rx, output, re.MULTILINE):
             return f"output must not match {rx!r}"
     return ""
 
@@ -49,6 +54,12 @@ def run_step(session: Session, step: Step, variables: dict[str, str]) -> StepRes
     result = StepResult(command)
     for attempt in range(attempts):
         r = session.run(command, timeout=step.timeout)
+        missing_command = session.command_not_found(r.output, r.status)
+        # ...unless the step is about that very message (it expects it).
+        if missing_command and not any(
+            re.search(_substitute(rx, variables), missing_command) for rx in step.expect
+        ):
+            raise CannotRun(f"`{command}`: the target has no such command ({missing_command})")
         result = StepResult(command, r.output, r.status, r.duration_s)
         why = check_step(step, r.output, r.status, variables)
         if not why:
@@ -144,6 +155,10 @@ def run_test(
         except TargetDied as e:
             steps.append(StepResult(_substitute(step.run, variables), ok=False, why=str(e)))
             return record(session, suite.name, test.name, FAIL, str(e), steps, started)
+        except CannotRun as e:
+            steps.append(StepResult(step.run, ok=False, why=str(e)))
+            reason = f"cannot run here: {e}"
+            return record(session, suite.name, test.name, ERROR, reason, steps, started)
         except (ConsoleError, TargetError) as e:
             steps.append(StepResult(step.run, ok=False, why=str(e)))
             reason = f"lab error: {e}"
@@ -160,7 +175,7 @@ def _run_fixture(session: Session, steps: list[Step], variables: dict[str, str])
     for step in steps:
         try:
             result = run_step(session, step, variables)
-        except (TargetDied, ConsoleError, TargetError) as e:
+        except (TargetDied, CannotRun, ConsoleError, TargetError) as e:
             return str(e)
         if not result.ok and step.status is not None:
             return f"`{result.command}`: {result.why}"

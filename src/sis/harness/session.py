@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import json
+import re
 import subprocess
 import threading
 import time
@@ -134,6 +135,14 @@ class Session:
     def alive(self) -> bool:
         return self.target.alive()
 
+    def command_not_found(self, output: str, status: int | None) -> str:
+        """The shell's "no such command" line in `output` (per the profile), or ""."""
+        rx = self.profile.console.command_not_found
+        if rx is None or status == 0:
+            return ""
+        m = re.search(rx, output, re.MULTILINE)
+        return m.group(0).strip() if m else ""
+
     def death(self) -> str | None:
         return self.target.death()
 
@@ -233,14 +242,15 @@ class Session:
             except DeathString as e:
                 self._transition(State.CRASHED, e.match.strip())
                 raise TargetDied(
-                    State.CRASHED, f"kernel panicked during `{command}`: {e.match.strip()}"
+                    State.CRASHED,
+                    f"{self.profile.crash_says} during `{command}`: {e.match.strip()}",
                 ) from None
             except ConsoleTimeout:
                 death = self._settle_death()
                 if death:
                     self._transition(State.CRASHED, death)
                     raise TargetDied(
-                        State.CRASHED, f"kernel panicked during `{command}`: {death}"
+                        State.CRASHED, f"{self.profile.crash_says} during `{command}`: {death}"
                     ) from None
                 self._transition(State.HUNG, f"`{command}` did not finish in {timeout:.0f} s")
                 raise TargetDied(
@@ -249,10 +259,12 @@ class Session:
             except ConsoleClosed:
                 death = self._settle_death()
                 self._transition(State.CRASHED if death else State.GONE, death or "console closed")
-                raise TargetDied(
-                    self._state,
-                    f"the kernel went away during `{command}`" + (f": {death}" if death else ""),
-                ) from None
+                went = (
+                    f"{self.profile.crash_says} during `{command}`: {death}"
+                    if death
+                    else (f"the target went away during `{command}`")
+                )
+                raise TargetDied(self._state, went) from None
 
     # -- internals ------------------------------------------------------------------------------
     def _observed(self) -> tuple[State, str] | None:

@@ -5,7 +5,7 @@ Where the numbers come from is decided by the target's profile capabilities:
 * `metrics` (a SIS kernel, contract section 5): out of band through QMP `x-sis-metrics`, which
   costs the guest no console time; if QMP does not answer, the console command
   `metricsctl --format json`.
-* otherwise `shell` (any POSIX guest, e.g. linux-busybox): one `cat` of /proc/meminfo,
+* `proc_metrics` with `shell` (a Linux guest, e.g. linux-busybox): one `cat` of /proc/meminfo,
   /proc/stat, /proc/net/dev, /proc/diskstats and /proc/uptime per sample through the console,
   mapped to the same metric names where the meaning is the same (see `parse_proc`).
 * neither: the target cannot be sampled (`SampleError`).
@@ -57,10 +57,11 @@ def choose_source(capabilities: set[str], has_qmp: bool = True) -> str:
     """`qmp`/`console` for a SIS kernel, `proc` for other shells (see the module docstring)."""
     if "metrics" in capabilities:
         return "qmp" if has_qmp else "console"
-    if "shell" in capabilities:
+    if "proc_metrics" in capabilities and "shell" in capabilities:
         return "proc"
     raise SampleError(
-        "the target has neither the 'metrics' nor the 'shell' capability: no way to read metrics"
+        "the target has neither the 'metrics' nor the 'proc_metrics' capability: "
+        "no way to read its metrics"
     )
 
 

@@ -196,7 +196,7 @@ class ProcessTarget:
         except DeathString as e:
             raise BootError(
                 "panicked",
-                f"{self.name} panicked while booting: {e.match!r}",
+                f"{self.name}: {self.profile.crash_says} while booting: {e.match!r}",
                 self._boot_path("console.log"),
             ) from None
         except (ConsoleTimeout, ConsoleClosed) as e:

@@ -50,12 +50,12 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 _TOP_KEYS = {
     "name", "description", "kind", "arch", "image", "devices", "console", "exit_status",
-    "panic_patterns", "capabilities", "commands", "shutdown",
+    "panic_patterns", "crash_says", "capabilities", "commands", "shutdown",
 }  # fmt: skip
 _SECTION_KEYS = {"defaults", "presets", "start_paused", "args"}
 _CONSOLE_KEYS = {
     "prompt_regex", "boot_timeout", "boot_marker", "echo", "line_ending", "interrupt",
-    "kernel_log",
+    "kernel_log", "command_not_found",
 }  # fmt: skip
 _IMAGE_KEYS = {"builder", *IMAGE_FILES}
 _SHUTDOWN_KEYS = {"method", "command", "timeout"}
@@ -70,6 +70,9 @@ class ConsoleSpec:
     line_ending: str = "\n"
     interrupt: str = "\x03"
     kernel_log: bool = False
+    #: How the shell says a command does not exist (e.g. `sh: kill: not found`): a step whose
+    #: output matches cannot be run on this target, an ERROR, not a FAIL or a PASS.
+    command_not_found: str | None = None
 
 
 @dataclass
@@ -103,6 +106,9 @@ class Profile:
     devices: dict[str, str] = field(default_factory=dict)
     marker_style: str = "inline"
     panic_patterns: list[str] = field(default_factory=list)
+    #: What the lab says when a panic pattern matches: "the kernel panicked", "the firmware
+    #: aborted", ...
+    crash_says: str = "the kernel panicked"
     capabilities: set[str] = field(default_factory=set)
     commands: dict[str, str] = field(default_factory=dict)
     shutdown: ShutdownSpec = field(default_factory=ShutdownSpec)
@@ -413,6 +419,11 @@ def parse_profile(data: Any, path: Path) -> Profile:
         line_ending=line_ending,
         interrupt=interrupt,
         kernel_log=bool(con.boolean("kernel_log", False)),
+        command_not_found=(
+            _regex(con, "command_not_found", con.string("command_not_found"), "command_not_found")
+            if con.has("command_not_found")
+            else None
+        ),
     )
 
     status = top.mapping("exit_status")
@@ -463,6 +474,7 @@ def parse_profile(data: Any, path: Path) -> Profile:
         console=console,
         marker_style=style,
         panic_patterns=patterns,
+        crash_says=top.string("crash_says", "the kernel panicked"),
         capabilities=set(capabilities),
         commands=mapped,
         shutdown=_shutdown(top, kind),
