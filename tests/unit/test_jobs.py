@@ -49,3 +49,17 @@ def test_bad_requests_are_refused_before_anything_boots(tmp_path: Path, kwargs, 
 def test_an_unknown_preset_is_a_profile_error(tmp_path: Path):
     with pytest.raises(DataFileError, match="preset"):
         plan(["sim"], "default,huge", [], tmp_path)
+
+
+def test_all_presets_are_the_profiles_own(tmp_path: Path):
+    text = (Path(__file__).parents[2] / "src/sis/harness/profiles/sis.yaml").read_text()
+    profile = tmp_path / "two.yaml"
+    # A profile with presets of its own: `all` means those, not the four built-in names.
+    start = text.index("  presets:")
+    end = text.index("\n", text.index("no-network:", start))
+    profile.write_text(
+        text[:start]
+        + "  presets:\n    default: {}\n    tiny: {memory: 64M}\n"
+        + text[end + 1 :]
+    )
+    assert plan([str(profile)], "all", [], tmp_path).keys == ["sis/default", "sis/tiny"]

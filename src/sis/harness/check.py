@@ -19,7 +19,7 @@ from sis.harness.phases.suites import DEFAULT_SUITES
 from sis.harness.report import write_html, write_junit
 from sis.harness.results import ResultLog, TestResult, read_results
 from sis.harness.suites import Suite, load_suite
-from sis.harness.targets.profile import PRESETS, load_profile
+from sis.harness.targets.profile import load_profile
 
 
 class PlanError(ValueError):
@@ -63,8 +63,9 @@ def plan(
     job_list = []
     for spec in targets:
         profile = load_profile(spec)
+        # `all` means the presets this profile defines, not a fixed list.
         wanted = (
-            list(PRESETS)
+            profile.preset_names()
             if presets == "all"
             else [p.strip() for p in presets.split(",") if p.strip()]
         )

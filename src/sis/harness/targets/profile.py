@@ -126,6 +126,10 @@ class Profile:
             **{k: str(v) for k, v in overrides.items()},
         }
 
+    def preset_names(self) -> list[str]:
+        """The presets this profile defines, `default` first (it always exists)."""
+        return ["default", *(p for p in self.presets if p != "default")]
+
     def capabilities_for(self, preset: str) -> set[str]:
         """What the target can do in this preset (`without:` in a preset takes some away)."""
         return self.capabilities - set(self.presets.get(preset, {}).get("without", []))

@@ -42,4 +42,15 @@ class QemuTarget(ProcessTarget):
             for k, v in image.items()
             if k in ("vmlinux", "kernel", "initramfs", "initrd", "disk")
         }
+        if "disk" in paths:
+            # The user's disk is their master copy: each VM of a run writes its own copy.
+            copy = self._path("disk.img")
+            if not copy.exists():
+                try:
+                    shutil.copyfile(paths["disk"], copy)
+                except OSError as e:
+                    raise TargetError(
+                        f"cannot copy the disk {paths['disk']}: {e.strerror}"
+                    ) from None
+            paths["disk"] = str(copy)
         return paths
