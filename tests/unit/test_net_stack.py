@@ -75,6 +75,7 @@ def fake_kernel(heap_bytes: int = 4 << 20) -> SimpleNamespace:
     return SimpleNamespace(
         heap=Heap(heap_bytes),
         chaos=None,
+        bugs=frozenset(),
         printk=Printk(level="debug"),
         panics=panics,
         panic=lambda message, exc=None: panics.append(message),

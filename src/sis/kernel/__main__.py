@@ -31,6 +31,7 @@ usage: sis kernel [options]
   -serial DEV          stdio (default), unix:PATH or tcp:HOST:PORT; a second -serial gets the log
   -qmp DEV             QMP monitor: unix:PATH or tcp:HOST:PORT
   -append "k=v ..."    log=json|human loglevel=LEVEL quiet panic=SECONDS
+                       sis.bug=NAME[,NAME...]  planted bugs (docs/contract.md section 9)
   -features LIST       optional features, comma separated: chaos
   -no-reboot           exit instead of rebooting (after reboot or panic)
   -S                   start paused until QMP cont

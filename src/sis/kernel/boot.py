@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sis.contract.chaos import FEATURE as CHAOS_FEATURE
+from sis.kernel import bugs
 from sis.kernel.buildinfo import build_info
 
 if TYPE_CHECKING:
@@ -43,6 +44,8 @@ async def boot_sequence(k: Kernel) -> None:
         p.info("tty", "log_console", f"kernel log on ttyS1 ({cfg.serials[1]})")
     if cfg.features:
         p.info("kernel", "features", f"features: {','.join(sorted(cfg.features))}")
+    if k.bugs:
+        bugs.log_active(k)
     if CHAOS_FEATURE in cfg.features:
         k.machine.attach_chaos(k)
     k.machine.mount_root(k)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
+from sis.contract import bugs as bugs_contract
+
 LOG_LEVELS = ("fatal", "error", "warn", "info", "debug", "trace")
 KNOWN_FEATURES = frozenset({"chaos"})
 
@@ -73,6 +75,12 @@ class MachineConfig:
     @property
     def panic_timeout(self) -> int:
         return int(self.cmdline.get("panic", "0"))
+
+    @property
+    def bugs(self) -> frozenset[str]:
+        """Planted bugs (contract section 9), checked by parse_append."""
+        value = self.cmdline.get(bugs_contract.CMDLINE_KEY)
+        return frozenset(bugs_contract.parse(value)) if value else frozenset()
 
 
 PRESETS: dict[str, dict] = {
@@ -180,4 +188,9 @@ def parse_append(text: str) -> dict[str, str]:
             int(out["panic"])
         except ValueError:
             raise ConfigError(f"-append: panic={out['panic']} is not a number of seconds") from None
+    if bugs_contract.CMDLINE_KEY in out:
+        try:
+            bugs_contract.parse(out[bugs_contract.CMDLINE_KEY])
+        except bugs_contract.UnknownBug as e:
+            raise ConfigError(f"-append: {bugs_contract.CMDLINE_KEY}: {e}") from None
     return out

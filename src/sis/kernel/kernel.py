@@ -7,6 +7,8 @@ from __future__ import annotations
 import traceback
 from typing import TYPE_CHECKING, Any
 
+from sis.contract.bugs import LEAK_ON_SPAWN
+from sis.kernel import bugs
 from sis.kernel.boot import boot_sequence
 from sis.kernel.errno import Errno, KernelError
 from sis.kernel.exec import Program, Userland
@@ -53,6 +55,8 @@ class Kernel:
         self.fs: Any = None
         self.net: Any = None
         self.chaos: Any = None
+        # Planted bugs (contract section 9): empty unless -append sis.bug=...
+        self.bugs: frozenset[str] = cfg.bugs
         # User space as the machine was given it; None boots to a panic (no init).
         self.userland: Userland | None = getattr(machine, "userland", None)
 
@@ -78,6 +82,8 @@ class Kernel:
         runtime for the new task. Raises KernelError(ENOMEM)."""
         if self.userland is None:
             raise KernelError(Errno.ENOEXEC, "no user space to run programs with")
+        if LEAK_ON_SPAWN in self.bugs:
+            bugs.leak_on_spawn(self)
         kobjs = [self.heap.alloc(TASK_STRUCT_BYTES, "task_struct")]
         try:
             kobjs.append(self.heap.alloc(KERNEL_STACK_BYTES, "kernel_stack"))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sis.contract.bugs import VERSION_KEY as BUGS_KEY
+from sis.kernel import bugs
 from sis.kernel.buildinfo import build_info
 from sis.kernel.errno import Errno, KernelError
 from sis.kernel.kmetrics import prometheus, snapshot
@@ -27,6 +29,7 @@ def kernel_info(k: Kernel, topic: str) -> Any:
             "features": sorted(k.cfg.features),
             "profile": k.cfg.preset,
             "target": "sis-reference-kernel",
+            BUGS_KEY: bugs.active(k),
         }
     if topic == "ps":
         return [

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 import sys
 from typing import Any
 
+from sis.contract.bugs import ENOSPC_PANIC
 from sis.contract.exit_codes import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -21,6 +23,7 @@ from sis.contract.exit_codes import (
     EXIT_SIGNAL_BASE,
     EXIT_STARTUP,
 )
+from sis.kernel import bugs
 from sis.kernel.config import MachineConfig
 from sis.kernel.drivers.block import FileBlockDevice, MemoryBlockDevice
 from sis.kernel.drivers.serial import SerialPort
@@ -92,6 +95,8 @@ class Machine:
         k.fs = FileSystem.mount(disk)
         if k.chaos is not None:
             k.fs.space_hook = k.chaos.at_space  # disk_full strikes where space is consumed
+        if ENOSPC_PANIC in k.bugs:
+            k.fs.commit_error_hook = functools.partial(bugs.journal_commit_error, k)
         s = k.fs.statfs()
         source = self.cfg.drive.file if self.cfg.drive else "ramdisk"
         k.printk.info(

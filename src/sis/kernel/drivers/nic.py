@@ -114,6 +114,8 @@ class Nic:
         self.on_receive: FrameHandler | None = None
         self.stats = NicStats()
         self.fail_hook: SendFaultHook | None = None
+        # Called when a send fails after the checks (planted bug net_wedge, contract section 9).
+        self.on_send_error: Callable[[Nic], None] | None = None
         self.closed = False
 
     def send(self, frame: bytes) -> None:
@@ -135,6 +137,8 @@ class Nic:
             self._transmit(bytes(frame))
         except KernelError:
             self.stats.tx_errors += 1
+            if self.on_send_error is not None:
+                self.on_send_error(self)
             raise
         self.stats.tx_packets += 1
         self.stats.tx_bytes += len(frame)

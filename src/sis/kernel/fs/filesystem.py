@@ -159,6 +159,9 @@ class FileSystem:
         self.replayed = False  # mount found a committed transaction and replayed it
         # Called before the file system consumes space (chaos disk_full); raises ENOSPC.
         self.space_hook: Callable[[str], None] | None = None
+        # Called when a journal commit fails, before the error is returned (planted bug
+        # enospc_panic, contract section 9).
+        self.commit_error_hook: Callable[[KernelError], None] | None = None
         self.journal_note = ""  # why an interrupted transaction was ignored, if one was
         self._lock = threading.RLock()
         self._dirs: dict[int, DirIndex] = {}
@@ -340,6 +343,8 @@ class FileSystem:
             self.journal.commit(blocks)
         except KernelError as e:
             self.commit_failures += 1
+            if self.commit_error_hook is not None:
+                self.commit_error_hook(e)
             raise KernelError(
                 e.errno,
                 f"journal commit failed ({e.detail or e.errno.message}); "

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sis.contract.bugs import NET_WEDGE
+from sis.kernel import bugs
 from sis.kernel.drivers.nic import HubNic, LoopbackNic, VirtualNic, Wire, format_mac, make_mac
 from sis.kernel.errno import Errno, KernelError
 from sis.kernel.net import ipv4, slirp
@@ -110,6 +112,8 @@ def _attach(
             k.chaos.at_nic_send()  # raises KernelError(ENETDOWN) when it strikes
 
     nic.fail_hook = chaos_at_send
+    if NET_WEDGE in k.bugs:
+        nic.on_send_error = bugs.nic_send_error
     up = links.get(name, True)
     nic.set_link(up)
     stack.log_info(

@@ -46,6 +46,7 @@ async def version_main(libc: Libc, argv: list[str]) -> int:
         "features",
         "profile",
         "target",
+        "bugs",
     ):
         value = info[key]
         if isinstance(value, list):

@@ -10,7 +10,9 @@ import stat as st
 import struct
 from typing import TYPE_CHECKING, Any
 
+from sis.contract.bugs import FSYNC_LIES, PWRITE_OVERFLOW
 from sis.contract.syscalls import AT_EMPTY_PATH, AT_REMOVEDIR, RENAME_NOREPLACE, STATFS_FORMAT
+from sis.kernel import bugs
 from sis.kernel.errno import Errno, KernelError
 from sis.kernel.file import (
     DT_DIR,
@@ -290,6 +292,8 @@ async def sys_pwrite64(k: Kernel, t: Task, fd: int, buf: int, count: int, offset
         raise KernelError(Errno.EINVAL, "negative offset")
     if not f.writable:
         raise KernelError(Errno.EBADF)
+    if PWRITE_OVERFLOW in k.bugs:
+        bugs.pwrite_store_end_unchecked(offset, count)
     n = k.fs.write(f.ino, offset, t.mm.copy_from_user(buf, count))
     k.vfs["writes"] += 1
     return n
@@ -411,18 +415,26 @@ async def sys_dup3(k: Kernel, t: Task, oldfd: int, newfd: int, flags: int) -> in
 
 @syscall("fsync")
 async def sys_fsync(k: Kernel, t: Task, fd: int) -> int:
-    t.files.get(fd).fsync()
+    f = t.files.get(fd)
+    if FSYNC_LIES in k.bugs:
+        return bugs.fsync_lies()
+    f.fsync()
     return 0
 
 
 @syscall("fdatasync")
 async def sys_fdatasync(k: Kernel, t: Task, fd: int) -> int:
-    t.files.get(fd).fsync()
+    f = t.files.get(fd)
+    if FSYNC_LIES in k.bugs:
+        return bugs.fsync_lies()
+    f.fsync()
     return 0
 
 
 @syscall("sync")
 async def sys_sync(k: Kernel, t: Task) -> int:
+    if FSYNC_LIES in k.bugs:
+        return bugs.fsync_lies()
     if k.fs is not None:
         k.fs.sync()
     return 0

@@ -7,6 +7,7 @@ import json
 import struct
 from typing import TYPE_CHECKING
 
+from sis.contract.bugs import NULL_DEREF_IOCTL, OOM_HANG
 from sis.contract.syscalls import (
     REBOOT_CMD_HALT,
     REBOOT_CMD_POWER_OFF,
@@ -17,11 +18,13 @@ from sis.contract.syscalls import (
     SIG_IGN,
     SPAWN_NEWPGRP,
     TCGETS,
+    TIOCGETD,
     TIOCGPGRP,
     TIOCGWINSZ,
     TIOCSPGRP,
     WNOHANG,
 )
+from sis.kernel import bugs
 from sis.kernel.buildinfo import build_info
 from sis.kernel.errno import Errno, KernelError
 from sis.kernel.kinfo import kernel_control, kernel_info
@@ -32,6 +35,8 @@ from sis.kernel.syscall.table import syscall
 if TYPE_CHECKING:
     from sis.kernel.kernel import Kernel
     from sis.kernel.proc.task import Task
+
+N_TTY = 0  # the console's line discipline, as TIOCGETD reports it
 
 
 @syscall("exit")
@@ -208,6 +213,10 @@ async def sys_ioctl(k: Kernel, t: Task, fd: int, request: int, argp: int) -> int
         t.mm.copy_to_user(argp, struct.pack("<HHHH", 24, 80, 0, 0))
     elif request == TCGETS:
         t.mm.copy_to_user(argp, bytes(60))
+    elif request == TIOCGETD:
+        if NULL_DEREF_IOCTL in k.bugs:
+            bugs.tty_ioctl_get_ldisc_private(k.tty)
+        t.mm.copy_to_user(argp, struct.pack("<i", N_TTY))
     else:
         raise KernelError(Errno.EINVAL, f"unknown tty ioctl {request:#x}")
     return 0
@@ -230,9 +239,14 @@ async def sys_sis_spawn(k: Kernel, t: Task, path: str, argv_ptr: int, flags: int
     program = k.userland.lookup(path, k.cfg.features) if k.userland is not None else None
     if program is None:
         raise KernelError(Errno.ENOENT, f"no program {path}")
-    child = k.spawn(
-        program, argv or [path], parent=t, pgid=None if flags & SPAWN_NEWPGRP else t.pgid
-    )
+    try:
+        child = k.spawn(
+            program, argv or [path], parent=t, pgid=None if flags & SPAWN_NEWPGRP else t.pgid
+        )
+    except KernelError as e:
+        if OOM_HANG in k.bugs and e.errno is Errno.ENOMEM:
+            await bugs.spawn_retry_forever(k, t, e)
+        raise
     return child.pid
 
 
