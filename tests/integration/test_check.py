@@ -35,6 +35,10 @@ def test_default_check_is_green_with_reports(tmp_path):
     assert skipped <= {"prometheus_promtool", "exporter_promtool"}
     if shutil.which("promtool"):
         assert not skipped
+    # No log baseline was recorded: the check says so, and how to record one.
+    [baseline] = [x for x in rs if x["suite"] == "log_regression"]
+    assert baseline["verdict"] == "SKIP" and "sis logs baseline --target sim" in baseline["reason"]
+    skipped.add("baseline")
     assert len(rs) >= 20 and all(x["verdict"] == "PASS" for x in rs if x["test"] not in skipped)
     assert {x["suite"] for x in rs} >= {
         "basic_commands",
@@ -47,6 +51,8 @@ def test_default_check_is_green_with_reports(tmp_path):
     assert junit.get("failures") == "0" and int(junit.get("tests")) == len(rs)
     html = (tmp_path / "report.html").read_text()
     assert "Scorecard" in html and "sis / default" in html and "echo hello sis" in html
+    # What ran the target: its version line, the command line, the boot and phase times.
+    assert "SIS Kernel " in html and "-m sis.kernel" in html and "boot 1: shell in" in html
     # Each test links the console capture it can be checked against.
     capture = Path(rs[0]["artifacts"]["console"])
     assert capture.exists() and b"sis> " in capture.read_bytes()
@@ -199,7 +205,7 @@ def test_linux_busybox_passes_the_built_in_suites(tmp_path):
     assert all(
         "sis_contract" in x["reason"]
         for x in rs
-        if x["verdict"] == "SKIP" and x["suite"] != "metrics"
+        if x["verdict"] == "SKIP" and x["suite"] not in ("metrics", "log_regression")
     )
     assert any(x["suite"] == "metrics" and x["verdict"] == "PASS" for x in rs)  # read from /proc
 

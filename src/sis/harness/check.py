@@ -1,5 +1,6 @@
 """`sis check`, the main job: plan the jobs (target x preset x phases), hand them to an executor,
-and write results.jsonl (as it happens), junit.xml and report.html into OUT.
+and write results.jsonl (each result as it happens), jobs.jsonl (what each job did with its
+target), junit.xml and report.html into OUT.
 
 Everything is validated before anything boots; OUT is locked for the run, so two runs cannot
 mix their results; reports are rebuilt from results.jsonl, also after an interrupted run."""
@@ -17,7 +18,7 @@ from sis.harness.outdir import OutputDir
 from sis.harness.phases import DEFAULT_PHASES, PHASE_ORDER, phases_by_name
 from sis.harness.phases.suites import DEFAULT_SUITES
 from sis.harness.report import write_html, write_junit
-from sis.harness.results import ResultLog, TestResult, read_results
+from sis.harness.results import JobSummary, ResultLog, TestResult, read_run
 from sis.harness.suites import Suite, load_suite
 from sis.harness.targets.profile import load_profile
 
@@ -99,8 +100,12 @@ def run_check(
     """Run the plan; OutputError if OUT cannot be locked or written (results so far stay)."""
     with OutputDir(p.out) as out:
         log = ResultLog(out.path / "results.jsonl", fresh=True)
+        jobs = ResultLog(out.path / "jobs.jsonl", fresh=True)
 
-        def report(r: TestResult) -> None:
+        def report(r: TestResult | JobSummary) -> None:
+            if isinstance(r, JobSummary):
+                jobs.add(r)
+                return
             log.add(r)
             if on_result is not None:
                 on_result(r)
@@ -109,6 +114,7 @@ def run_check(
             make_executor(p.executor, p.parallel).run(p.jobs, report, on_status)
         finally:
             log.close()
+            jobs.close()
             write_reports(out.path)
         return log.results
 
@@ -116,12 +122,17 @@ def run_check(
 def write_reports(out: Path) -> list[TestResult]:
     """(Re)build junit.xml and report.html from results.jsonl (also after an interrupted run).
     Each report is written whole or not at all."""
-    results, problems = read_results(out / "results.jsonl")
+    results, _, problems = read_run(out / "results.jsonl")
+    jobs: list[JobSummary] = []
+    if (out / "jobs.jsonl").exists():  # an interrupted run may not have written any
+        _, jobs, more = read_run(out / "jobs.jsonl")
+        problems += more
     write_junit(results, out / "junit.xml")
     write_html(
         results,
         out / "report.html",
         notes=problems,
         meta={"results": "results.jsonl", "generated": time.strftime("%Y-%m-%d %H:%M:%S")},
+        jobs=jobs,
     )
     return results

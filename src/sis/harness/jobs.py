@@ -4,17 +4,22 @@ machine. `run_job` is what any executor calls to do one."""
 
 from __future__ import annotations
 
+import contextlib
+import shlex
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sis.harness.console import ConsoleError
 from sis.harness.datafile import DataFileError
-from sis.harness.results import ERROR, SKIP, TestResult
+from sis.harness.phases import phases_by_name
+from sis.harness.results import ERROR, SKIP, JobSummary, TestResult
+from sis.harness.session import Session, State, TargetDied
 from sis.harness.targets.base import TargetError
 
-Report = Callable[[TestResult], None]
+Report = Callable[[TestResult | JobSummary], None]
 Status = Callable[[str, str], None]  # (job key, what it is doing)
 
 
@@ -43,9 +48,6 @@ class Job:
 def run_job(job: Job, report: Report, status: Status | None = None) -> None:
     """Boot the job's target, run its phases in order, power it off. Never raises for the
     target's or the lab's trouble: that becomes results (ERROR when the lab could not work)."""
-    from sis.harness.phases import phases_by_name
-    from sis.harness.session import Session, State
-
     say = (lambda text: status(job.key, text)) if status else (lambda text: None)
     registry = phases_by_name()
     phases = [registry[name] for name in job.phases]
@@ -64,6 +66,14 @@ def run_job(job: Job, report: Report, status: Status | None = None) -> None:
         lab_error(f"target did not start: {e}")
         say("error")
         return
+    summary = JobSummary(
+        target=job.target_name,
+        preset=job.preset,
+        profile=str(session.profile.path or session.profile.name),
+        kernel=kernel_version(session),
+    )
+    timed = _Timer(summary)
+    timed.add("boot", session.boots[0].seconds_to_shell or 0.0)
     try:
         for phase in phases:
             lacking = sorted(phase.requires - session.capabilities)
@@ -71,22 +81,63 @@ def run_job(job: Job, report: Report, status: Status | None = None) -> None:
                 reason = f"target lacks {', '.join(lacking)}"
                 report(_result(job, phase.name, phase.name, SKIP, reason))
                 continue
-            if phase.after_poweroff:
-                say("powering off")
-                session.poweroff()
-            else:
-                session.ensure_shell()
-            say(phase.name)
-            for r in phase.run(session, job):
-                report(r)
+            with timed(phase.name):
+                if phase.after_poweroff:
+                    say("powering off")
+                    session.poweroff()
+                else:
+                    session.ensure_shell()
+                say(phase.name)
+                for r in phase.run(session, job):
+                    report(r)
     except TargetError as e:
         # The target could not be brought back between phases: what is left cannot run.
         report(_result(job, "lab", "restart", ERROR, f"target could not be restarted: {e}"))
     finally:
-        if session.state is not State.OFF:
-            say("powering off")
-            session.poweroff()
+        with timed("teardown"):
+            if session.state is not State.OFF:
+                say("powering off")
+                session.poweroff()
+        summary.wall_s = time.monotonic() - started
+        summary.command = shlex.join(session.target.argv)
+        summary.boots = [asdict(b) for b in session.boots]
+        summary.history = [
+            {"t": t, "state": st.value, "why": why} for t, st, why in session.history
+        ]
+        report(summary)
     say("done")
+
+
+def kernel_version(session: Session) -> str:
+    """The kernel's version line: `version` (or the profile's mapping of it, e.g. `uname -a`),
+    when the target has one; "" otherwise or if it fails."""
+    if "version" not in session.profile.commands and "sis_contract" not in session.capabilities:
+        return ""
+    try:
+        r = session.run("version", timeout=10)
+    except (TargetDied, ConsoleError):
+        return ""
+    if r.status not in (0, None):
+        return ""
+    return next((line.strip() for line in r.output.splitlines() if line.strip()), "")
+
+
+class _Timer:
+    """Wall time per phase, added to a JobSummary (`with timer("suites"): ...`)."""
+
+    def __init__(self, summary: JobSummary) -> None:
+        self.summary = summary
+
+    def add(self, name: str, seconds: float) -> None:
+        self.summary.phases.append({"name": name, "seconds": round(seconds, 3)})
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        t0 = time.monotonic()
+        try:
+            yield
+        finally:
+            self.add(name, time.monotonic() - t0)
 
 
 def _result(

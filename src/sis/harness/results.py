@@ -58,6 +58,34 @@ class TestResult:
         return cls(**{**d, "steps": steps})
 
 
+@dataclass
+class JobSummary:
+    """What a job did with its target, beside its results: the report's per-target header
+    (kernel, command line, boot and phase times, a timeline of boots and crashes)."""
+
+    target: str
+    preset: str
+    profile: str = ""  # the profile's file, or its built-in name
+    kernel: str = ""  # the kernel's version line, as the target printed it
+    command: str = ""  # the command line that started it (last boot)
+    wall_s: float = 0.0
+    phases: list[dict[str, Any]] = field(default_factory=list)  # {name, seconds}
+    boots: list[dict[str, Any]] = field(default_factory=list)  # Session.boots as dicts
+    history: list[dict[str, Any]] = field(default_factory=list)  # {t, state, why}
+    record: str = "job"  # tells a summary line from a result line
+
+    @property
+    def key(self) -> str:
+        return f"{self.target} / {self.preset}"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> JobSummary:
+        return cls(**d)
+
+
 class ResultLog:
     """Appends results as JSON lines (thread-safe: parallel targets share one file). A line is
     written whole or not at all: when the disk is full the file is cut back to its last
@@ -67,6 +95,7 @@ class ResultLog:
         self.path = path
         self._lock = threading.Lock()
         self.results: list[TestResult] = []
+        self.jobs: list[JobSummary] = []
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
@@ -74,7 +103,7 @@ class ResultLog:
         except OSError as e:
             raise OutputError(describe_os_error(path, e)) from None
 
-    def add(self, result: TestResult) -> None:
+    def add(self, result: TestResult | JobSummary) -> None:
         line = (result.to_json() + "\n").encode("utf-8")
         with self._lock:
             size = os.fstat(self._fd).st_size
@@ -86,7 +115,10 @@ class ResultLog:
                 with contextlib.suppress(OSError):
                     os.ftruncate(self._fd, size)
                 raise OutputError(describe_os_error(self.path, e)) from None
-            self.results.append(result)
+            if isinstance(result, JobSummary):
+                self.jobs.append(result)
+            else:
+                self.results.append(result)
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -95,19 +127,31 @@ class ResultLog:
 
 def read_results(path: Path) -> tuple[list[TestResult], list[str]]:
     """Results of a JSONL file, and a note per line that could not be read (a run cut short)."""
-    results, problems = [], []
+    results, _, problems = read_run(path)
+    return results, problems
+
+
+def read_run(path: Path) -> tuple[list[TestResult], list[JobSummary], list[str]]:
+    """Results and job summaries of a results.jsonl, and a note per unreadable line."""
+    results: list[TestResult] = []
+    jobs: list[JobSummary] = []
+    problems: list[str] = []
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as e:
-        return [], [describe_os_error(path, e)]
+        return [], [], [describe_os_error(path, e)]
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
-            results.append(TestResult.from_dict(json.loads(line)))
+            d = json.loads(line)
+            if isinstance(d, dict) and d.get("record") == "job":
+                jobs.append(JobSummary.from_dict(d))
+            else:
+                results.append(TestResult.from_dict(d))
         except (ValueError, TypeError) as e:
             problems.append(f"{path}:{n}: unreadable result line ({e})")
-    return results, problems
+    return results, jobs, problems
 
 
 def summarize(results: list[TestResult]) -> dict[str, int]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import json
+import os
 import re
 import subprocess
 import threading
@@ -47,6 +48,9 @@ from sis.harness.targets.profile import Profile
 
 #: How long an interrupted (Ctrl-C) shell may take to give its prompt back before a restart.
 INTERRUPT_GRACE_S = 5.0
+#: How much of a crash report is kept with its boot (the rest is in the capture).
+CRASH_LINES = 80
+CRASH_SCAN_BYTES = 2 << 20
 
 
 class State(enum.Enum):
@@ -75,6 +79,7 @@ class Boot:
     seconds_to_shell: float | None = None
     ended: str = ""  # "" while running, else the state it ended in or "poweroff"
     artifacts: dict[str, str] = field(default_factory=dict)
+    crash: str = ""  # the crash report's text, when the boot ended in one
 
 
 class Session:
@@ -165,6 +170,8 @@ class Session:
             except BootError as e:
                 boot.artifacts = self._artifact_names()
                 boot.ended = {"panicked": "crashed", "hung": "hung"}.get(e.kind, "gone")
+                if boot.ended == State.CRASHED.value:
+                    boot.crash = self._crash_text(boot.artifacts)
                 self._transition(State(boot.ended), str(e))
                 raise
             except BaseException as e:
@@ -296,8 +303,32 @@ class Session:
 
     def _end_boot(self, how: str) -> None:
         if self.boots and not self.boots[-1].ended:
-            self.boots[-1].ended = how
-            self.boots[-1].artifacts = self._artifact_names()
+            boot = self.boots[-1]
+            boot.ended = how
+            boot.artifacts = self._artifact_names()
+            if how == State.CRASHED.value:
+                boot.crash = self._crash_text(boot.artifacts)
+
+    def _crash_text(self, artifacts: dict[str, str]) -> str:
+        """The crash report in this boot's captures: from the line where a panic pattern
+        matched, at most CRASH_LINES lines (the console first, then the kernel log)."""
+        patterns = [re.compile(p) for p in self.profile.panic_patterns]
+        for kind in ("console", "kernel_log"):
+            path = artifacts.get(kind)
+            if not path or not patterns:
+                continue
+            try:
+                with open(path, "rb") as f:
+                    f.seek(max(0, os.path.getsize(path) - CRASH_SCAN_BYTES))
+                    text = f.read().decode("utf-8", errors="replace")
+            except OSError:
+                continue
+            lines = text.replace("\r\n", "\n").split("\n")
+            for n, line in enumerate(lines):
+                if any(p.search(line) for p in patterns):
+                    start = max(0, n - 1)  # the rule line above a SIS panic banner
+                    return "\n".join(lines[start : start + CRASH_LINES]).strip()
+        return ""
 
     def _artifact_names(self) -> dict[str, str]:
         return {k: str(v) for k, v in self.target.artifacts().items()}

@@ -1,13 +1,16 @@
 """The log regression check: this run's kernel log against a recorded baseline (nothing boots
-again). Reports nothing when no baseline exists for the target and preset."""
+again). Without a baseline for the target and preset it is skipped, saying how to record one."""
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from sis.harness.logs import log_regression_result
-from sis.harness.results import TestResult
+from sis.harness.logs.regression import SUITE
+from sis.harness.results import SKIP, TestResult
+from sis.harness.runner import record as record_result
 from sis.harness.session import Session
 
 if TYPE_CHECKING:
@@ -27,5 +30,17 @@ class LogRegressionPhase:
         r = log_regression_result(
             session.profile.name, session.preset, baselines, artifacts=session.artifacts()
         )
-        if r is not None:
-            yield r
+        if r is None:
+            record = (
+                f"sis logs baseline --target {shlex.quote(job.target)} --preset "
+                f"{shlex.quote(session.preset)} --dir {shlex.quote(str(baselines))}"
+            )
+            reason = f"no log baseline for {session.profile.name}/{session.preset} in "
+            r = record_result(
+                session,
+                SUITE,
+                "baseline",
+                SKIP,
+                f"{reason}{baselines}/; record one with `{record}`",
+            )
+        yield r

@@ -15,12 +15,13 @@ import os
 from collections import defaultdict
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, PackageLoader
 from markupsafe import Markup
 
 from sis.harness.outdir import write_atomic
-from sis.harness.results import TestResult, overall_verdict, summarize
+from sis.harness.results import JobSummary, TestResult, overall_verdict, summarize
 
 _STYLE = (files("sis.harness.report") / "templates" / "report.css").read_text(encoding="utf-8")
 
@@ -41,7 +42,10 @@ def write_html(
     title: str = "SIS check",
     notes: list[str] | None = None,
     meta: dict[str, str] | None = None,
+    jobs: list[JobSummary] | None = None,
 ) -> None:
+    """The report of a run: a scorecard, then per target what ran it (kernel, command line,
+    boot and phase times, a timeline of boots and crashes, captures per boot) and each test."""
     env = Environment(
         loader=PackageLoader("sis.harness.report", "templates"),
         autoescape=True,  # the template is .html.j2: select_autoescape(["html"]) missed it
@@ -49,8 +53,16 @@ def write_html(
     targets: dict[str, list[TestResult]] = defaultdict(list)
     for r in results:
         targets[f"{r.target} / {r.preset}"].append(r)
+    summaries = {j.key: j for j in jobs or []}
+    for key in summaries:
+        targets.setdefault(key, [])
+    # A job's wall time includes boot and teardown; without a summary, the tests' own time.
     scorecard = [
-        (name, summarize(items), sum(r.duration_s for r in items))
+        (
+            name,
+            summarize(items),
+            summaries[name].wall_s if name in summaries else sum(r.duration_s for r in items),
+        )
         for name, items in targets.items()
     ]
 
@@ -66,6 +78,7 @@ def write_html(
         scorecard=scorecard,
         verdicts={name: overall_verdict(items) for name, items in targets.items()},
         targets=targets,
+        summaries={k: _view(j) for k, j in summaries.items()},
         link=link,
         notes=notes or [],
         meta=meta or {},
@@ -73,3 +86,20 @@ def write_html(
         csp=content_security_policy(_STYLE),
     )
     write_atomic(path, html)
+
+
+def _view(job: JobSummary) -> dict[str, Any]:
+    """A job summary as the template shows it: boots that crashed first, times rounded, the
+    state changes as a readable timeline."""
+    t0 = job.history[0]["t"] if job.history else 0.0
+    boots = sorted(job.boots, key=lambda b: (b.get("ended") not in ("crashed", "hung", "gone"),
+                                             b["number"]))  # fmt: skip
+    return {
+        "job": job,
+        "boot_s": next((p["seconds"] for p in job.phases if p["name"] == "boot"), None),
+        "boots": boots,
+        "timeline": [
+            {"at": f"+{h['t'] - t0:.2f} s", "state": h["state"], "why": h["why"]}
+            for h in job.history
+        ],
+    }

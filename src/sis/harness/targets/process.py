@@ -9,6 +9,7 @@ import contextlib
 import ctypes
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -57,6 +58,7 @@ class ProcessTarget:
         self.capabilities = profile.capabilities_for(preset)
         self.boots = 0
         self.boot_seconds: float | None = None
+        self.argv: list[str] = []  # the command line of the last start
         self._sockdir: Path | None = None
 
     # -- what subclasses provide ----------------------------------------------------------------
@@ -122,7 +124,8 @@ class ProcessTarget:
             raise TargetError(f"cannot start {argv[0]}: {e.strerror or e}") from None
         finally:
             stderr.close()
-        self._path("command").write_text(" ".join(argv) + "\n")
+        self.argv = argv
+        self._path("command").write_text(shlex.join(argv) + "\n")
         try:
             self._connect(socks)
             self._wait_boot(started)
