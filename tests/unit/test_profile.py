@@ -32,7 +32,9 @@ def refused(tmp_path: Path, text: str) -> str:
 
 
 def test_built_in_profiles_load() -> None:
-    assert builtin_profiles() == ["linux-busybox", "sis"]
+    assert builtin_profiles() == [
+        "linux-busybox", "linux-busybox-arm64", "linux-busybox-riscv64", "sis",
+    ]  # fmt: skip
     busybox = load_profile("linux-busybox")
     assert busybox.arch == "x86_64" and busybox.kind == "qemu"
     assert busybox.image == {"builder": "linux-busybox"}

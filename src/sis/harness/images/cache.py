@@ -69,13 +69,17 @@ def up_to_date(manifest_path: Path, inputs: dict[str, object], paths: dict[str, 
 
 
 def write_manifest(
-    manifest_path: Path, inputs: dict[str, object], outputs: dict[str, Path]
+    manifest_path: Path,
+    inputs: dict[str, object],
+    outputs: dict[str, Path],
+    extra: dict[str, object] | None = None,
 ) -> None:
-    """Record the inputs and the outputs just built; written last, so a build that stops
-    half way leaves no manifest and is redone."""
+    """Record the inputs and the outputs just built (and `extra` facts about them); written
+    last, so a build that stops half way leaves no manifest and is redone."""
     manifest = {
         "inputs": inputs,
         "outputs": {name: file_record(path) for name, path in outputs.items()},
+        **(extra or {}),
     }
     write_atomic(manifest_path, (json.dumps(manifest, indent=2) + "\n").encode())
 

@@ -1,32 +1,38 @@
-"""Build the `linux-busybox` lab image: a Debian kernel plus a busybox initramfs, for QEMU.
+"""Build the `linux-busybox` lab image: a Debian kernel plus a busybox initramfs, for QEMU, for
+amd64, arm64 or riscv64.
 
-Everything comes from packages already installed on the host (`linux-image-amd64`,
-`busybox-static`); nothing is downloaded and no root is needed beyond reading `/boot`.
-The outputs land in one directory with a `manifest.json` that records every input, so
-calling the builder again is a cheap no-op until the kernel or busybox changes
-(`sis.harness.images.cache`).
+The kernel and busybox come from the host when it has them for the image's architecture, else
+from Debian's packages, downloaded and unpacked without installing anything
+(`sis.harness.images.debian`); `kernels` and `busybox` say which. The outputs land in one
+directory with a `manifest.json` that records the request (arch, --kernel, --busybox) and every
+input, so building again is a cheap no-op until an input changes, and a target that finds the
+directory rebuilds it the way it was asked for (`sis.harness.images.target`).
 
     out_dir/
-      vmlinux          the uncompressed ELF kernel, booted through PVH (`-kernel vmlinux`)
-      initramfs.cpio.gz  busybox, the virtio/pvpanic modules and /init
-      disk.raw         a 64 MiB empty raw scratch disk
+      vmlinux | Image    the bootable kernel: the ELF vmlinux of an x86 bzImage (PVH boot), the
+                         raw Image of arm64/riscv64; `vmlinuz` when it could not be extracted
+      initramfs.cpio.gz  busybox, the virtio (and pvpanic) modules and /init
+      disk.raw           a 64 MiB empty raw scratch disk
       manifest.json
+
+The steps (resolve the inputs, extract the kernel, assemble the initramfs, write the cache)
+are separate functions, so another builder can reuse them and add files of its own.
 """
 
 from __future__ import annotations
 
 import gzip
-import lzma
-import os
-import re
-import struct
-import subprocess
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from sis.harness.images import arches as arches_source
+from sis.harness.images import busybox as busybox_source
 from sis.harness.images import cpio as cpio_source
+from sis.harness.images import kernels as kernels_source
 from sis.harness.images import modules as modules_source
+from sis.harness.images import payload as payload_source
+from sis.harness.images.arches import ArchSpec, arch_spec
+from sis.harness.images.busybox import REQUIRED_APPLETS, BusyboxSource, resolve_busybox
 from sis.harness.images.cache import (
     default_image_dir,
     ensure_empty_disk,
@@ -39,60 +45,36 @@ from sis.harness.images.cache import (
 )
 from sis.harness.images.cpio import Cpio
 from sis.harness.images.errors import ImageError
+from sis.harness.images.kernels import APT_HINT, KernelSource, find_kernel, resolve_kernel
 from sis.harness.images.modules import Module, read_module, resolve_modules
+from sis.harness.images.payload import Payload, extract_payload
 
 __all__ = [
     "APT_HINT",
     "BOOT_MARKER",
     "GUEST_MODULES",
     "LinuxBusyboxImage",
+    "Plan",
     "build_initramfs",
     "build_linux_busybox",
     "extract_vmlinux",
     "find_kernel",
+    "initramfs_archive",
+    "plan_image",
 ]
-
-APT_HINT = "apt-get install -y --no-install-recommends linux-image-amd64 busybox-static"
 
 BOOT_MARKER = "SIS-LINUX-READY"
 HOSTNAME = "sis-linux"
 DISK_SIZE = 64 * 1024 * 1024
-
-# Debian builds these as modules; the virtio ones give the guest its disk, NIC, console and
-# balloon, pvpanic-mmio drives QEMU's ISA `-device pvpanic` (ACPI id QEMU0001) and pvpanic-pci
-# its PCI twin, so a guest panic reaches QMP as GUEST_PANICKED. button + evdev turn QMP
-# `system_powerdown` (the ACPI power button) into an input event that acpid acts on.
-GUEST_MODULES: tuple[str, ...] = (
-    "virtio_pci",
-    "virtio_blk",
-    "virtio_net",
-    "virtio_console",
-    "virtio_balloon",
-    "pvpanic",
-    "pvpanic_mmio",
-    "pvpanic_pci",
-    "button",
-    "evdev",
-)
-
-# The applets the SIS profile and its suites rely on; every other applet busybox reports is
-# linked as well.
-REQUIRED_APPLETS: tuple[str, ...] = (
-    "sh ash ls cat touch rm mkdir rmdir pwd stat df sync ps sleep kill ping ifconfig ip netstat "
-    "uptime free dmesg mount umount echo uname insmod modprobe setsid stty dd grep sed awk head "
-    "tail wc mknod poweroff reboot halt cttyhack hostname acpid"
-).split()
-
-BOOT_DIR = Path("/boot")
-MODULES_DIR = Path("/lib/modules")
-BUSYBOX = Path("/bin/busybox")
-
-XZ_MAGIC = b"\xfd7zXZ\x00"
-GZIP_MAGIC = b"\x1f\x8b\x08"
-ELF_MAGIC = b"\x7fELF"
+GUEST_MODULES = arch_spec("amd64").modules
 
 # The code that shapes the image.
-_BUILDER_SOURCES = (__file__, cpio_source.__file__, modules_source.__file__)
+_BUILDER_SOURCES = tuple(
+    m.__file__ or ""
+    for m in (
+        arches_source, busybox_source, cpio_source, kernels_source, modules_source, payload_source,
+    )
+) + (__file__,)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -100,8 +82,8 @@ class LinuxBusyboxImage:
     """The built artefacts. Pass `disk` to QEMU through a copy or overlay if it must stay empty."""
 
     out_dir: Path
-    vmlinux: Path  # ELF kernel for `-kernel` (PVH boot)
-    bzimage: Path  # the installed /boot/vmlinuz it came from (boots too, slower)
+    vmlinux: Path  # the kernel QEMU boots (`-kernel`): payload, or the compressed file
+    bzimage: Path  # the kernel file it came from (boots too, slower)
     initramfs: Path  # gzip'd newc cpio for `-initrd`
     disk: Path  # empty raw scratch disk, DISK_SIZE bytes
     manifest: Path
@@ -109,210 +91,189 @@ class LinuxBusyboxImage:
     busybox_version: str
     modules: tuple[str, ...]  # kernel modules in the initramfs, in load order
     rebuilt: bool  # False when the existing image was up to date
+    arch: str = "amd64"  # Debian's name
+    kernel_origin: str = ""  # where the kernel came from, for the build line
+    busybox_origin: str = ""
+    compression: str | None = None  # how the kernel file stored the payload
+    extracted: bool = True  # False: `vmlinux` is the compressed kernel, booted as it is
+    note: str = ""  # why it was not extracted
+    missing_modules: tuple[str, ...] = ()  # wanted, but this kernel has no such module
 
 
 @dataclass(frozen=True)
-class _Plan:
-    """What goes into an image, resolved from the host before anything is built."""
+class Plan:
+    """What goes into an image, resolved before anything is built."""
 
-    kernel_version: str
-    vmlinuz: Path
-    busybox_version: str
-    applets: list[str]  # paths such as "bin/ls", from `busybox --list-full`
+    arch: ArchSpec
+    kernel: KernelSource
+    busybox: BusyboxSource
     modules: list[Module]  # in load order
+    missing: tuple[str, ...]  # wanted modules this kernel does not have
 
 
-# --------------------------------------------------------------------------- kernel
-
-
-def find_kernel(kernel_version: str | None = None) -> tuple[str, Path, Path]:
-    """Return (version, /boot/vmlinuz-<version>, /lib/modules/<version>) of a Debian kernel."""
-    if kernel_version is not None:
-        candidates = [kernel_version]
-    else:
-        found = [p.name.removeprefix("vmlinuz-") for p in BOOT_DIR.glob("vmlinuz-*-amd64")]
-        candidates = sorted(found, key=_version_key, reverse=True)
-    for version in candidates:
-        vmlinuz = BOOT_DIR / f"vmlinuz-{version}"
-        modules = MODULES_DIR / version
-        if vmlinuz.is_file() and (modules / "modules.dep").is_file():
-            if not os.access(vmlinuz, os.R_OK):
-                raise ImageError(
-                    f"{vmlinuz} is not readable by this user: run as root or "
-                    f"`sudo chmod 0644 {vmlinuz}`"
-                )
-            return version, vmlinuz, modules
-    if kernel_version is not None:
-        raise ImageError(
-            f"kernel {kernel_version} not found (need /boot/vmlinuz-{kernel_version} and "
-            f"/lib/modules/{kernel_version}/modules.dep): {APT_HINT}"
-        )
-    raise ImageError(
-        f"no Debian kernel in {BOOT_DIR} (vmlinuz-*-amd64 with its modules): {APT_HINT}"
+def plan_image(
+    arch: str | None = None,
+    kernel: str | None = None,
+    busybox: str | None = None,
+    *,
+    refresh: bool = False,
+) -> Plan:
+    spec = arch_spec(arch)
+    source = resolve_kernel(spec, kernel, refresh=refresh)
+    bb = resolve_busybox(spec, busybox, refresh=refresh)
+    missing: list[str] = []
+    modules = (
+        resolve_modules(source.modules_dir, spec.modules, missing)
+        if source.modules_dir is not None
+        else []
     )
+    return Plan(spec, source, bb, modules, tuple(missing))
 
 
 def build_linux_busybox(
     out_dir: Path | None = None,
     *,
-    kernel_version: str | None = None,
+    arch: str | None = None,
+    kernel: str | None = None,
+    busybox: str | None = None,
     force: bool = False,
+    refresh: bool = False,
 ) -> LinuxBusyboxImage:
     """Build (or reuse) the linux-busybox image in `out_dir` and return its paths.
 
-    `out_dir` defaults to `default_image_dir()`; `kernel_version` (e.g. "6.1.0-56-amd64")
-    to the newest Debian kernel installed; `force` rebuilds even when the manifest matches.
+    `arch`: amd64 (default), arm64, riscv64 (or x86_64, aarch64). `out_dir` defaults to the
+    arch's cache directory (`default_image_dir`). `kernel`: a release or a path (see
+    `kernels`); `busybox`: a path. `force` rebuilds even when the manifest matches; `refresh`
+    fetches Debian's package index again before choosing (else the cached one is used).
     """
-    out_dir = Path(out_dir) if out_dir is not None else default_image_dir()
-    plan = _plan(kernel_version)
+    plan = plan_image(arch, kernel, busybox, refresh=refresh)
+    out_dir = Path(out_dir) if out_dir is not None else default_image_dir(plan.arch.image_name)
+    # Paths recorded absolute: a target replays this request from any working directory.
+    request = {
+        "arch": plan.arch.debian,
+        "kernel": _absolute(kernel)
+        if kernel and plan.kernel.origin.startswith(("file", "unpacked"))
+        else kernel,
+        "busybox": _absolute(busybox) if busybox else None,
+    }
     inputs = {
         # Any change to this builder (layout, /init, archive format) invalidates old images.
         "builder_sha256": sources_digest(*_BUILDER_SOURCES),
-        "kernel_version": plan.kernel_version,
-        "vmlinuz": file_record(plan.vmlinuz),
-        "busybox_version": plan.busybox_version,
-        "busybox": file_record(BUSYBOX),
+        "request": request,
+        "arch": plan.arch.debian,
+        "kernel_version": plan.kernel.release,
+        "vmlinuz": file_record(plan.kernel.image),
+        "busybox_version": plan.busybox.version,
+        "busybox": file_record(plan.busybox.path),
         "modules": {m.name: file_record(m.path) for m in plan.modules},
         "disk_size": DISK_SIZE,
     }
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "vmlinux": out_dir / "vmlinux",
-        "initramfs": out_dir / "initramfs.cpio.gz",
-        "disk": out_dir / "disk.raw",
-    }
     manifest_path = out_dir / "manifest.json"
-
     with locked(out_dir / ".lock"):
+        previous = _recorded_kernel(manifest_path)
+        paths = {
+            "vmlinux": out_dir / previous.get("file", _kernel_name(plan.arch, True)),
+            "initramfs": out_dir / "initramfs.cpio.gz",
+            "disk": out_dir / "disk.raw",
+        }
         rebuilt = force or not up_to_date(manifest_path, inputs, paths)
         if rebuilt:
             manifest_path.unlink(missing_ok=True)
-            write_atomic(paths["vmlinux"], extract_vmlinux(plan.vmlinuz.read_bytes()))
-            write_atomic(paths["initramfs"], _build_initramfs(plan))
+            payload = extract_payload(plan.kernel.image.read_bytes(), plan.arch.payload)
+            paths["vmlinux"] = out_dir / _kernel_name(plan.arch, payload.extracted)
+            for stale in {"vmlinux", "Image", "vmlinuz"} - {paths["vmlinux"].name}:
+                (out_dir / stale).unlink(missing_ok=True)
+            write_atomic(paths["vmlinux"], payload.data)
+            write_atomic(paths["initramfs"], initramfs_archive(plan))
+            previous = _kernel_record(paths["vmlinux"], payload)
             outputs = {name: path for name, path in paths.items() if name != "disk"}
-            write_manifest(manifest_path, inputs, outputs)
+            write_manifest(manifest_path, inputs, outputs, extra={"kernel": previous})
         ensure_empty_disk(paths["disk"], DISK_SIZE, replace=rebuilt)
 
     return LinuxBusyboxImage(
         out_dir=out_dir,
         vmlinux=paths["vmlinux"],
-        bzimage=plan.vmlinuz,
+        bzimage=plan.kernel.image,
         initramfs=paths["initramfs"],
         disk=paths["disk"],
         manifest=manifest_path,
-        kernel_version=plan.kernel_version,
-        busybox_version=plan.busybox_version,
+        kernel_version=plan.kernel.release,
+        busybox_version=plan.busybox.version,
         modules=tuple(m.name for m in plan.modules),
         rebuilt=rebuilt,
+        arch=plan.arch.debian,
+        kernel_origin=plan.kernel.origin,
+        busybox_origin=plan.busybox.origin,
+        compression=previous.get("compression"),
+        extracted=bool(previous.get("extracted", True)),
+        note=str(previous.get("note", "")),
+        missing_modules=plan.missing,
     )
 
 
-def build_initramfs(kernel_version: str | None = None) -> bytes:
+def _absolute(path: str) -> str:
+    return str(Path(path).expanduser().resolve())
+
+
+def _kernel_name(arch: ArchSpec, extracted: bool) -> str:
+    if not extracted:
+        return "vmlinuz"
+    return "vmlinux" if arch.payload == "elf" else "Image"
+
+
+def _kernel_record(path: Path, payload: Payload) -> dict[str, object]:
+    return {
+        "file": path.name,
+        "compression": payload.compression,
+        "extracted": payload.extracted,
+        "note": payload.note,
+    }
+
+
+def _recorded_kernel(manifest_path: Path) -> dict[str, object]:
+    import json
+
+    try:
+        record = json.loads(manifest_path.read_text()).get("kernel", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return record if isinstance(record, dict) and isinstance(record.get("file"), str) else {}
+
+
+def build_initramfs(
+    arch: str | None = None, kernel: str | None = None, busybox: str | None = None
+) -> bytes:
     """The gzip'd initramfs alone, built in memory (nothing is written)."""
-    return _build_initramfs(_plan(kernel_version))
-
-
-def _plan(kernel_version: str | None) -> _Plan:
-    version, vmlinuz, modules_dir = find_kernel(kernel_version)
-    busybox_version, applets = _busybox_info()
-    modules = resolve_modules(modules_dir, GUEST_MODULES)
-    return _Plan(version, vmlinuz, busybox_version, applets, modules)
-
-
-# --------------------------------------------------------------------------- vmlinux
+    return initramfs_archive(plan_image(arch, kernel, busybox))
 
 
 def extract_vmlinux(bzimage: bytes) -> bytes:
-    """Recover the ELF vmlinux from a bzImage.
-
-    Under TCG the bzImage spends seconds decompressing itself; the ELF boots directly through
-    PVH instead. The payload is the first compressed stream that inflates to an ELF file.
-    """
-    for magic, inflate in ((XZ_MAGIC, _inflate_xz), (GZIP_MAGIC, _inflate_gzip)):
-        start = bzimage.find(magic)
-        while start != -1:
-            try:
-                data = inflate(bzimage[start:])
-            except (lzma.LZMAError, zlib.error, EOFError):  # not a stream: keep looking
-                data = b""
-            if data.startswith(ELF_MAGIC):
-                return data
-            start = bzimage.find(magic, start + 1)
-    raise ImageError(
-        "no xz or gzip compressed ELF kernel found in the bzImage; boot it with `-kernel "
-        "vmlinuz` instead (slower) or rebuild the kernel with CONFIG_KERNEL_XZ"
-    )
-
-
-def _inflate_xz(data: bytes) -> bytes:
-    # One stream only: the bzImage carries trailing bytes after it.
-    return lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(data)
-
-
-def _inflate_gzip(data: bytes) -> bytes:
-    return zlib.decompressobj(wbits=31).decompress(data)
-
-
-def _version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(n) for n in re.findall(r"\d+", version))
-
-
-# --------------------------------------------------------------------------- busybox
-
-
-def _busybox_info() -> tuple[str, list[str]]:
-    """Busybox version and applet paths (e.g. `bin/ls`), after checking it is static."""
-    if not BUSYBOX.is_file():
-        raise ImageError(f"{BUSYBOX} not found: {APT_HINT}")
-    if _elf_interpreter(BUSYBOX.read_bytes()):
-        raise ImageError(
-            f"{BUSYBOX} is dynamically linked and cannot run alone in an initramfs: {APT_HINT}"
-        )
-    try:
-        banner = subprocess.run(
-            [str(BUSYBOX)], capture_output=True, text=True, timeout=10
-        ).stdout.splitlines()
-        listing = subprocess.run(
-            [str(BUSYBOX), "--list-full"], capture_output=True, text=True, timeout=10, check=True
-        ).stdout.split()
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise ImageError(f"cannot run {BUSYBOX}: {exc}") from exc
-    match = re.search(r"BusyBox (v\S+)", banner[0] if banner else "")
-    version = match.group(1) if match else "unknown"
-    names = {Path(p).name for p in listing}
-    missing = [a for a in REQUIRED_APPLETS if a not in names]
-    if missing:
-        raise ImageError(f"{BUSYBOX} {version} lacks applets {' '.join(missing)}: {APT_HINT}")
-    return version, listing
-
-
-def _elf_interpreter(elf: bytes) -> bool:
-    """True if the ELF64 file asks for a dynamic loader (has a PT_INTERP header)."""
-    if not elf.startswith(ELF_MAGIC) or elf[4] != 2:
-        return False
-    endian = "<" if elf[5] == 1 else ">"
-    phoff = struct.unpack_from(endian + "Q", elf, 0x20)[0]
-    phentsize, phnum = struct.unpack_from(endian + "HH", elf, 0x36)
-    pt_interp = 3
-    return any(
-        struct.unpack_from(endian + "I", elf, phoff + i * phentsize)[0] == pt_interp
-        for i in range(phnum)
-    )
+    """The ELF vmlinux inside an x86 bzImage (any compression the kernel build supports)."""
+    found = extract_payload(bzimage, "elf")
+    if not found.extracted:
+        raise ImageError(f"{found.note}; boot the bzImage itself with `-kernel` (slower)")
+    return found.data
 
 
 # --------------------------------------------------------------------------- /init
 
 
-def _init_script(modules: list[Module]) -> str:
-    names = " ".join(m.name for m in modules)
+def init_script(plan: Plan) -> str:
+    names = " ".join(m.name for m in plan.modules)
+    load = f'modprobe -a {names} || log "modprobe -a failed"' if names else ": no modules"
+    # A busybox for another architecture cannot list its applets at build time: it links
+    # them itself at boot (one process; the applets /init needs are linked already).
+    install = "" if plan.busybox.applets is not None else "/bin/busybox --install -s\n"
     return f"""#!/bin/sh
-# PID 1 of the SIS linux-busybox image. The kernel log goes to the console= device
-# (ttyS1); the shell lives on ttyS0.
+# PID 1 of the SIS linux-busybox image ({plan.arch.debian}). The kernel log goes to the
+# console= device; the shell lives on `sis.shell=TTY` from the kernel command line
+# (default {plan.arch.shell_tty}).
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin HOME=/ TERM=dumb
 
 log() {{
-    # Priority 2 so the line reaches the console even with `quiet` (console_loglevel 4).
+    # Priority 2 so the line reaches the console at any log level.
     echo "<2>sis-init: $*" > /dev/kmsg
 }}
 
@@ -322,10 +283,16 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts
 mount -t devpts devpts /dev/pts
-
+{install}
 # In dependency order, with one modprobe process rather than an insmod per module: every
 # process costs tens of ms under TCG.
-modprobe -a {names} || log "modprobe -a failed"
+{load}
+
+shell_tty={plan.arch.shell_tty}
+read -r cmdline < /proc/cmdline
+for word in $cmdline; do
+    case $word in sis.shell=*) shell_tty=${{word#sis.shell=}} ;; esac
+done
 
 # Power button (QMP system_powerdown): busybox acpid runs /etc/acpi/PWRF/00000080.
 acpid
@@ -342,12 +309,18 @@ else
     log "no eth0"
 fi
 
+# The shell's tty appears when its driver binds (a virtio console is probed by modprobe).
+n=0
+while [ ! -e /dev/$shell_tty ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+[ -e /dev/$shell_tty ] || log "no /dev/$shell_tty for the shell"
+
 read -r up _ < /proc/uptime
 echo "<2>{BOOT_MARKER} uptime=$up" > /dev/kmsg
 
-# The shell: a session leader that opens ttyS0 read-write becomes its controlling tty, so
+# The shell: a session leader that opens its tty read-write becomes its controlling tty, so
 # Ctrl-C works. Without echo, ash reads plain lines (no line editing, no cursor queries) and
-# each command costs a few ms instead of tens.
+# each command costs a few ms instead of tens. A serial line runs at 115200 baud (the default
+# 9600 adds ms per command); a virtio console has no speed.
 # $ENV of the interactive shell. `set +m`: no job control (ash ignores +m on its command line).
 # sis_kill: kill, then reap the victim before the prompt. When a background child dies while
 # ash waits for input, its read() is interrupted and ash takes that for end of input and
@@ -361,9 +334,11 @@ sis_kill() {{
     return 0
 }}
 RC
+case $shell_tty in ttyS*|ttyAMA*) speed=115200 ;; *) speed= ;; esac
+export shell_tty speed
 while :; do
-    setsid sh -c 'exec 0<>/dev/ttyS0 1>&0 2>&0
-        stty 115200 -echo
+    setsid sh -c 'exec 0<>/dev/$shell_tty 1>&0 2>&0
+        stty $speed -echo
         echo "{BOOT_MARKER}"
         ENV=/etc/sis-shrc PS1="/ # " exec sh -i'
     sleep 1
@@ -374,16 +349,22 @@ done
 # --------------------------------------------------------------------------- initramfs
 
 
-def _build_initramfs(plan: _Plan) -> bytes:
-    kernel_version, modules = plan.kernel_version, plan.modules
+def initramfs_archive(plan: Plan, extra: dict[str, tuple[bytes, int]] | None = None) -> bytes:
+    """The gzip'd newc initramfs of a plan; `extra` adds files (path -> (data, mode))."""
+    release, modules = plan.kernel.release, plan.modules
     cpio = Cpio()
     dirs = {"bin", "sbin", "usr", "usr/bin", "usr/sbin", "dev", "proc", "sys", "tmp", "run"}
     dirs |= {"etc", "etc/acpi", "etc/acpi/PWRF", "root", "mnt", "var", "var/log", "var/run"}
-    dirs |= {"lib", "lib/modules", f"lib/modules/{kernel_version}"}
+    dirs |= {"lib", "lib/modules", f"lib/modules/{release}"}
     for module in modules:
         parent = Path(module.relpath).parent
         while str(parent) != ".":
-            dirs.add(f"lib/modules/{kernel_version}/{parent}")
+            dirs.add(f"lib/modules/{release}/{parent}")
+            parent = parent.parent
+    for path in extra or {}:
+        parent = Path(path).parent
+        while str(parent) != ".":
+            dirs.add(str(parent))
             parent = parent.parent
     for name in sorted(dirs):
         cpio.directory(name, 0o1777 if name == "tmp" else 0o755)
@@ -391,22 +372,27 @@ def _build_initramfs(plan: _Plan) -> bytes:
     cpio.char_device("dev/console", 5, 1)
     cpio.char_device("dev/null", 1, 3, 0o666)
 
-    cpio.file("bin/busybox", BUSYBOX.read_bytes(), 0o755)
-    for applet in sorted(plan.applets):
+    cpio.file("bin/busybox", plan.busybox.path.read_bytes(), 0o755)
+    applets = plan.busybox.applets
+    if applets is None:  # the rest are linked at boot
+        applets = [f"bin/{a}" for a in REQUIRED_APPLETS]
+    for applet in sorted(set(applets)):
         if applet != "bin/busybox":
             cpio.symlink(applet, "/bin/busybox")
 
     # A modules.dep for just these modules lets `modprobe` work inside the guest too.
     dep_lines = []
     for module in modules:
-        cpio.file(f"lib/modules/{kernel_version}/{module.relpath}", read_module(module))
+        cpio.file(f"lib/modules/{release}/{module.relpath}", read_module(module))
         dep_lines.append(f"{module.relpath}: {' '.join(module.deps)}".rstrip())
-    cpio.file(f"lib/modules/{kernel_version}/modules.dep", ("\n".join(dep_lines) + "\n").encode())
+    cpio.file(f"lib/modules/{release}/modules.dep", ("\n".join(dep_lines) + "\n").encode())
 
     cpio.file("etc/acpi/PWRF/00000080", b"#!/bin/sh\nsync\nexec poweroff -f\n", 0o755)
     cpio.file("etc/hostname", f"{HOSTNAME}\n".encode())
     cpio.file("etc/hosts", f"127.0.0.1 localhost\n10.0.2.15 {HOSTNAME}\n".encode())
     cpio.file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n")
     cpio.file("etc/group", b"root:x:0:\n")
-    cpio.file("init", _init_script(modules).encode(), 0o755)
+    for path, (data, mode) in sorted((extra or {}).items()):
+        cpio.file(path, data, mode)
+    cpio.file("init", init_script(plan).encode(), 0o755)
     return gzip.compress(cpio.finish(), compresslevel=6, mtime=0)

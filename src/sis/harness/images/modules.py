@@ -1,5 +1,6 @@
 """Kernel modules for an initramfs: the wanted modules and everything they depend on, in load
-order, resolved from the host kernel's ``modules.dep``; and their contents, decompressed."""
+order, resolved from the kernel's ``modules.dep``; and their contents, decompressed (busybox
+``insmod`` takes plain ``.ko`` files only)."""
 
 from __future__ import annotations
 
@@ -32,9 +33,12 @@ def module_name(filename: str) -> str:
     return filename.replace("-", "_")
 
 
-def resolve_modules(modules_dir: Path, wanted: tuple[str, ...]) -> list[Module]:
+def resolve_modules(
+    modules_dir: Path, wanted: tuple[str, ...], missing: list[str] | None = None
+) -> list[Module]:
     """The wanted modules and their dependencies, in load order, from modules.dep. A wanted
-    module built into the kernel (modules.builtin) is left out; one unknown is an error."""
+    module built into the kernel (modules.builtin) is left out; one unknown is an error, or
+    is appended to `missing` when a list is given (a kernel configured without it)."""
     deps: dict[str, list[str]] = {}
     paths: dict[str, str] = {}
     for line in (modules_dir / "modules.dep").read_text().splitlines():
@@ -67,7 +71,11 @@ def resolve_modules(modules_dir: Path, wanted: tuple[str, ...]) -> list[Module]:
         name = raw.replace("-", "_")
         if name in deps:
             visit(name)
-        elif name not in builtin:
+        elif name in builtin:
+            continue
+        elif missing is not None:
+            missing.append(name)
+        else:
             raise ImageError(f"kernel module {raw} not found in {modules_dir}/modules.dep")
 
     return [
@@ -97,8 +105,10 @@ def read_module(module: Module) -> bytes:
     if filename.endswith(".ko.gz"):
         return gzip.decompress(data)
     if filename.endswith(".ko.zst"):
-        raise ImageError(
-            f"{module.path} is zstd compressed, which this builder cannot read; "
-            "use a kernel with xz, gzip or uncompressed modules"
-        )
+        import zstandard
+
+        try:
+            return zstandard.ZstdDecompressor().decompressobj().decompress(data)
+        except zstandard.ZstdError as e:
+            raise ImageError(f"{module.path}: {e}") from None
     return data

@@ -34,6 +34,12 @@ PRESETS = ("default", "lowmem", "smp-off", "no-network")
 #: Other names of built-in profiles: the reference kernel is also called `sim`.
 ALIASES = {"sim": "sis"}
 ARCHES = ("x86_64", "i386", "aarch64", "arm", "riscv64", "ppc64le", "s390x")
+#: The QEMU a qemu profile runs when it names no `binary`: the one for its `arch`.
+QEMU_BINARIES = {
+    "x86_64": "qemu-system-x86_64", "i386": "qemu-system-i386", "aarch64": "qemu-system-aarch64",
+    "arm": "qemu-system-arm", "riscv64": "qemu-system-riscv64", "ppc64le": "qemu-system-ppc64",
+    "s390x": "qemu-system-s390x",
+}  # fmt: skip
 BUILDERS = ("linux-busybox",)
 SHUTDOWN_METHODS = ("powerdown", "quit", "command")
 LINE_ENDINGS = ("\n", "\r", "\r\n")
@@ -57,7 +63,7 @@ _CONSOLE_KEYS = {
     "prompt_regex", "boot_timeout", "boot_marker", "echo", "line_ending", "interrupt",
     "kernel_log", "command_not_found",
 }  # fmt: skip
-_IMAGE_KEYS = {"builder", *IMAGE_FILES}
+_IMAGE_KEYS = {"builder", "dir", *IMAGE_FILES}
 _SHUTDOWN_KEYS = {"method", "command", "timeout"}
 
 
@@ -383,7 +389,7 @@ def parse_profile(data: Any, path: Path) -> Profile:
         raise top.fail(None, f"missing required field '{kind}' (kind: {kind})")
     section = top.mapping(kind)
     section.known(_SECTION_KEYS | ({"binary"} if kind == "qemu" else set()))
-    binary = section.string("binary")
+    binary = section.string("binary") or (QEMU_BINARIES.get(arch or "") if kind == "qemu" else None)
     defaults = _scalar_map(section.mapping("defaults"), "placeholder")
     for k in defaults:
         if k in RUNTIME_PLACEHOLDERS or k in IMAGE_FILES:
@@ -396,6 +402,9 @@ def parse_profile(data: Any, path: Path) -> Profile:
     if builder is not None and builder not in BUILDERS:
         raise image.fail("builder", f"no image builder {builder!r} (known: {', '.join(BUILDERS)})")
     files = {k: image.string(k) for k in IMAGE_FILES if image.has(k)}
+    if image.has("dir") and builder is None:
+        raise image.fail("dir", "'dir' is where a builder's image is: it needs 'builder'")
+    image_dir = {"dir": image.string("dir")} if image.has("dir") else {}
     provided = {"disk"} if kind == "sim" else set(files)
     if builder == "linux-busybox":
         provided |= {"vmlinux", "initramfs", "disk"}
@@ -473,7 +482,7 @@ def parse_profile(data: Any, path: Path) -> Profile:
         defaults=defaults,
         presets=presets,
         start_paused=bool(section.boolean("start_paused", True)),
-        image={**({"builder": builder} if builder else {}), **files},
+        image={**({"builder": builder} if builder else {}), **image_dir, **files},
         devices=device_ids,
         console=console,
         marker_style=style,

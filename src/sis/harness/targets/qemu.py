@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import shlex
 import shutil
+import time
+from pathlib import Path
 
+from sis.harness.qmp import QMPError
 from sis.harness.targets.base import TargetError
 from sis.harness.targets.process import ProcessTarget
 
 INSTALL_HINT = (
     "install it with `make qemu-deps` (Debian: qemu-system-x86 linux-image-amd64 busybox-static)"
 )
+
+
+SNAPSHOT_TIMEOUT_S = 60.0
 
 
 class QemuTarget(ProcessTarget):
@@ -23,10 +31,10 @@ class QemuTarget(ProcessTarget):
     def values(self) -> dict[str, str]:
         image = self.profile.image
         if image.get("builder") == "linux-busybox":
-            from sis.harness.images import ImageError, build_linux_busybox, default_image_dir
+            from sis.harness.images import ImageError, target_image
 
             try:
-                built = build_linux_busybox(default_image_dir())
+                built = target_image(self.profile.arch, image.get("dir"), self.profile.path)
             except ImageError as e:
                 raise TargetError(str(e)) from None
             disk = self._path("disk.img")
@@ -54,3 +62,39 @@ class QemuTarget(ProcessTarget):
                     ) from None
             paths["disk"] = str(copy)
         return paths
+
+    # -- snapshots: a migration file of the running machine plus a copy of its disk ---------------
+    def _snapshot_paths(self) -> tuple[Path, Path]:
+        return self._path("snapshot.state"), self._path("snapshot.disk")
+
+    def save_snapshot(self) -> None:
+        """Save the running machine (memory and devices, by migration to a file) and its disk,
+        so `start(restore=True)` resumes exactly here. The guest is paused meanwhile."""
+        if self.qmp is None or "disk" not in self._values:
+            raise TargetError(f"{self.name}: a snapshot needs QMP and a disk image")
+        state, disk = self._snapshot_paths()
+        self.qmp.execute("stop")
+        try:
+            self.qmp.execute("migrate", {"uri": f"exec:cat > {shlex.quote(str(state))}"})
+            deadline = time.monotonic() + SNAPSHOT_TIMEOUT_S
+            while True:
+                status = self.qmp.execute("query-migrate").get("status")
+                if status == "completed":
+                    break
+                if status in ("failed", "cancelled") or time.monotonic() > deadline:
+                    raise TargetError(f"{self.name}: saving the snapshot {status or 'timed out'}")
+                time.sleep(0.01)
+            # Stopped, the machine has flushed its disk: the copy matches the saved memory.
+            shutil.copyfile(self._values["disk"], disk)
+        except QMPError as e:
+            raise TargetError(f"{self.name}: saving the snapshot: {e}") from None
+        finally:
+            with contextlib.suppress(QMPError):
+                self.qmp.execute("cont")
+
+    def restore_args(self, values: dict[str, str]) -> list[str]:
+        state, disk = self._snapshot_paths()
+        if not state.exists() or not disk.exists() or "disk" not in values:
+            raise TargetError(f"{self.name}: no snapshot to restore")
+        shutil.copyfile(disk, values["disk"])
+        return ["-incoming", f"exec:cat {shlex.quote(str(state))}"]
