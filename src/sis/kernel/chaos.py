@@ -65,8 +65,9 @@ class ChaosEngine:
         self.stats = ChaosStats()
 
     # -- call sites ----------------------------------------------------------------------------------
-    async def at_syscall(self, task: Task, name: str) -> None:
-        # Any call of a running program may meet a random panic.
+    def at_syscall(self, task: Task, name: str) -> None:
+        # Any call of a running program may meet a random panic. A plain call, not a
+        # coroutine: it runs on every syscall and awaits nothing.
         if self.mode == "random_panic" and self._hit("random_panic"):
             self.stats.panics += 1
             self.k.panic(f"chaos: random panic in syscall {name}", task=task)

@@ -31,7 +31,7 @@ async def dispatch(k: Kernel, task: Task) -> int:
         if sc is None:
             raise KernelError(Errno.ENOSYS, f"no syscall {nr}")
         if k.chaos is not None:
-            await k.chaos.at_syscall(task, sc.name)
+            k.chaos.at_syscall(task, sc.name)
         values = k.validator.arguments(task, sc, regs[: len(sc.args)])
         ret = await sc.handler(k, task, *values)
     except KernelError as e:
