@@ -31,11 +31,13 @@ format: $(STAMP)
 bench: $(STAMP)
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b; done
 
-# Debian packages for driving a real Linux kernel under QEMU, and Prometheus (server and
-# promtool) for the metrics tests (needs root).
+# Debian packages for driving real Linux kernels under QEMU (x86_64, aarch64 from
+# qemu-system-arm, riscv64 from qemu-system-misc), U-Boot for the firmware-shell example,
+# what builds arm64/riscv64 images from Debian's packages (dpkg-deb, depmod: dpkg, kmod), and
+# Prometheus (server and promtool) for the metrics tests (needs root).
 qemu-deps:
 	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends qemu-system-x86 linux-image-amd64 busybox-static prometheus
+	apt-get install -y -qq --no-install-recommends qemu-system-x86 qemu-system-arm qemu-system-misc u-boot-qemu linux-image-amd64 busybox-static kmod dpkg prometheus
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache
