@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_the_contract_imports_neither_half() -> None:
     code = (
-        "import sys, sis.contract.chaos, sis.contract.console, sis.contract.exit_codes, "
+        "import sys, sis.contract.bugs, sis.contract.chaos, sis.contract.console, "
+        "sis.contract.exit_codes, "
         "sis.contract.log, sis.contract.metrics, sis.contract.syscalls; "
         "print(sorted(m for m in sys.modules if m.startswith(('sis.kernel', 'sis.harness'))))"
     )
