@@ -16,6 +16,8 @@ from sis.contract import bugs as contract
 from sis.contract.syscalls import O_CREAT, O_RDWR, O_WRONLY, TIOCGETD
 from sis.kernel.__main__ import main, parse_command_line
 from sis.kernel.config import ConfigError
+from sis.kernel.drivers.block import FileBlockDevice
+from sis.kernel.errno import KernelError
 from sis.kernel.fs.filesystem import FileSystem
 from sis.kernel.fs.tools import create_disk
 from sis.kernel.fs.vfs import resolve
@@ -78,14 +80,12 @@ def _write_fsync_then_power_cut(tmp_path: Path, *bugs: str) -> bytes | None:
 
     status, _, _ = run_program(prog, args=["-drive", f"file={image}", *_append(*bugs)])
     assert status == 0
-    from sis.kernel.drivers.block import FileBlockDevice
-
     dev = FileBlockDevice(image, read_only=True)
     try:
         fs = FileSystem.mount(dev)
         try:
             ino = resolve(fs, "/acked", fs.ROOT_INO)
-        except Exception:
+        except KernelError:  # ENOENT
             return None
         return fs.read(ino, 0, 1 << 20)
     finally:
