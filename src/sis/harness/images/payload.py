@@ -47,7 +47,9 @@ def _xz(data: bytes) -> bytes:
 
 
 def _lzma(data: bytes) -> bytes:
-    return lzma.LZMADecompressor(format=lzma.FORMAT_ALONE).decompress(data)
+    # The header's dictionary size comes from the bytes at hand: bounded, so a chance match
+    # of the 3-byte magic cannot ask for gigabytes.
+    return lzma.LZMADecompressor(format=lzma.FORMAT_ALONE, memlimit=1 << 29).decompress(data)
 
 
 def _bzip2(data: bytes) -> bytes:
@@ -98,7 +100,7 @@ COMPRESSIONS: tuple[tuple[str, bytes, Callable[[bytes], bytes]], ...] = (
     ("gzip", b"\x1f\x8b\x08", _gzip),
     ("xz", b"\xfd7zXZ\x00", _xz),
     ("bzip2", b"BZh", _bzip2),
-    ("lzma", b"\x5d\x00\x00\x00", _lzma),
+    ("lzma", b"\x5d\x00\x00", _lzma),  # then the dictionary size: 00 for the kernel's -9
     ("lzo", b"\x89LZO", _lzo),
     ("lz4", _LEGACY_LZ4_MAGIC, _lz4),
     ("zstd", b"\x28\xb5\x2f\xfd", _zstd),

@@ -11,6 +11,7 @@ an error that names the build command, since only its builder knows what it shou
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from sis.harness.images.arches import arch_spec
@@ -27,7 +28,7 @@ def image_dir(arch: str | None, directory: str | None, profile_path: Path | None
         return default_image_dir(arch_spec(arch).image_name)
     path = Path(directory).expanduser()
     if not path.is_absolute() and profile_path is not None:
-        path = profile_path.parent / path
+        path = Path(os.path.normpath(profile_path.parent / path))
     return path
 
 
