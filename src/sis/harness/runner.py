@@ -113,8 +113,11 @@ def run_suite(session: Session, suite: Suite, report: Callable[[TestResult], Non
         return
     variables: dict[str, str] = {}
     setup_error = _prepare(session, suite, variables)
-    for test in suite.tests:
+    for n, test in enumerate(suite.tests):
         started = time.monotonic()
+        if n and suite.reset == "snapshot" and not setup_error:
+            # Each test starts from the just-booted machine, not from what the last one left.
+            setup_error = _prepare(session, suite, variables, reset=True)
         if setup_error:
             report(record(session, suite.name, test.name, ERROR, f"setup failed: {setup_error}"))
             continue
@@ -132,10 +135,16 @@ def run_suite(session: Session, suite: Suite, report: Callable[[TestResult], Non
         _run_fixture(session, suite.teardown, variables)
 
 
-def _prepare(session: Session, suite: Suite, variables: dict[str, str]) -> str:
-    """The shell answering and the suite's setup done, or why not."""
+def _prepare(
+    session: Session, suite: Suite, variables: dict[str, str], *, reset: bool = False
+) -> str:
+    """The shell answering (after a reset to the just-booted machine, if asked) and the suite's
+    setup done, or why not."""
     try:
-        session.ensure_shell()
+        if reset and session.state is State.SHELL:
+            session.reset()
+        else:
+            session.ensure_shell()
     except TargetError as e:
         return f"target could not be restarted: {e}"
     return _run_fixture(session, suite.setup, variables)

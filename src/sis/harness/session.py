@@ -80,6 +80,7 @@ class Boot:
     ended: str = ""  # "" while running, else the state it ended in or "poweroff"
     artifacts: dict[str, str] = field(default_factory=dict)
     crash: str = ""  # the crash report's text, when the boot ended in one
+    restored: bool = False  # resumed from the snapshot instead of booted
 
 
 class Session:
@@ -100,6 +101,7 @@ class Session:
         self._lock = threading.RLock()
         self.boots: list[Boot] = []
         self.history: list[tuple[float, State, str]] = []
+        self.snapshot = False  # a just-booted snapshot exists to reset to
         self._journal = self.target.workdir / f"{self.target.name}.session.jsonl"
 
     # -- what phases read -----------------------------------------------------------------------
@@ -156,17 +158,18 @@ class Session:
         return self.target.artifacts()
 
     # -- lifecycle ------------------------------------------------------------------------------
-    def start(self) -> None:
-        """Boot to the shell prompt, or raise BootError (the state then says how it failed)."""
+    def start(self, *, restore: bool = False) -> None:
+        """Boot to the shell prompt (or, with `restore`, resume the just-booted snapshot), or
+        raise BootError (the state then says how it failed)."""
         with self._lock:
             if self._state not in (State.OFF, State.CRASHED, State.HUNG, State.GONE):
                 raise TargetError(f"{self.name} is already {self._state.value}")
-            self._transition(State.BOOTING, "start")
-            boot = Boot(number=self.target.boots + 1)
+            self._transition(State.BOOTING, "resume the snapshot" if restore else "start")
+            boot = Boot(number=self.target.boots + 1, restored=restore)
             self.boots.append(boot)
             started = time.monotonic()
             try:
-                self.target.start()
+                self.target.start(restore=restore)
             except BootError as e:
                 boot.artifacts = self._artifact_names()
                 boot.ended = {"panicked": "crashed", "hung": "hung"}.get(e.kind, "gone")
@@ -181,6 +184,17 @@ class Session:
             boot.seconds_to_shell = time.monotonic() - started
             boot.artifacts = self._artifact_names()
             self._transition(State.SHELL, f"boot {boot.number} reached the prompt")
+            if self.profile.reset == "snapshot" and not self.snapshot:
+                self._save_snapshot()
+
+    def _save_snapshot(self) -> None:
+        try:
+            self.target.save_snapshot()
+        except TargetError as e:  # resets fall back to rebooting; the run goes on
+            self._transition(State.SHELL, f"no snapshot: {e}")
+            return
+        self.snapshot = True
+        self._transition(State.SHELL, "snapshot of the just-booted machine saved")
 
     def ensure_shell(self) -> None:
         """Make sure the shell answers: start if off, interrupt a hung command, restart after a
@@ -197,11 +211,24 @@ class Session:
             self.restart()
 
     def restart(self) -> None:
+        """Back to a just-booted machine: resumed from the snapshot when there is one (falling
+        back to a reboot if that fails), else rebooted."""
         with self._lock:
             self._end_boot(self._state.value if self._state is not State.SHELL else "restart")
             self.target.kill()
             self._state = State.OFF
+            if self.snapshot:
+                try:
+                    self.start(restore=True)
+                    return
+                except TargetError as e:
+                    self.snapshot = False
+                    self._end_boot(self._state.value)
+                    self.target.kill()
+                    self._transition(State.OFF, f"resuming the snapshot failed ({e}); rebooting")
             self.start()
+
+    reset = restart
 
     def poweroff(self) -> int | None:
         """Shut the target down the profile's way (`shutdown:`), then make sure it is gone.

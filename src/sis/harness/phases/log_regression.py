@@ -27,8 +27,11 @@ class LogRegressionPhase:
 
     def run(self, session: Session, job: Job) -> Iterator[TestResult]:
         baselines = job.options.get("baselines", "baselines")
+        # The log of the last real boot: a boot resumed from a snapshot prints no boot log.
+        booted = [b for b in session.boots if not b.restored]
+        artifacts = booted[-1].artifacts if booted else session.artifacts()
         r = log_regression_result(
-            session.profile.name, session.preset, baselines, artifacts=session.artifacts()
+            session.profile.name, session.preset, baselines, artifacts=artifacts
         )
         if r is None:
             record = (

@@ -23,7 +23,8 @@ from sis.harness.datafile import (
 SUITE_DIR = Path(__file__).resolve().parent / "shell"
 _STEP_KEYS = {"run", "expect", "not_expect", "status", "timeout", "capture", "retry", "requires"}
 _TEST_KEYS = {"name", "steps", "requires", "description"}
-_SUITE_KEYS = {"name", "description", "requires", "setup", "teardown", "tests"}
+_SUITE_KEYS = {"name", "description", "requires", "setup", "teardown", "tests", "reset"}
+RESETS = ("none", "snapshot")
 # A command typed into the shell is one line: a CR, LF or Ctrl-C inside it would be keys.
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
@@ -59,6 +60,9 @@ class Suite:
     setup: list[Step] = field(default_factory=list)
     teardown: list[Step] = field(default_factory=list)
     path: Path | None = None
+    #: `snapshot`: every test starts from the just-booted machine (a snapshot where the target
+    #: has one, else a reboot); `none`: tests share the machine, as they leave it.
+    reset: str = "none"
 
 
 def builtin_suites() -> list[str]:
@@ -235,4 +239,16 @@ def parse_suite(data: Any, path: Path) -> Suite:
         setup=_steps(data.get("setup"), path, line_of(data, "setup"), "setup"),
         teardown=_steps(data.get("teardown"), path, line_of(data, "teardown"), "teardown"),
         path=path,
+        reset=_reset(data, path),
     )
+
+
+def _reset(data: dict, path: Path) -> str:
+    value = data.get("reset", "none")
+    if value is False:  # YAML reads a bare `none`-like `off`/`no` as false
+        value = "none"
+    if value not in RESETS:
+        raise DataFileError(
+            path, line_of(data, "reset"), f"reset: {value!r} is not one of {', '.join(RESETS)}"
+        )
+    return value

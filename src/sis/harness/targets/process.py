@@ -59,6 +59,7 @@ class ProcessTarget:
         self.boots = 0
         self.boot_seconds: float | None = None
         self.argv: list[str] = []  # the command line of the last start
+        self._values: dict[str, str] = {}  # the image files of the last start (disk, kernel)
         self._sockdir: Path | None = None
 
     # -- what subclasses provide ----------------------------------------------------------------
@@ -85,12 +86,14 @@ class ProcessTarget:
         return {k: v for k, v in out.items() if v.exists()}
 
     # -- lifecycle -------------------------------------------------------------------------------
-    def start(self) -> None:
+    def start(self, *, restore: bool = False) -> None:
+        """Start and wait for the shell prompt. With `restore`, resume the snapshot taken by
+        `save_snapshot()` instead of booting (targets that support it)."""
         if self.alive():
             raise TargetError(f"{self.name} is already running")
         # A missing QEMU is said before any image is built, and both before any socket is made.
         executable = self.executable()
-        extra = self.values()
+        extra = self._values = self.values()
         # Unix socket paths are limited to 107 bytes: keep them in a short private directory.
         self._sockdir = Path(tempfile.mkdtemp(prefix="sis-"))
         os.chmod(self._sockdir, 0o700)
@@ -106,6 +109,8 @@ class ProcessTarget:
             **extra,
         }
         argv = executable + self.profile.command_line(values)
+        if restore:
+            argv += self.restore_args(extra)
         if self.profile.start_paused and "-S" not in argv:
             argv.append("-S")
         self.boots += 1
@@ -128,7 +133,10 @@ class ProcessTarget:
         self._path("command").write_text(shlex.join(argv) + "\n")
         try:
             self._connect(socks)
-            self._wait_boot(started)
+            if restore:
+                self._wait_restored(started)
+            else:
+                self._wait_boot(started)
         except BaseException:
             self.kill()
             raise
@@ -204,6 +212,39 @@ class ProcessTarget:
             ) from None
         except (ConsoleTimeout, ConsoleClosed) as e:
             raise self.classify_failure(f"no prompt within {spec.boot_timeout:.0f} s", e) from None
+        self.boot_seconds = time.monotonic() - started
+
+    def restore_args(self, values: dict[str, str]) -> list[str]:
+        """Extra arguments that resume the saved snapshot (and put its disk back)."""
+        raise TargetError(f"{self.name} cannot be restored from a snapshot")
+
+    def save_snapshot(self) -> None:
+        raise TargetError(f"{self.name} cannot take a snapshot")
+
+    def _wait_restored(self, started: float) -> None:
+        """A resumed machine prints no boot: wait until it runs, then ask for a fresh prompt."""
+        spec = self.profile.console
+        deadline = started + spec.boot_timeout
+        assert self.qmp is not None
+        while True:
+            try:
+                status = self.qmp.execute("query-status", timeout=5).get("status")
+            except QMPError as e:
+                raise BootError("did-not-boot", f"{self.name}: restore: {e}") from None
+            if status == "running":
+                break
+            if status == "paused":  # saved while stopped: the machine comes back stopped
+                with contextlib.suppress(QMPError):
+                    self.qmp.execute("cont", timeout=5)
+                continue
+            if time.monotonic() > deadline or (self.proc and self.proc.poll() is not None):
+                raise self.classify_failure(f"the snapshot did not resume (status {status})")
+            time.sleep(0.02)
+        try:
+            self.console.sendline("")
+            self.console.wait_prompt(timeout=max(1.0, deadline - time.monotonic()))
+        except (ConsoleTimeout, ConsoleClosed, DeathString) as e:
+            raise self.classify_failure("no prompt after resuming the snapshot", e) from None
         self.boot_seconds = time.monotonic() - started
 
     def classify_failure(self, what: str, exc: Exception | None = None) -> BootError:

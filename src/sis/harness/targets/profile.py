@@ -56,7 +56,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 _TOP_KEYS = {
     "name", "description", "kind", "arch", "image", "devices", "console", "exit_status",
-    "panic_patterns", "crash_says", "capabilities", "commands", "shutdown",
+    "panic_patterns", "crash_says", "capabilities", "commands", "shutdown", "reset",
 }  # fmt: skip
 _SECTION_KEYS = {"defaults", "presets", "start_paused", "args"}
 _CONSOLE_KEYS = {
@@ -115,6 +115,9 @@ class Profile:
     #: What the lab says when a panic pattern matches: "the kernel panicked", "the firmware
     #: aborted", ...
     crash_says: str = "the kernel panicked"
+    #: How the target is brought back after a crash: `reboot`, or `snapshot` (resume the
+    #: machine as it was just after its first boot: QEMU targets with a disk image).
+    reset: str = "reboot"
     capabilities: set[str] = field(default_factory=set)
     commands: dict[str, str] = field(default_factory=dict)
     shutdown: ShutdownSpec = field(default_factory=ShutdownSpec)
@@ -349,6 +352,15 @@ def _presets(section: _Fields, defaults: dict[str, str]) -> dict[str, dict[str, 
     return out
 
 
+def _reset_method(top: _Fields, kind: str) -> str:
+    method = top.string("reset", "reboot")
+    if method not in ("reboot", "snapshot"):
+        raise top.fail("reset", f"reset must be reboot or snapshot, not {method!r}")
+    if method == "snapshot" and kind != "qemu":
+        raise top.fail("reset", "reset: snapshot needs a QEMU target (kind: qemu)")
+    return method
+
+
 def _shutdown(data: _Fields, kind: str) -> ShutdownSpec:
     spec = data.mapping("shutdown")
     spec.known(_SHUTDOWN_KEYS)
@@ -488,6 +500,7 @@ def parse_profile(data: Any, path: Path) -> Profile:
         marker_style=style,
         panic_patterns=patterns,
         crash_says=top.string("crash_says", "the kernel panicked"),
+        reset=_reset_method(top, kind),
         capabilities=set(capabilities),
         commands=mapped,
         shutdown=_shutdown(top, kind),
