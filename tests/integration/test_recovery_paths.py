@@ -44,6 +44,11 @@ def test_check_restarts_after_the_kernel_dies_mid_suite(tmp_path: Path):
     }
     assert verdicts == {"before": "PASS", "dies": "FAIL", "after": "PASS"}, r.stderr
     assert r.returncode == 1
+    # The report shows the crash report of the boot that died, and both boots' captures.
+    html = (tmp_path / "out/report.html").read_text()
+    assert "crash report (boot 1)" in html and "killed by the test" in html
+    assert "boot 1: shell in" in html and "boot 2: shell in" in html
+    assert "boot2.console.log" in html
 
 
 def test_log_capture_restarts_after_the_kernel_dies_mid_suite(tmp_path: Path):
