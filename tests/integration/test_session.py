@@ -15,6 +15,7 @@ from sis.harness.results import FAIL, PASS
 from sis.harness.runner import run_suite
 from sis.harness.session import Session, State, TargetDied
 from sis.harness.suites import load_suite
+from sis.harness.targets import TargetError
 
 
 @pytest.fixture
@@ -126,3 +127,10 @@ def test_crash_wording_follows_the_profile(tmp_path: Path):
     with Session(str(profile), workdir=tmp_path / "t") as s:
         with pytest.raises(TargetDied, match="the firmware aborted during `panic x`"):
             s.run("panic x")
+
+
+def test_placeholders_can_be_set_per_session(tmp_path: Path):
+    with Session("sim", workdir=tmp_path, overrides={"append": "sis.bug=leak_on_spawn"}) as s:
+        assert '"leak_on_spawn"' in s.run("version --json").output
+    with pytest.raises(TargetError, match="no placeholder 'bogus'"):
+        Session("sim", workdir=tmp_path, overrides={"bogus": "1"})

@@ -91,11 +91,15 @@ class Session:
         preset: str = "default",
         workdir: Path | str = Path("sis-out/targets"),
         name: str | None = None,
+        overrides: dict[str, str] | None = None,
     ) -> None:
+        """`overrides` set the profile's placeholders, e.g. {"append": "sis.bug=oom_hang"}."""
         self.target = (
             target
             if isinstance(target, ProcessTarget)
-            else make_target(target, preset=preset, workdir=Path(workdir), name=name)
+            else make_target(
+                target, preset=preset, workdir=Path(workdir), name=name, overrides=overrides
+            )
         )
         self._state = State.OFF
         self._lock = threading.RLock()

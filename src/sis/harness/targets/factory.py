@@ -9,14 +9,21 @@ from sis.harness.targets.profile import load_profile
 
 
 def make_target(
-    target: str, *, preset: str = "default", workdir: Path, name: str | None = None
+    target: str,
+    *,
+    preset: str = "default",
+    workdir: Path,
+    name: str | None = None,
+    overrides: dict[str, str] | None = None,
 ) -> ProcessTarget:
     profile = load_profile(target)
     profile.variables(preset)  # an unknown preset fails here, before anything starts
     if profile.kind == "sim":
         from sis.harness.targets.sim import SimTarget
 
-        return SimTarget(profile, preset=preset, workdir=workdir, name=name)
-    from sis.harness.targets.qemu import QemuTarget
+        cls: type[ProcessTarget] = SimTarget
+    else:
+        from sis.harness.targets.qemu import QemuTarget
 
-    return QemuTarget(profile, preset=preset, workdir=workdir, name=name)
+        cls = QemuTarget
+    return cls(profile, preset=preset, workdir=workdir, name=name, overrides=overrides)

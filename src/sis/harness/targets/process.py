@@ -44,7 +44,13 @@ def _die_with_parent() -> None:
 
 class ProcessTarget:
     def __init__(
-        self, profile: Profile, *, preset: str = "default", workdir: Path, name: str | None = None
+        self,
+        profile: Profile,
+        *,
+        preset: str = "default",
+        workdir: Path,
+        name: str | None = None,
+        overrides: dict[str, str] | None = None,
     ) -> None:
         self.profile = profile
         self.preset = preset
@@ -56,6 +62,15 @@ class ProcessTarget:
         self.qmp: QMPMonitor | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self.capabilities = profile.capabilities_for(preset)
+        # Placeholder values that win over the preset's, e.g. {"append": "sis.bug=oom_hang"}.
+        known = profile.variables(preset)
+        unknown = sorted(set(overrides or {}) - set(known))
+        if unknown:
+            raise TargetError(
+                f"profile {profile.name} has no placeholder {unknown[0]!r} to set "
+                f"(it has: {', '.join(sorted(known)) or 'none'})"
+            )
+        self.overrides = dict(overrides or {})
         self.boots = 0
         self.boot_seconds: float | None = None
         self.argv: list[str] = []  # the command line of the last start
@@ -100,6 +115,7 @@ class ProcessTarget:
         socks = {k: str(self._sockdir / f"{k}.sock") for k in ("console", "log", "qmp")}
         values = {
             **self.profile.variables(self.preset),
+            **self.overrides,
             "console_sock": socks["console"],
             "log_sock": socks["log"],
             "qmp_sock": socks["qmp"],
