@@ -31,13 +31,15 @@ class Phase(Protocol):
 
 
 def phases_by_name() -> dict[str, Phase]:
+    from sis.harness.phases.chaos import ChaosPhase
     from sis.harness.phases.log_regression import LogRegressionPhase
     from sis.harness.phases.metrics import MetricsPhase
     from sis.harness.phases.suites import SuitesPhase
 
-    return {p.name: p for p in (SuitesPhase(), MetricsPhase(), LogRegressionPhase())}
+    return {p.name: p for p in (SuitesPhase(), MetricsPhase(), ChaosPhase(), LogRegressionPhase())}
 
 
 #: In the order `sis check` runs them.
-PHASE_ORDER = ("suites", "metrics", "log_regression")
-DEFAULT_PHASES = PHASE_ORDER
+PHASE_ORDER = ("suites", "metrics", "chaos", "log_regression")
+#: `chaos` runs only when asked for (`--phases ...,chaos`): it power-cycles the target.
+DEFAULT_PHASES = ("suites", "metrics", "log_regression")

@@ -1,0 +1,282 @@
+"""The built-in workload and the nothing-lost oracle.
+
+The workload writes files of known content and records which writes were *acknowledged*:
+the write and the fsync both returned success. After the rollback and a power cycle (or a
+power cut), every acknowledged byte must read back unchanged; unacknowledged writes may
+vanish, acknowledged ones may not. Then the file system is checked offline.
+
+Two ways to write, chosen by what the target offers:
+
+* a SIS kernel (capability `sis_contract`): files `/chaos/f<N>` written through QMP
+  `x-sis-syscall` (openat, write, fsync, close), so each call's return value is seen exactly;
+  read back the same way, and the image checked with `sis disk fsck` once the kernel is off;
+* any other guest with a `disk`: the linux-busybox guest has no file system for its disk (its
+  kernel has no ext2/ext4 and the disk is raw), so the workload writes raw 4 KiB blocks of
+  `/dev/vda` with `dd conv=fsync` (status 0: written and flushed) and verifies them in the
+  guest after the power cycle and again in the disk image once QEMU has exited.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sis.contract.syscalls import AT_FDCWD, NR, O_CREAT, O_TRUNC, O_WRONLY
+from sis.harness.chaos.injectors import BLOCK, RAW_BASE_BLOCK, RAW_BLOCKS
+from sis.harness.qmp import QMPError
+
+if TYPE_CHECKING:
+    from sis.harness.session import Session
+
+FILE_SIZE = BLOCK
+SIS_DIR = "/chaos"
+BATCH_TIMEOUT_S = 10.0
+
+
+class WorkloadError(Exception):
+    """The workload could not be run at all (the lab's trouble, or a target that hung)."""
+
+
+@dataclass
+class Write:
+    index: int
+    where: str  # `/chaos/f3`, or `/dev/vda block 259`
+    size: int
+    sha256: str
+    acked: bool
+    why: str = ""  # why it was not acknowledged
+    t: float = 0.0
+
+
+def content(label: str, index: int) -> bytes:
+    """The known bytes of file `index` in the run `label` (experiment, seed, generation)."""
+    line = f"sis-chaos {label} f{index}".encode()
+    return (line + b"\n") * (FILE_SIZE // (len(line) + 1) + 1)
+
+
+def known_bytes(label: str, index: int) -> bytes:
+    return content(label, index)[:FILE_SIZE]
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def workload_for(session: Session) -> Workload | None:
+    caps = session.capabilities
+    if "sis_contract" in caps:
+        return SyscallFiles(session)
+    if "disk" in caps and "shell" in caps:
+        return RawBlocks(session)
+    return None
+
+
+class Workload:
+    where: str
+    session: Session
+
+    def write(self, label: str, files: int) -> list[Write]:
+        raise NotImplementedError
+
+    def read_back(self, writes: list[Write]) -> dict[int, str | None]:
+        """sha256 of what each written place holds now, as the running guest reads it
+        (None: it could not be read)."""
+        raise NotImplementedError
+
+    def offline(self, image: Path, writes: list[Write]) -> tuple[dict[int, str | None], str]:
+        """After the target is off: what the image holds, and the file-system check's
+        complaint ("" when clean or when there is no file system to check)."""
+        raise NotImplementedError
+
+
+class SyscallFiles(Workload):
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.where = f"files {SIS_DIR}/f<N> of the kernel's file system (x-sis-syscall)"
+
+    def _batch(self, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        qmp = self.session.qmp
+        if qmp is None:
+            raise WorkloadError("no QMP monitor")
+        try:
+            r = qmp.execute(
+                "x-sis-syscall",
+                {"calls": calls, "timeout": BATCH_TIMEOUT_S},
+                timeout=BATCH_TIMEOUT_S + 5,
+            )
+        except QMPError as e:
+            raise WorkloadError(str(e)) from None
+        return list(r.get("results", [])) if isinstance(r, dict) else []
+
+    @staticmethod
+    def _path(index: int) -> str:
+        return f"{SIS_DIR}/f{index}"
+
+    def write(self, label: str, files: int) -> list[Write]:
+        mkdir = {"nr": NR["mkdirat"], "args": [AT_FDCWD, "@data", 0o755], "data": _cstr(SIS_DIR)}
+        with contextlib.suppress(WorkloadError):  # under a fault even this may fail: then
+            self._batch([mkdir])  # the writes below fail too, and are not acknowledged
+        out = []
+        for i in range(files):
+            data = known_bytes(label, i)
+            path = self._path(i)
+            flags = O_WRONLY | O_CREAT | O_TRUNC
+            # A fresh executor task: its first descriptor after 0-2 is 3.
+            calls = [
+                {
+                    "nr": NR["openat"],
+                    "args": [AT_FDCWD, "@data", flags, 0o644],
+                    "data": _cstr(path),
+                },
+                {"nr": NR["write"], "args": [3, "@data", len(data)], "data": data.hex()},
+                {"nr": NR["fsync"], "args": [3]},
+                {"nr": NR["close"], "args": [3]},
+            ]
+            t = time.time()
+            try:
+                res = self._batch(calls)
+            except WorkloadError as e:
+                out.append(Write(i, path, len(data), digest(data), False, str(e), t))
+                if not self.session.alive():
+                    break
+                continue
+            why = _why_not_acked(res, len(data))
+            out.append(Write(i, path, len(data), digest(data), not why, why, t))
+        return out
+
+    def read_back(self, writes: list[Write]) -> dict[int, str | None]:
+        seen: dict[int, str | None] = {}
+        for w in writes:
+            calls = [
+                {"nr": NR["openat"], "args": [AT_FDCWD, "@data", 0, 0], "data": _cstr(w.where)},
+                {"nr": NR["read"], "args": [3, "@scratch", w.size], "output": w.size},
+                {"nr": NR["close"], "args": [3]},
+            ]
+            try:
+                res = self._batch(calls)
+            except WorkloadError:
+                seen[w.index] = None
+                continue
+            if len(res) < 2 or res[0].get("ret", -1) < 0 or res[1].get("ret", -1) < 0:
+                seen[w.index] = None
+                continue
+            got = bytes.fromhex(res[1].get("output", ""))[: res[1]["ret"]]
+            seen[w.index] = digest(got)
+        return seen
+
+    def offline(self, image: Path, writes: list[Write]) -> tuple[dict[int, str | None], str]:
+        seen: dict[int, str | None] = {}
+        for w in writes:
+            r = _sis(["disk", "cat", str(image), w.where], text=False)
+            seen[w.index] = digest(r.stdout) if r.returncode == 0 else None
+        fsck = _sis(["disk", "fsck", str(image)], text=True)
+        complaint = ""
+        if fsck.returncode != 0:
+            lines = (fsck.stdout + fsck.stderr).strip().splitlines()
+            complaint = f"sis disk fsck: {lines[-1] if lines else f'exit {fsck.returncode}'}"
+        return seen, complaint
+
+
+class RawBlocks(Workload):
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.where = f"raw 4 KiB blocks of /dev/vda from block {RAW_BASE_BLOCK} (dd conv=fsync)"
+
+    @staticmethod
+    def _block(index: int) -> int:
+        return RAW_BASE_BLOCK + index % RAW_BLOCKS
+
+    def write(self, label: str, files: int) -> list[Write]:
+        from sis.harness.session import TargetDied
+
+        out = []
+        for i in range(files):
+            data = known_bytes(label, i)
+            line = f"sis-chaos {label} f{i}"
+            block = self._block(i)
+            # `yes` repeats the line; the file is then written and flushed in one dd: status 0
+            # means write() and fsync() both succeeded.
+            command = (
+                f"yes '{line}' | head -c {len(data)} > /tmp/sis-w && "
+                f"dd if=/tmp/sis-w of=/dev/vda bs={BLOCK} seek={block} count=1 conv=fsync 2>&1"
+            )
+            t = time.time()
+            where = f"/dev/vda block {block}"
+            try:
+                r = self.session.run(command, timeout=60)
+            except TargetDied as e:
+                out.append(Write(i, where, len(data), digest(data), False, str(e), t))
+                break
+            why = "" if r.status == 0 else f"dd exit {r.status}: {r.output.strip()[-200:]}"
+            out.append(Write(i, where, len(data), digest(data), not why, why, t))
+        return out
+
+    def read_back(self, writes: list[Write]) -> dict[int, str | None]:
+        seen: dict[int, str | None] = {}
+        for w in writes:
+            block = self._block(w.index)
+            r = self.session.run(
+                f"dd if=/dev/vda bs={BLOCK} skip={block} count=1 2>/dev/null | sha256sum",
+                timeout=30,
+            )
+            word = r.output.split()[0] if r.output.split() else ""
+            seen[w.index] = word if r.status == 0 and len(word) == 64 else None
+        return seen
+
+    def offline(self, image: Path, writes: list[Write]) -> tuple[dict[int, str | None], str]:
+        seen: dict[int, str | None] = {}
+        try:
+            with open(image, "rb") as f:
+                for w in writes:
+                    f.seek(self._block(w.index) * BLOCK)
+                    seen[w.index] = digest(f.read(w.size))
+        except OSError as e:
+            return {w.index: None for w in writes}, f"cannot read {image}: {e.strerror or e}"
+        return seen, ""  # raw blocks: no file system to check
+
+
+def lost(writes: list[Write], seen: dict[int, str | None]) -> list[Write]:
+    """Acknowledged writes whose bytes did not come back. Only the last write to a place
+    counts: one begun after an acknowledged write and not acknowledged itself (cut short by a
+    crash) may leave the old bytes, the new ones or a truncated file."""
+    last: dict[int, Write] = {}
+    for w in writes:
+        last[w.index] = w
+    return [w for w in last.values() if w.acked and seen.get(w.index) != w.sha256]
+
+
+def as_dicts(writes: list[Write]) -> list[dict[str, Any]]:
+    return [asdict(w) for w in writes]
+
+
+def _cstr(text: str) -> str:
+    return (text.encode() + b"\0").hex()
+
+
+def _why_not_acked(res: list[dict[str, Any]], size: int) -> str:
+    names = ("openat", "write", "fsync", "close")
+    for name, r in zip(names, res, strict=False):
+        if r.get("ret", -1) < 0:
+            return f"{name}: {r.get('errno', r.get('ret'))}"
+    if len(res) < 3:
+        return "the batch stopped early"
+    if res[1].get("ret") != size:
+        return f"write: short ({res[1].get('ret')} of {size} bytes)"
+    return ""
+
+
+def _sis(args: list[str], *, text: bool) -> subprocess.CompletedProcess[Any]:
+    """The offline disk tools as a user runs them (the lab never imports the kernel)."""
+    return subprocess.run(
+        [sys.executable, "-m", "sis", *args],
+        capture_output=True,
+        text=text,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
