@@ -68,3 +68,37 @@ def test_the_profile_boots_the_arch_and_runs_a_suite(arch: str, tmp_path: Path) 
     ), job["kernel"]
     kernel_log = next((out / "targets").glob("*.kernel.log")).read_text(errors="replace")
     assert "Run /init as init process" in kernel_log  # the whole boot log, not `quiet`
+
+
+UBOOT = Path("/usr/lib/u-boot/qemu_arm64/u-boot.bin")
+EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
+
+
+def test_a_firmware_shell_runs_a_suite_with_honest_verdicts(tmp_path: Path) -> None:
+    """The guest contract's worked example: U-Boot's `=> ` shell, no Linux, no /proc."""
+    if shutil.which("qemu-system-aarch64") is None or not UBOOT.is_file():
+        pytest.skip("needs qemu-system-aarch64 and u-boot-qemu (apt-get install u-boot-qemu)")
+    out = tmp_path / "out"
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(
+        (EXAMPLES / "u-boot-suite.yaml").read_text()
+        + "  - name: a command the firmware lacks cannot be tested\n"
+        "    steps:\n"
+        "      - run: kill 1\n"
+        "        status: nonzero\n"
+    )
+    r = CliRunner().invoke(
+        app,
+        ["check", "--target", str(EXAMPLES / "u-boot-arm64.yaml"), "--suite", str(suite),
+         "--out", str(out)],
+    )  # fmt: skip
+    results = {
+        x["test"]: x for x in map(json.loads, (out / "results.jsonl").read_text().splitlines())
+    }
+    assert r.exit_code == 2, r.output  # the ERROR below
+    assert results["a command the firmware lacks cannot be tested"]["verdict"] == "ERROR"
+    for test in ("version names U-Boot", "a failing command reports a nonzero status",
+                 "memory can be written and read back"):  # fmt: skip
+        assert results[test]["verdict"] == "PASS", results[test]
+    # No /proc on firmware: the metrics phase is skipped with the reason, not an ERROR.
+    assert results["metrics"]["verdict"] == "SKIP"
