@@ -216,6 +216,8 @@ class Scheduler:
                 self.ctx_switch.record(switch_ns + (start - pick_start))
             task.slice_start_ns = start
             trap: Any = None
+            if task.kcov is not None:
+                task.kcov.start()
             try:
                 if task.resume_exc is not None:
                     exc, task.resume_exc = task.resume_exc, None
@@ -233,6 +235,9 @@ class Scheduler:
                 self._on_task_fault(task, exc)
                 if task.alive and not self.halted:
                     self._finish(task, 128 + 11)
+            finally:
+                if task.kcov is not None:
+                    task.kcov.stop()
             trapped = time.perf_counter_ns()
             task.cpu_ns += trapped - start
             cpu.busy_ns += trapped - start

@@ -121,6 +121,8 @@ class Task:
     resume_exc: BaseException | None = None
     slice_start_ns: int = 0
     wait_token: Any = None
+    # Coverage of this task's kernel work (sis.kernel.kcov.Coverage), on while a fuzzer asks.
+    kcov: Any = None
 
     @property
     def alive(self) -> bool:

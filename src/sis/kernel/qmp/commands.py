@@ -1,5 +1,11 @@
-"""SIS's own QMP commands (`x-sis-*`): kernel metrics out of band, and a syscall executor that
-runs batches of raw syscalls in a dedicated task (what fuzzers drive).
+"""SIS's own QMP commands (`x-sis-*`): kernel metrics out of band, a syscall executor that
+runs batches of raw syscalls in a dedicated task (what fuzzers drive), and `x-sis-kcov`, which
+turns on coverage of the executor's kernel work (each call's result then lists the edges it
+reached first in its batch, as `cover`).
+
+A call's arguments are integers or references: `@data` / `@scratch` (optionally `+OFFSET`) are
+the call's own input bytes and the batch's 64 KiB output buffer; `@ret:N` is what call N of the
+same batch returned (a descriptor an `openat` made, for a later `read`).
 
 Arguments are checked as QEMU checks its own: an unknown member is an error ("Parameter 'X' is
 unexpected"), types are strict (a boolean is not an integer), and a bad value is one clear
@@ -15,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sis.contract.metrics import QMP_METRICS_COMMAND
 from sis.contract.syscalls import MAP_ANONYMOUS, MAP_PRIVATE, NR, PROT_READ, PROT_WRITE
 from sis.kernel.errno import errno_name
+from sis.kernel.kcov import Coverage
 from sis.kernel.kmetrics import snapshot
 from sis.kernel.qmp.errors import QMPError
 from sis.kernel.qmp.server import QMPServer, Schema, check_arguments
@@ -28,6 +35,8 @@ MAX_BATCH_OUTPUT = 1 << 20  # bytes of `output` a whole batch may ask for (hex d
 DEFAULT_TIMEOUT = 10.0
 MAX_TIMEOUT = 3600.0
 SYSCALL_SCHEMA: Schema = {"calls": ("array", True), "timeout": ("number", False)}
+KCOV_SCHEMA: Schema = {"enable": ("boolean", True)}
+MAX_COVER = 1 << 16  # edges one batch may report
 CALL_SCHEMA: Schema = {
     "nr": ("int", True),
     "args": ("array", False),
@@ -38,6 +47,8 @@ _RW = PROT_READ | PROT_WRITE
 _ANON = MAP_PRIVATE | MAP_ANONYMOUS
 
 Call = tuple[int, list[Any], bytes | None, int]
+#: A parsed argument: an integer, or (base, offset) with base "data", "scratch" or "ret".
+Ref = tuple[str, int]
 
 
 def install(server: QMPServer, machine: Machine) -> None:
@@ -50,6 +61,12 @@ def install(server: QMPServer, machine: Machine) -> None:
     def metrics(args: dict) -> dict:
         return snapshot(kernel())
 
+    kcov = {"enabled": False}
+
+    def kcov_command(args: dict) -> dict:
+        kcov["enabled"] = bool(args["enable"])
+        return {"enabled": kcov["enabled"]}
+
     async def syscall_batch(args: dict) -> dict:
         parsed, timeout = parse_batch(args)
         k = kernel()
@@ -57,6 +74,8 @@ def install(server: QMPServer, machine: Machine) -> None:
 
         async def executor(libc: Any, argv: list[str]) -> int:
             results: list[dict] = []
+            cover = libc.task.kcov
+            reported: set[int] = set()
             try:
                 scratch = await libc.syscall(NR["mmap"], 0, SCRATCH_BYTES, _RW, _ANON, -1, 0)
                 for nr, call_args, data, out_len in parsed:
@@ -65,12 +84,25 @@ def install(server: QMPServer, machine: Machine) -> None:
                         size = max(len(data), 1)
                         data_addr = await libc.syscall(NR["mmap"], 0, size, _RW, _ANON, -1, 0)
                         libc.task.mm.store(data_addr, data)
+                    bases = {"data": data_addr, "scratch": scratch}
                     regs = [
-                        data_addr if a == "@data" else scratch if a == "@scratch" else a
+                        a
+                        if isinstance(a, int)
+                        else results[a[1]]["ret"]
+                        if a[0] == "ret"
+                        else bases[a[0]] + a[1]
                         for a in call_args
                     ]
+                    if cover is not None:
+                        cover.reset()  # the mmap above is the executor's, not the call's
                     ret = await libc.syscall(nr, *regs)
                     result: dict[str, Any] = {"ret": ret}
+                    if cover is not None:
+                        new = cover.reset() - reported
+                        room = MAX_COVER - len(reported)
+                        edges = sorted(e & 0xFFFFFFFF for e in new)[: max(room, 0)]
+                        reported.update(new)
+                        result["cover"] = edges
                     if ret < 0:
                         result["errno"] = errno_name(ret)
                     if out_len:
@@ -84,6 +116,8 @@ def install(server: QMPServer, machine: Machine) -> None:
             return 0
 
         task = k.spawn(executor, ["syz-executor"], files=k.console_files())
+        if kcov["enabled"]:
+            task.kcov = Coverage()
         try:
             results = await asyncio.wait_for(asyncio.shield(done), timeout)
         except TimeoutError:
@@ -94,6 +128,7 @@ def install(server: QMPServer, machine: Machine) -> None:
 
     server.register(QMP_METRICS_COMMAND, metrics)
     server.register("x-sis-syscall", syscall_batch, SYSCALL_SCHEMA)
+    server.register("x-sis-kcov", kcov_command, KCOV_SCHEMA)
 
 
 def parse_batch(args: dict) -> tuple[list[Call], float]:
@@ -125,13 +160,7 @@ def _parse_call(i: int, call: Any) -> Call:
     args = call.get("args", [])
     if len(args) > 6:
         raise QMPError(f"Parameter '{where}.args' holds at most 6 values")
-    for j, a in enumerate(args):
-        is_int = isinstance(a, int) and not isinstance(a, bool)
-        if not is_int and a not in ("@data", "@scratch"):
-            raise QMPError(
-                f"Invalid parameter type for '{where}.args[{j}]', "
-                "expected: int, '@data' or '@scratch'"
-            )
+    parsed_args = [_parse_arg(i, f"{where}.args[{j}]", a) for j, a in enumerate(args)]
     data = None
     if "data" in call:
         try:
@@ -141,4 +170,22 @@ def _parse_call(i: int, call: Any) -> Call:
     out_len = call.get("output", 0)
     if not 0 <= out_len <= SCRATCH_BYTES:
         raise QMPError(f"Parameter '{where}.output' must be a byte count 0..{SCRATCH_BYTES}")
-    return call["nr"], args, data, out_len
+    return call["nr"], parsed_args, data, out_len
+
+
+def _parse_arg(i: int, where: str, a: Any) -> int | Ref:
+    if isinstance(a, int) and not isinstance(a, bool):
+        return a
+    if isinstance(a, str):
+        base, _, rest = a.partition("+") if a.startswith(("@data", "@scratch")) else (a, "", "")
+        if base in ("@data", "@scratch") and (not rest or rest.isdigit()):
+            return base[1:], int(rest or 0)
+        if base.startswith("@ret:") and base[5:].isdigit():
+            n = int(base[5:])
+            if n >= i:
+                raise QMPError(f"Parameter '{where}' refers to call {n}, which has not run yet")
+            return "ret", n
+    raise QMPError(
+        f"Invalid parameter type for '{where}', "
+        "expected: int, '@data[+N]', '@scratch[+N]' or '@ret:N'"
+    )
