@@ -152,7 +152,7 @@ def main() -> int:
     build_times = []
     for _ in range(3):
         t0 = time.perf_counter()
-        initramfs = build_initramfs(image.kernel_version)
+        initramfs = build_initramfs(kernel=image.kernel_version)
         build_times.append(time.perf_counter() - t0)
     bzimage_bytes = image.bzimage.read_bytes()
     t0 = time.perf_counter()
