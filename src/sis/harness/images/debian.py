@@ -29,6 +29,8 @@ MIRROR = "http://deb.debian.org/debian"
 SECURITY_MIRROR = "http://deb.debian.org/debian-security"
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 _TIMEOUT = 600  # a kernel package is ~60-110 MB
+# Answers of apt-cache for this process, per archive directory and package; an update clears them.
+_CANDIDATES: dict[tuple[str, str], tuple[str, list[str]]] = {}
 
 
 def debian_cache_dir() -> Path:
@@ -100,6 +102,8 @@ class DebianArchive:
         is fine as long as an index is there."""
         done = self._apt("apt-get", "update", "-q")
         self._updated = True
+        for key in [k for k in _CANDIDATES if k[0] == str(self.dir)]:
+            del _CANDIDATES[key]
         if not self._has_index():
             detail = (done.stderr.strip().splitlines() or ["no package index"])[-1]
             raise ImageError(
@@ -115,11 +119,20 @@ class DebianArchive:
     def candidate(self, package: str, *, refresh: bool = False) -> tuple[str, list[str]] | None:
         """(version, dependency names) of the package APT would pick, or None if unknown."""
         self._ensure_index(refresh)
+        key = (str(self.dir), package)
+        if key in _CANDIDATES:  # every boot of a run asks again: apt-cache costs ~0.3 s
+            return _CANDIDATES[key]
+        found = self._candidate(package)
+        if found is not None:
+            _CANDIDATES[key] = found
+        return found
+
+    def _candidate(self, package: str) -> tuple[str, list[str]] | None:
         done = self._apt("apt-cache", "show", "--no-all-versions", package)
         if done.returncode != 0 or not done.stdout.strip():
             if not self._updated:  # an old index may predate the package: look once more
                 self.update()
-                return self.candidate(package)
+                return self._candidate(package)
             return None
         fields = _fields(done.stdout)
         depends = [
