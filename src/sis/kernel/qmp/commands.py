@@ -23,6 +23,8 @@ from sis.contract.syscalls import MAP_ANONYMOUS, MAP_PRIVATE, NR, PROT_READ, PRO
 from sis.kernel.errno import errno_name
 from sis.kernel.kcov import Coverage
 from sis.kernel.kmetrics import snapshot
+from sis.kernel.proc.sched import SIGNALLED
+from sis.kernel.proc.task import TaskState
 from sis.kernel.qmp.errors import QMPError
 from sis.kernel.qmp.server import QMPServer, Schema, check_arguments
 
@@ -34,7 +36,11 @@ SCRATCH_BYTES = 64 << 10
 MAX_BATCH_OUTPUT = 1 << 20  # bytes of `output` a whole batch may ask for (hex doubles it)
 DEFAULT_TIMEOUT = 10.0
 MAX_TIMEOUT = 3600.0
-SYSCALL_SCHEMA: Schema = {"calls": ("array", True), "timeout": ("number", False)}
+SYSCALL_SCHEMA: Schema = {
+    "calls": ("array", True),
+    "timeout": ("number", False),
+    "call-timeout": ("number", False),
+}
 KCOV_SCHEMA: Schema = {"enable": ("boolean", True)}
 MAX_COVER = 1 << 16  # edges one batch may report
 CALL_SCHEMA: Schema = {
@@ -69,7 +75,9 @@ def install(server: QMPServer, machine: Machine) -> None:
 
     async def syscall_batch(args: dict) -> dict:
         parsed, timeout = parse_batch(args)
+        call_timeout = _call_timeout(args)
         k = kernel()
+        loop = asyncio.get_running_loop()
         done: asyncio.Future[list[dict]] = asyncio.get_running_loop().create_future()
 
         async def executor(libc: Any, argv: list[str]) -> int:
@@ -95,8 +103,12 @@ def install(server: QMPServer, machine: Machine) -> None:
                     ]
                     if cover is not None:
                         cover.reset()  # the mmap above is the executor's, not the call's
+                    watchdog = _Watchdog(k, libc.task, loop, call_timeout)
                     ret = await libc.syscall(nr, *regs)
+                    watchdog.cancel()
                     result: dict[str, Any] = {"ret": ret}
+                    if watchdog.fired:
+                        result["interrupted"] = True
                     if cover is not None:
                         new = cover.reset() - reported
                         room = MAX_COVER - len(reported)
@@ -129,6 +141,40 @@ def install(server: QMPServer, machine: Machine) -> None:
     server.register(QMP_METRICS_COMMAND, metrics)
     server.register("x-sis-syscall", syscall_batch, SYSCALL_SCHEMA)
     server.register("x-sis-kcov", kcov_command, KCOV_SCHEMA)
+
+
+class _Watchdog:
+    """A call still blocked after `call-timeout` seconds is woken as if signalled (it returns
+    EINTR), as syzkaller's executor abandons a blocked call: a read of the console or a
+    receive on an idle socket must not hold the batch."""
+
+    def __init__(self, k: Any, task: Any, loop: asyncio.AbstractEventLoop, after: float | None):
+        self.k, self.task, self.loop, self.after = k, task, loop, after
+        self.fired = False
+        self.handle = loop.call_later(after, self._fire) if after else None
+
+    def _fire(self) -> None:
+        if self.task.state is TaskState.SLEEPING:
+            self.fired = True
+            self.k.sched.wake(self.task, SIGNALLED)
+        if self.task.alive and self.after:
+            self.handle = self.loop.call_later(self.after, self._fire)
+
+    def cancel(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+
+
+def _call_timeout(args: dict) -> float | None:
+    value = args.get("call-timeout")
+    if value is None:
+        return None
+    if not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT):
+        raise QMPError(
+            f"Parameter 'call-timeout' must be a number of seconds, 0 < call-timeout <= "
+            f"{MAX_TIMEOUT:g}"
+        )
+    return float(value)
 
 
 def parse_batch(args: dict) -> tuple[list[Call], float]:
