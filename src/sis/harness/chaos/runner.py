@@ -258,7 +258,8 @@ def _activity(
         _alive(run, act)
         return ""
     assert act.probe is not None
-    result = _probe(run, act.probe, workload)
+    # In the method a kernel that dies or hangs is the verdict, not a false probe.
+    result = _probe(run, act.probe, workload, deaths=True)
     run.timeline.mark("probe", f"{act.probe.name}: {'ok' if result['ok'] else result['why']}")
     if not result["ok"]:
         run.activities[-1].update(deviated=True, why=result["why"])
@@ -433,10 +434,14 @@ def _steady_state(run: _Run, workload: Workload | None, when: str) -> dict[str, 
     return {"when": when, "ok": not why, "why": why, "probes": results}
 
 
-def _probe(run: _Run, probe: Probe, workload: Workload | None) -> dict[str, Any]:
+def _probe(
+    run: _Run, probe: Probe, workload: Workload | None, *, deaths: bool = False
+) -> dict[str, Any]:
+    """Check one probe (with its retries). With `deaths`, a kernel that panics, hangs or goes
+    away raises TargetDied instead of making the probe false."""
     result: dict[str, Any] = {"name": probe.name, "kind": probe.kind, "t": time.time()}
     for attempt in range(probe.retry + 1):
-        ok, why, output = _probe_once(run, probe, workload)
+        ok, why, output = _probe_once(run, probe, workload, deaths)
         if ok or attempt == probe.retry:
             break
         time.sleep(PROBE_RETRY_PAUSE_S)
@@ -444,12 +449,16 @@ def _probe(run: _Run, probe: Probe, workload: Workload | None) -> dict[str, Any]
     return result
 
 
-def _probe_once(run: _Run, probe: Probe, workload: Workload | None) -> tuple[bool, str, str]:
+def _probe_once(
+    run: _Run, probe: Probe, workload: Workload | None, deaths: bool
+) -> tuple[bool, str, str]:
     session = run.session
     if probe.kind == "run":
         try:
             r = session.run(probe.run, timeout=probe.timeout)
         except TargetDied as e:
+            if deaths:
+                raise
             return False, str(e), ""
         except ConsoleError as e:
             return False, f"lab error: {e}", ""
