@@ -20,7 +20,7 @@ __all__ = ["app", "main"]
 def _build_app() -> typer.Typer:
     import typer
 
-    from sis.cli import chaos, check, disk, image, kernel, logs, metrics, selftest
+    from sis.cli import chaos, check, disk, image, kernel, logs, metrics, selftest, soak
 
     app = typer.Typer(
         add_completion=False,
@@ -36,6 +36,7 @@ def _build_app() -> typer.Typer:
     app.add_typer(disk.disk_app, name="disk")
     app.add_typer(chaos.chaos_app, name="chaos")
     app.command()(selftest.selftest)
+    app.command()(soak.soak)
     app.add_typer(image.image_app, name="image")
     app.add_typer(metrics.metrics_app, name="metrics", help="Collect and export kernel metrics.")
     app.add_typer(

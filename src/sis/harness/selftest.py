@@ -65,6 +65,15 @@ ROWS: list[Row] = [
 ]
 
 
+def _soak(session: Session, seed: int, out: Path) -> TestResult:
+    from sis.harness.phases.soak import selftest_soak
+
+    return selftest_soak(session, seed, out)
+
+
+ROWS.append(Row("soak/churn", _soak, {"leak_on_spawn": r"^leaking \+[\d.]+ MiB/h"}))
+
+
 def register(row: Row) -> None:
     """Add a job's row (crash, soak, fuzz) to the matrix."""
     ROWS.append(row)
