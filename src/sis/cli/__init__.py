@@ -20,7 +20,7 @@ __all__ = ["app", "main"]
 def _build_app() -> typer.Typer:
     import typer
 
-    from sis.cli import chaos, check, disk, image, kernel, logs, metrics, selftest, soak
+    from sis.cli import chaos, check, crash, disk, image, kernel, logs, metrics, selftest, soak
 
     app = typer.Typer(
         add_completion=False,
@@ -35,6 +35,7 @@ def _build_app() -> typer.Typer:
     app.command()(check.check)
     app.add_typer(disk.disk_app, name="disk")
     app.add_typer(chaos.chaos_app, name="chaos")
+    app.add_typer(crash.crash_app, name="crash")
     app.command()(selftest.selftest)
     app.command()(soak.soak)
     app.add_typer(image.image_app, name="image")

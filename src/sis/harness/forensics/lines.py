@@ -1,0 +1,51 @@
+"""Console text as lines a reporter can read: line endings and terminal escapes removed, the
+printk prefix (`<4>[   12.345678][  T123] `) split off, doubled lines marked.
+
+Serial consoles are messy: CRLF and lone CR, colour escapes from the shell, the same line
+written twice, shell output in the middle of a kernel report. Reporters work on `text` (the
+line without its prefix) and use `stamped` to tell kernel lines from the shell's.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# The printk prefix: optional syslog level, the timestamp, optional caller id (T=task, C=cpu).
+_PREFIX = re.compile(
+    r"^(?:\*\* \d+ printk messages dropped \*\* )?(?:<\d>)?\[\s*(\d+\.\d+)\](?:\[\s*[CT]\d+\])? ?"
+)
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Line:
+    number: int  # 1-based line number in the capture
+    raw: str  # the line as captured (without its line ending)
+    text: str  # without the printk prefix, escapes and control characters
+    stamped: bool  # it carried a printk timestamp
+    doubled: bool = False  # identical to the line before it (a console artefact)
+
+
+def split_lines(text: str) -> list[Line]:
+    out: list[Line] = []
+    prev_raw = None
+    # Numbered as an editor numbers the capture: a stray CR is not a line break.
+    for i, raw in enumerate((line.rstrip("\r") for line in text.split("\n")), 1):
+        clean = _CONTROL.sub("", _ANSI.sub("", raw.replace("\t", "    ")))
+        m = _PREFIX.match(clean)
+        body = clean[m.end() :] if m else clean
+        out.append(
+            Line(
+                i,
+                raw,
+                body.rstrip(),
+                m is not None,
+                doubled=bool(raw.strip()) and raw == prev_raw,
+            )
+        )
+        prev_raw = raw
+    if out and out[-1].raw == "":
+        out.pop()  # the text ended with a newline
+    return out

@@ -1,0 +1,66 @@
+"""What every reporter shares: the reporter interface, title normalization and the choice of
+the guilty frame by skipping common frames (the panic machinery, exception entry, locking,
+scheduling, memory helpers: frames that are on the stack of every crash of a kind and so name
+no bug)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+from sis.harness.forensics.lines import Line
+from sis.harness.forensics.model import Crash, Frame
+
+
+class Reporter(Protocol):
+    os: str
+
+    def parse(self, lines: Sequence[Line]) -> list[Crash]:
+        """Every crash in the capture, in order."""
+        ...
+
+    def retitle(self, crash: Crash) -> Crash:
+        """The crash with its guilty frame and title recomputed from its (new) frames."""
+        ...
+
+
+# Compiler-made clones name the same source function: `foo.cold`, `foo.isra.0`, ...
+_CLONE_SUFFIX = re.compile(r"(?:\.(?:cold|isra|constprop|part|lto_priv|llvm|clone)(?:\.\d+)?)+$")
+_OFFSET = re.compile(r"\+0x[0-9a-f]+(?:/0x[0-9a-f]+)?")
+_HEX = re.compile(r"\b(?:0x)?([0-9a-f]{5,16})\b")
+_TASK = re.compile(r"\[([^\]\s:]+):\d+\]")
+
+
+def clean_function(name: str) -> str:
+    return _CLONE_SUFFIX.sub("", name)
+
+
+def normalize_message(text: str) -> str:
+    """A message made stable across runs: no offsets, addresses or PIDs, one space."""
+    text = _OFFSET.sub("", text)
+    text = _TASK.sub(r"[\1]", text)
+    text = _HEX.sub(
+        lambda m: "ADDR" if int(m.group(1), 16) >= 0x10000 and _looks_hex(m) else m.group(0), text
+    )
+    return " ".join(text.split())
+
+
+def _looks_hex(m: re.Match[str]) -> bool:
+    # A word of digits only is a decimal number (a size, a count), not an address.
+    return m.group(0).startswith("0x") or not m.group(1).isdigit() or len(m.group(1)) >= 12
+
+
+def compile_all(patterns: Iterable[str]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{p})" for p in patterns))
+
+
+def guilty(frames: Sequence[Frame], skip: re.Pattern[str]) -> str | None:
+    """The first reliable frame that is not a common one, as a clean function name."""
+    for f in frames:
+        if not f.reliable or not f.function:
+            continue
+        name = clean_function(f.function)
+        if not skip.fullmatch(name):
+            return name
+    return None
