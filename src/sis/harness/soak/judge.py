@@ -159,6 +159,9 @@ def headline(j: Judgement) -> str:
         return "FAIL: " + "; ".join(r.says for r in j.failed)
     judged = [a for a in j.leaks if a.judged]
     if j.verdict == PASS:
-        leak = ", ".join(f"{a.metric} {a.slope:+.2f} MiB/h" for a in judged) or "no memory series"
-        return f"PASS: no leak ({leak}), every threshold held"
+        if judged:
+            leak = ", ".join(f"{a.metric} {a.slope:+.2f} MiB/h" for a in judged)
+            return f"PASS: no leak ({leak}), every threshold held"
+        why = next((a.says for a in j.leaks), "no memory series to judge")
+        return f"PASS: every threshold held; leaks {why}"
     return f"{j.verdict}: " + "; ".join(r.says for r in j.rules)

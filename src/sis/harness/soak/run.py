@@ -9,6 +9,8 @@ time that was left, and keeps its counters."""
 
 from __future__ import annotations
 
+import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -163,12 +165,24 @@ def _soak(
                     return False
         return True
 
+    def fragmentation() -> dict[str, int]:
+        """A SIS kernel's heap fragmentation, from `memstats` (a program: one more spawn)."""
+        if "sis_contract" not in session.capabilities:
+            return {}
+        counters.spawns += 1
+        try:
+            out = session.run("memstats", timeout=5).output
+        except _DIED:
+            return {}
+        m = _FRAGMENTATION.search(out)
+        return {"heap_fragmentation_permille": round(float(m.group(1)) * 10)} if m else {}
+
     def take_sample() -> None:
         t = _now()
         record: dict[str, Any] = {"kind": "sample", "t": t, "segment": segment}
         try:
             metrics = sampler.sample()
-            record["metrics"] = metrics | derived(metrics)
+            record["metrics"] = metrics | derived(metrics) | _host_cpu(session) | fragmentation()
             record["source"] = sampler.last_source
         except SampleError as e:
             record = {"kind": "error", "t": t, "segment": segment, "error": str(e)}
@@ -218,6 +232,20 @@ def _finish(outcome: SoakOutcome, log: SampleLog, runner: WorkloadRunner | None)
     outcome.records = list(log.records)
     outcome.errors = list(runner.errors) if runner else []
     return outcome
+
+
+_FRAGMENTATION = re.compile(r"fragmentation (\d+(?:\.\d+)?)%")
+
+
+def _host_cpu(session: Session) -> dict[str, int]:
+    """CPU time the target's process has used, as the host sees it (user + system, ms)."""
+    proc = session.target.proc
+    try:
+        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (AttributeError, OSError, IndexError):
+        return {}
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    return {"host_cpu_ms": ticks * 1000 // os.sysconf("SC_CLK_TCK")}
 
 
 def _now() -> float:

@@ -145,7 +145,7 @@ def active_seconds(records: list[dict[str, Any]]) -> float:
     """Time the soak has run, gaps left out: the sum of each segment's sampled span."""
     spans: dict[int, list[float]] = {}
     for r in records:
-        if r["kind"] in ("sample", "error", "restart"):
+        if r["kind"] in ("sample", "error", "restart", "gap"):
             spans.setdefault(int(r.get("segment", 0)), []).append(float(r["t"]))
     return sum(max(ts) - min(ts) for ts in spans.values())
 

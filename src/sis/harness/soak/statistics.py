@@ -175,7 +175,7 @@ def _lower_envelope(t: np.ndarray, y: np.ndarray) -> list[tuple[float, float]]:
 
 # -- durations and thresholds ------------------------------------------------------------------
 
-_DURATION_RX = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h|d)?")
+_DURATION_RX = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|min|sec|s|m|h|d)?")
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 
 

@@ -1,0 +1,128 @@
+"""Soak statistics that do not cry wolf: a healthy sawtooth or a warm-up is not a leak, a
+real leak under a sawtooth is found with an interval containing its true rate, and windowed
+thresholds name the window that broke them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sis.harness.soak.statistics import (
+    MIB,
+    analyse_leak,
+    check_threshold,
+    parse_duration,
+    parse_threshold,
+)
+
+N = 360  # an hour at 10 s
+
+
+def _t() -> np.ndarray:
+    return np.arange(N) * 10.0
+
+
+def _sawtooth(rng: np.random.Generator, cycles: float = 2.4, height: float = 60 * MIB):
+    phase = (np.arange(N) * cycles / N) % 1.0
+    return 200 * MIB + height * phase + rng.normal(0, MIB, N)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_a_healthy_sawtooth_is_not_a_leak(seed: int):
+    a = analyse_leak("heap", _t(), _sawtooth(np.random.default_rng(seed)))
+    assert a.judged and not a.leaking, a.says
+
+
+def test_a_warm_up_curve_is_discarded():
+    t = _t()
+    y = (
+        100 * MIB
+        + 50 * MIB * (1 - np.exp(-t / 120))
+        + np.random.default_rng(1).normal(0, 0.2 * MIB, N)
+    )
+    assert not analyse_leak("heap", t, y, warmup=0.2).leaking
+    # Undiscarded, the warm-up is a trend to the Mann–Kendall test (a naive judge's leak).
+    assert analyse_leak("heap", t, y, warmup=0.0).mk_trend == "increasing"
+
+
+def test_a_flat_series_is_not_judged_leaking():
+    a = analyse_leak("heap", _t(), np.full(N, 35840.0))
+    assert a.judged and not a.leaking and a.slope == 0
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_leak_under_a_sawtooth_is_found_with_its_rate(seed: int):
+    rate = 40.0  # MiB/h: two thirds of a sawtooth tooth over the hour
+    t = _t()
+    y = _sawtooth(np.random.default_rng(seed)) + rate * MIB * t / 3600
+    a = analyse_leak("heap", t, y, capacity=1024 * MIB)
+    assert a.leaking, a.says
+    assert a.low <= rate <= a.high
+    assert a.says.startswith("leaking +")
+    assert a.hours_to_oom is not None and 5 < a.hours_to_oom < 30
+
+
+def test_a_leak_slower_than_the_minimum_rate_is_not_reported():
+    t = _t()
+    y = 100 * MIB + 0.5 * MIB * t / 3600 + np.random.default_rng(0).normal(0, 1000, N)
+    assert not analyse_leak("heap", t, y, min_rate=1.0).leaking
+    assert analyse_leak("heap", t, y, min_rate=0.1).leaking
+
+
+def test_too_few_samples_are_not_judged():
+    a = analyse_leak("heap", [0, 1, 2, 3], [1, 2, 3, 4])
+    assert not a.judged and "not judged" in a.says
+
+
+def test_durations():
+    assert parse_duration("2h") == 7200
+    assert parse_duration("1h30m") == 5400
+    assert parse_duration("10s") == parse_duration("10") == 10
+    assert parse_duration("250ms") == 0.25
+    for bad in ("", "ten", "5x", "-1s"):
+        with pytest.raises(ValueError, match="not a duration"):
+            parse_duration(bad)
+
+
+def test_threshold_syntax():
+    r = parse_threshold("p99(ctx_switch_p99_ns) < 5ms over any 5 min")
+    assert (r.aggregate, r.metric, r.op, r.value, r.window) == (
+        "p99", "ctx_switch_p99_ns", "<", 5e6, 300.0,
+    )  # fmt: skip
+    assert parse_threshold("errors == 0").aggregate == ""
+    for bad, why in (
+        ("errors = 0", "not a threshold"),
+        ("p42x(errors) < 1", "unknown aggregate"),
+        ("max(heap_current_bytes) < 5ms", "fits metrics ending in _ns"),
+        ("errors < 1 over 5m", "a window needs an aggregate"),
+    ):
+        with pytest.raises(ValueError, match=why):
+            parse_threshold(bad)
+
+
+def test_a_bad_last_minute_is_not_averaged_away():
+    """k6 #2379: 100% errors in the last minute showed as 5.8% overall."""
+    t = np.arange(0, 1200, 10.0)
+    failing = np.where(t >= 1140, 1.0, 0.0)  # the error ratio per sample
+    overall = check_threshold(parse_threshold("mean(error_ratio) < 0.1"), t, failing)
+    windowed = check_threshold(parse_threshold("mean(error_ratio) < 0.1 over 1m"), t, failing)
+    assert overall.ok
+    assert not windowed.ok
+    assert windowed.window is not None and windowed.window[0] >= 1080
+    assert "broken in" in windowed.says and "worst +" in windowed.says
+
+
+def test_a_counter_rule_names_the_first_sample_that_broke_it():
+    out = check_threshold(parse_threshold("errors == 0"), [0, 10, 20, 30], [0, 0, 2, 2])
+    assert not out.ok
+    assert "broken in 2 of 4 samples, first at +20 s (2, by 2)" in out.says
+
+
+def test_increase_survives_a_counter_reset():
+    rule = parse_threshold("increase(net_errors) == 0")
+    assert not check_threshold(rule, [0, 10, 20, 30], [5, 5, 1, 1]).ok  # reset to 1: one error
+    assert check_threshold(rule, [0, 10, 20, 30], [5, 5, 0, 0]).ok
+
+
+def test_a_metric_never_sampled_is_not_a_pass():
+    assert check_threshold(parse_threshold("forks < 10"), [], []).ok is None
