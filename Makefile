@@ -4,7 +4,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 PYTHON  ?= python3
 
-.PHONY: run test lint format bench qemu-deps clean
+.PHONY: run test lint format bench qemu-deps clean selftest
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ lint: $(STAMP)
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format src tests benchmarks
+
+# Every readiness job against the clean reference kernel and each planted bug: the detection
+# matrix (exit 0 only when every bug is caught by the job meant for it, with no false alarm).
+selftest: $(STAMP)
+	$(VENV)/bin/sis selftest --out sis-out/selftest
 
 bench: $(STAMP)
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b; done

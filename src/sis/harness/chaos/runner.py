@@ -141,6 +141,12 @@ def run_experiment(session: Session, exp: Experiment, *, seed: int = 0, out: Pat
     except TargetError as e:
         journal["status"] = "aborted"
         return finish(ERROR, f"target did not start: {e}")
+    if workload is not None:
+        try:
+            workload.prepare()
+        except WorkloadError as e:
+            journal["status"] = "aborted"
+            return finish(ERROR, f"workload could not be prepared: {e}")
     history_from = len(session.history)
     boots_from = max(0, len(session.boots) - 1)
     _mark_log(run)

@@ -81,6 +81,9 @@ class Workload:
     where: str
     session: Session
 
+    def prepare(self) -> None:
+        """Before any fault: make what the writes need (a directory)."""
+
     def write(self, label: str, files: int) -> list[Write]:
         raise NotImplementedError
 
@@ -118,10 +121,13 @@ class SyscallFiles(Workload):
     def _path(index: int) -> str:
         return f"{SIS_DIR}/f{index}"
 
-    def write(self, label: str, files: int) -> list[Write]:
+    def prepare(self) -> None:
         mkdir = {"nr": NR["mkdirat"], "args": [AT_FDCWD, "@data", 0o755], "data": _cstr(SIS_DIR)}
         with contextlib.suppress(WorkloadError):  # under a fault even this may fail: then
-            self._batch([mkdir])  # the writes below fail too, and are not acknowledged
+            self._batch([mkdir])  # the writes fail too, and are not acknowledged
+
+    def write(self, label: str, files: int) -> list[Write]:
+        self.prepare()  # a restart since may have come with a fresh disk
         out = []
         for i in range(files):
             data = known_bytes(label, i)
