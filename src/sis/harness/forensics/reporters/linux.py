@@ -235,7 +235,7 @@ class LinuxReporter:
                     fatal=fmt.fatal,
                     message=m.group("msg") if fmt.name == "panic" else line.text,
                 )
-                if _CLOSING.match(line.text):
+                if _CLOSING.match(line.text.strip()):
                     cur.closed_at = i
                 foreign = 0
                 continue
@@ -245,12 +245,12 @@ class LinuxReporter:
             if belongs:
                 cur.last = i
                 foreign = 0
-                if _END_PANIC.match(line.text):
+                if _END_PANIC.match(line.text.strip()):
                     cur.closed_at = i
                     self._keep(out, self._finish(lines, cur, "end marker"))
                     cur = None
                     continue
-                if _CLOSING.match(line.text):
+                if _CLOSING.match(line.text.strip()):
                     cur.closed_at = i
             else:
                 foreign += 1
@@ -282,7 +282,9 @@ class LinuxReporter:
             end = r.last if follow else r.closed_at
             if follow:
                 closing = [
-                    j for j in range(follow[-1], r.last + 1) if _CLOSING.match(lines[j].text)
+                    j
+                    for j in range(follow[-1], r.last + 1)
+                    if _CLOSING.match(lines[j].text.strip())
                 ]
                 end = closing[-1] if closing else r.last
         span = [ln for ln in lines[r.start : end + 1]]
@@ -319,7 +321,7 @@ class LinuxReporter:
             reasons.append("truncated: the report stops before its end")
         if r.fmt.needs_trace and not crash.frames:
             reasons.append("no call trace")
-        if not r.stamped and not crash.frames and not crash.kernel_version and not r.extra:
+        if not r.stamped and not crash.frames and not crash.kernel_version:
             # Unstamped text that only looks like a header (a shell printing "BUG: ...") is
             # no report: a real one without timestamps still has a trace or a CPU line.
             return None
