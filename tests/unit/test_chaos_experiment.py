@@ -199,3 +199,10 @@ def test_selftest_refuses_an_unknown_job_or_bug() -> None:
         plan_selftest(["chaos/nope"], [], Path("x"))
     with pytest.raises(ValueError, match="unknown planted bug"):
         plan_selftest([], ["nope"], Path("x"))
+
+
+def test_chaos_is_a_phase_of_sis_check_run_only_when_asked_for() -> None:
+    from sis.harness.phases import DEFAULT_PHASES, PHASE_ORDER, phases_by_name
+
+    assert "chaos" in phases_by_name() and "chaos" not in DEFAULT_PHASES
+    assert PHASE_ORDER.index("chaos") < PHASE_ORDER.index("log_regression")
