@@ -21,7 +21,15 @@ def check(
     suite: Annotated[
         list[str], typer.Option("--suite", "-s", help="suite name or file (repeatable)")
     ] = [],  # noqa: B006
-    jobs: Annotated[int, typer.Option("-j", "--jobs", help="targets run in parallel")] = 1,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "-j",
+            "--jobs",
+            help="jobs run at once [default: twice the CPUs, as many as fit in memory]",
+            show_default=False,
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option(help="where results and reports go")] = Path("sis-out"),
     readiness: Annotated[
         bool,

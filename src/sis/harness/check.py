@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from sis.harness.capacity import default_parallel, target_bytes
 from sis.harness.executors import make_executor
 from sis.harness.jobs import Job
 from sis.harness.outdir import OutputDir
@@ -45,13 +46,14 @@ def plan(
     presets: str,
     suite_names: list[str],
     out: Path,
-    jobs: int = 1,
+    jobs: int | None = 1,
     phases: list[str] | None = None,
     baselines: Path = Path("baselines"),
     executor: str = "local",
 ) -> CheckPlan:
     """Validate everything up front: a bad profile, preset, phase or suite fails before any
-    boot (DataFileError with FILE:LINE, or PlanError)."""
+    boot (DataFileError with FILE:LINE, or PlanError). `jobs=None`: as many at once as this
+    machine fits (`sis.harness.capacity`)."""
     wanted_phases = list(phases) if phases is not None else list(DEFAULT_PHASES)
     known = phases_by_name()
     unknown = [p for p in wanted_phases if p not in known]
@@ -62,6 +64,7 @@ def plan(
     ordered = tuple(p for p in PHASE_ORDER if p in wanted_phases)
     suites = [load_suite(s) for s in (suite_names or DEFAULT_SUITES)]
     job_list = []
+    sizes: list[int] = []  # memory each job's target takes, for the default -j
     for spec in targets:
         profile = load_profile(spec)
         # `all` means the presets this profile defines, not a fixed list.
@@ -73,7 +76,8 @@ def plan(
         if not wanted:
             raise PlanError(f"--preset {presets!r} names no preset")
         for preset in wanted:
-            profile.variables(preset)  # an unknown preset fails here
+            values = profile.variables(preset)  # an unknown preset fails here
+            sizes.append(target_bytes(profile.kind, values.get("memory")))
             job_list.append(
                 Job(
                     target=spec,
@@ -89,7 +93,8 @@ def plan(
             )
     if not job_list:
         raise PlanError("no target to run")
-    return CheckPlan(job_list, suites, out, max(1, jobs), executor)
+    parallel = default_parallel(sizes) if jobs is None else max(1, jobs)
+    return CheckPlan(job_list, suites, out, parallel, executor)
 
 
 def run_check(
