@@ -20,7 +20,19 @@ __all__ = ["app", "main"]
 def _build_app() -> typer.Typer:
     import typer
 
-    from sis.cli import chaos, check, crash, disk, image, kernel, logs, metrics, selftest, soak
+    from sis.cli import (
+        chaos,
+        check,
+        crash,
+        disk,
+        fuzz,
+        image,
+        kernel,
+        logs,
+        metrics,
+        selftest,
+        soak,
+    )
 
     app = typer.Typer(
         add_completion=False,
@@ -36,6 +48,7 @@ def _build_app() -> typer.Typer:
     app.add_typer(disk.disk_app, name="disk")
     app.add_typer(chaos.chaos_app, name="chaos")
     app.add_typer(crash.crash_app, name="crash")
+    app.add_typer(fuzz.fuzz_app, name="fuzz")
     app.command()(selftest.selftest)
     app.command()(soak.soak)
     app.add_typer(image.image_app, name="image")

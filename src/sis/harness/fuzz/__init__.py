@@ -1,0 +1,6 @@
+"""Syscall fuzzing (modelled on syzkaller): descriptions as data (`sis.contract.syscall_args`),
+programs generated and mutated from them (generate, program), executor channels (channel:
+the reference kernel's `x-sis-syscall` over QMP),
+corpus with coverage feedback (`x-sis-kcov`), crash naming and dedup (crash), minimized
+reproducers (minimize, replay), stats in the Prometheus format (stats), the loop (fuzzer) and
+its live progress (progress); plus the differential validation suite (validation)."""

@@ -1,0 +1,59 @@
+"""The corpus: programs that reached something no earlier program did (new coverage edges with
+`x-sis-kcov`, else a new (syscall, outcome) pair), one JSON file each under DIR/corpus, and the
+signal they cover. A later run with the same DIR starts from it."""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from pathlib import Path
+
+from sis.harness.fuzz.program import Program
+
+
+def call_signal(name: str, result: dict) -> set[int]:
+    """What one call reached: its coverage edges, or (without coverage) its syscall and
+    outcome, which is syzkaller's fallback signal."""
+    edges = result.get("cover")
+    outcome = result.get("errno") or ("ok" if result.get("ret", 0) >= 0 else "err")
+    base = {zlib.crc32(f"{name}:{outcome}".encode()) | (1 << 32)}
+    return base | set(edges) if edges else base
+
+
+class Corpus:
+    def __init__(self, directory: Path | None) -> None:
+        self.dir = directory
+        self.programs: list[Program] = []
+        self.signal: set[int] = set()
+        self.edges: set[int] = set()  # coverage edges only (not the fallback signal)
+        self._lock = threading.Lock()
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+            for path in sorted(directory.glob("*.json")):
+                try:
+                    self.programs.append(Program.from_json(path.read_text()))
+                except (OSError, ValueError):
+                    continue  # a stray or damaged file is not a program; the run goes on
+
+    def __len__(self) -> int:
+        return len(self.programs)
+
+    def consider(self, prog: Program, results: list[dict]) -> bool:
+        """Add `prog` if its calls reached new signal; True if it was added."""
+        seen: set[int] = set()
+        for call, result in zip(prog.calls, results, strict=False):
+            seen |= call_signal(call.name, result)
+            self.edges.update(result.get("cover") or ())
+        with self._lock:
+            new = seen - self.signal
+            if not new:
+                return False
+            self.signal |= new
+            self.programs.append(prog)
+        if self.dir is not None:
+            (self.dir / f"{prog.hash()}.json").write_text(prog.to_json() + "\n")
+        return True
+
+    def snapshot(self) -> list[Program]:
+        with self._lock:
+            return list(self.programs)
