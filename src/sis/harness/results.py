@@ -44,6 +44,8 @@ class TestResult:
     duration_s: float = 0.0
     started: float = field(default_factory=time.time)
     artifacts: dict[str, str] = field(default_factory=dict)
+    #: The crash behind a FAIL, as forensics parsed it (type, title, frame, corrupted, text).
+    crash: dict[str, Any] = field(default_factory=dict)
 
     @property
     def key(self) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from typing import Any
 
 from sis.harness.console import ConsoleError
 from sis.harness.results import ERROR, FAIL, PASS, SKIP, StepResult, TestResult
@@ -89,6 +90,7 @@ def record(
     reason: str = "",
     steps: list[StepResult] | None = None,
     started: float | None = None,
+    crash: dict[str, Any] | None = None,
 ) -> TestResult:
     """A result of `session`'s current boot, linking that boot's captures."""
     return TestResult(
@@ -101,6 +103,7 @@ def record(
         steps=steps or [],
         duration_s=0.0 if started is None else time.monotonic() - started,
         artifacts={k: str(v) for k, v in session.artifacts().items()},
+        crash=crash or {},
     )
 
 
@@ -163,7 +166,7 @@ def run_test(
             result = run_step(session, step, variables)
         except TargetDied as e:
             steps.append(StepResult(_substitute(step.run, variables), ok=False, why=str(e)))
-            return record(session, suite.name, test.name, FAIL, str(e), steps, started)
+            return record(session, suite.name, test.name, FAIL, str(e), steps, started, e.crash)
         except CannotRun as e:
             steps.append(StepResult(step.run, ok=False, why=str(e)))
             reason = f"cannot run here: {e}"

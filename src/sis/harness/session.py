@@ -31,6 +31,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sis.harness.console import (
     CommandResult,
@@ -40,6 +41,7 @@ from sis.harness.console import (
     ConsoleTimeout,
     DeathString,
 )
+from sis.harness.forensics import Crash, find_crashes, outcome_crash
 from sis.harness.qmp import QMPError, QMPMonitor
 from sis.harness.targets import make_target
 from sis.harness.targets.base import BootError, TargetError
@@ -48,9 +50,12 @@ from sis.harness.targets.profile import Profile
 
 #: How long an interrupted (Ctrl-C) shell may take to give its prompt back before a restart.
 INTERRUPT_GRACE_S = 5.0
-#: How much of a crash report is kept with its boot (the rest is in the capture).
-CRASH_LINES = 80
-CRASH_SCAN_BYTES = 2 << 20
+#: How much of a boot's capture is searched for its crash report (the end of it).
+CRASH_SCAN_BYTES = 4 << 20
+#: A crash report takes a moment to finish arriving after its first line.
+CRASH_SETTLE_S = 0.3
+#: How long a shell that lived through an oops has to answer.
+SURVIVAL_PROBE_S = 5.0
 
 
 class State(enum.Enum):
@@ -63,10 +68,13 @@ class State(enum.Enum):
 
 
 class TargetDied(Exception):
-    """The kernel panicked, hung or went away during a command: the kernel's fault, a FAIL."""
+    """The kernel panicked, oopsed, hung or went away during a command: the kernel's fault, a
+    FAIL. `crash` is the parsed crash (sis.harness.forensics: type, title, guilty frame, text)
+    when there is one. After an oops the kernel survived, `state` is SHELL."""
 
-    def __init__(self, state: State, message: str) -> None:
+    def __init__(self, state: State, message: str, crash: dict[str, Any] | None = None) -> None:
         self.state = state
+        self.crash = crash or {}
         super().__init__(message)
 
 
@@ -79,7 +87,9 @@ class Boot:
     seconds_to_shell: float | None = None
     ended: str = ""  # "" while running, else the state it ended in or "poweroff"
     artifacts: dict[str, str] = field(default_factory=dict)
-    crash: str = ""  # the crash report's text, when the boot ended in one
+    #: How the boot's crash was diagnosed, when it ended in one: the forensics fields type,
+    #: title, frame, corrupted and text (sis.harness.forensics).
+    crash: dict[str, Any] = field(default_factory=dict)
     restored: bool = False  # resumed from the snapshot instead of booted
 
 
@@ -178,7 +188,7 @@ class Session:
                 boot.artifacts = self._artifact_names()
                 boot.ended = {"panicked": "crashed", "hung": "hung"}.get(e.kind, "gone")
                 if boot.ended == State.CRASHED.value:
-                    boot.crash = self._crash_text(boot.artifacts)
+                    boot.crash = self._diagnose(boot.artifacts, boot.ended)
                 self._transition(State(boot.ended), str(e))
                 raise
             except BaseException as e:
@@ -270,39 +280,47 @@ class Session:
 
     # -- commands -------------------------------------------------------------------------------
     def run(self, command: str, timeout: float = 30.0) -> CommandResult:
-        """Run one command line in the shell. A panic, a hang or a target that goes away
-        raises TargetDied (and the state says which); other lab trouble is ConsoleError."""
+        """Run one command line in the shell. A panic, an oops, a hang or a target that goes
+        away raises TargetDied (the state says which, the crash what); other lab trouble is
+        ConsoleError."""
         with self._lock:
             if self.state is not State.SHELL:
                 raise TargetDied(self._state, f"{self.name} has no shell ({self._state.value})")
             try:
                 return self.target.run(command, timeout=timeout)
             except DeathString as e:
+                if self._survived():
+                    crash = self._diagnose(self._artifact_names(), "oops")
+                    title = crash.get("title") or e.match.strip()
+                    self._transition(State.SHELL, f"oops, the kernel survived: {title}")
+                    raise TargetDied(
+                        State.SHELL,
+                        f"kernel oops during `{command}` (the kernel survived): {title}",
+                        crash,
+                    ) from None
                 self._transition(State.CRASHED, e.match.strip())
-                raise TargetDied(
-                    State.CRASHED,
-                    f"{self.profile.crash_says} during `{command}`: {e.match.strip()}",
-                ) from None
+                raise self._died(command, e.match.strip()) from None
             except ConsoleTimeout:
                 death = self._settle_death()
                 if death:
                     self._transition(State.CRASHED, death)
-                    raise TargetDied(
-                        State.CRASHED, f"{self.profile.crash_says} during `{command}`: {death}"
-                    ) from None
+                    raise self._died(command, death) from None
                 self._transition(State.HUNG, f"`{command}` did not finish in {timeout:.0f} s")
                 raise TargetDied(
-                    State.HUNG, f"`{command}` did not finish within {timeout:.0f} s (hung)"
+                    State.HUNG,
+                    f"`{command}` did not finish within {timeout:.0f} s (hung)",
+                    _crash_view(outcome_crash("hang", f"`{command}` did not finish")),
                 ) from None
             except ConsoleClosed:
                 death = self._settle_death()
-                self._transition(State.CRASHED if death else State.GONE, death or "console closed")
-                went = (
-                    f"{self.profile.crash_says} during `{command}`: {death}"
-                    if death
-                    else (f"the target went away during `{command}`")
-                )
-                raise TargetDied(self._state, went) from None
+                if death:
+                    self._transition(State.CRASHED, death)
+                    raise self._died(command, death) from None
+                self._transition(State.GONE, "console closed")
+                crash = self._diagnose(self._artifact_names(), State.GONE.value)
+                raise TargetDied(
+                    State.GONE, f"the target went away during `{command}`", crash
+                ) from None
 
     # -- internals ------------------------------------------------------------------------------
     def _observed(self) -> tuple[State, str] | None:
@@ -337,29 +355,49 @@ class Session:
             boot = self.boots[-1]
             boot.ended = how
             boot.artifacts = self._artifact_names()
-            if how == State.CRASHED.value:
-                boot.crash = self._crash_text(boot.artifacts)
+            if how in (State.CRASHED.value, State.GONE.value, State.HUNG.value):
+                boot.crash = boot.crash or self._diagnose(boot.artifacts, how)
 
-    def _crash_text(self, artifacts: dict[str, str]) -> str:
-        """The crash report in this boot's captures: from the line where a panic pattern
-        matched, at most CRASH_LINES lines (the console first, then the kernel log)."""
-        patterns = [re.compile(p) for p in self.profile.panic_patterns]
-        for kind in ("console", "kernel_log"):
-            path = artifacts.get(kind)
-            if not path or not patterns:
-                continue
-            try:
-                with open(path, "rb") as f:
-                    f.seek(max(0, os.path.getsize(path) - CRASH_SCAN_BYTES))
-                    text = f.read().decode("utf-8", errors="replace")
-            except OSError:
-                continue
-            lines = text.replace("\r\n", "\n").split("\n")
-            for n, line in enumerate(lines):
-                if any(p.search(line) for p in patterns):
-                    start = max(0, n - 1)  # the rule line above a SIS panic banner
-                    return "\n".join(lines[start : start + CRASH_LINES]).strip()
-        return ""
+    def _diagnose(self, artifacts: dict[str, str], how: str) -> dict[str, Any]:
+        """The crash that ended a boot, from its captures (the kernel log first, then the
+        console); a boot that went away or hung without a report gets the lab's outcome."""
+        hint = "sis" if self.profile.kind == "sim" else None
+        for kind in ("kernel_log", "console"):
+            crashes = find_crashes(_read_tail(artifacts.get(kind)), os_hint=hint)
+            if crashes:
+                return _crash_view(crashes[-1])
+        if how == State.HUNG.value:
+            return _crash_view(outcome_crash("hang", "a command did not finish"))
+        if how == State.GONE.value:
+            return _crash_view(outcome_crash("lost", "the target went away without a report"))
+        return {}
+
+    def _died(self, command: str, death: str) -> TargetDied:
+        """The crash during `command`, titled by forensics when its report can be parsed."""
+        time.sleep(CRASH_SETTLE_S)  # the rest of the report is still on its way
+        crash = self._diagnose(self._artifact_names(), State.CRASHED.value)
+        what = crash.get("title") or death
+        return TargetDied(
+            State.CRASHED, f"{self.profile.crash_says} during `{command}`: {what}", crash
+        )
+
+    def _survived(self) -> bool:
+        """After a crash pattern: did the kernel live on (an oops that killed only the task)?
+        Not if the process ended, the machine reported a panic, or the shell does not answer."""
+        time.sleep(CRASH_SETTLE_S)
+        qmp = self.target.qmp
+        if not self.target.alive() or (
+            qmp is not None and any(ev.name == "GUEST_PANICKED" for ev in qmp.events)
+        ):
+            return False
+        for con in (self.target.console, self.target.log_console):
+            if con is not None:
+                con.clear_death()
+        try:
+            probe = self.target.run("echo sis-alive", timeout=SURVIVAL_PROBE_S)
+        except ConsoleError:
+            return False
+        return probe.output.strip().endswith("sis-alive") and self.target.death() is None
 
     def _artifact_names(self) -> dict[str, str]:
         return {k: str(v) for k, v in self.target.artifacts().items()}
@@ -414,3 +452,25 @@ def start_sessions(
             s.kill()
         raise
     return list(zip(labels, sessions, strict=True))
+
+
+def _read_tail(path: str | None) -> str:
+    if not path:
+        return ""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.path.getsize(path) - CRASH_SCAN_BYTES))
+            return f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _crash_view(crash: Crash) -> dict[str, Any]:
+    """What results and reports keep of a crash."""
+    return {
+        "type": str(crash.type),
+        "title": crash.title,
+        "frame": crash.frame or "",
+        "corrupted": crash.corrupted,
+        "text": crash.text,
+    }

@@ -79,6 +79,7 @@ def write_html(
         verdicts={name: overall_verdict(items) for name, items in targets.items()},
         targets=targets,
         summaries={k: _view(j) for k, j in summaries.items()},
+        crashes=_crash_groups(results),
         link=link,
         notes=notes or [],
         meta=meta or {},
@@ -103,3 +104,19 @@ def _view(job: JobSummary) -> dict[str, Any]:
             for h in job.history
         ],
     }
+
+
+def _crash_groups(results: list[TestResult]) -> list[dict[str, Any]]:
+    """The run's crashes, one row per title (the same bug hit twice shows once, counted)."""
+    groups: dict[str, dict[str, Any]] = {}
+    for r in results:
+        if not r.crash.get("title"):
+            continue
+        g = groups.setdefault(
+            r.crash["title"],
+            {"title": r.crash["title"], "type": r.crash.get("type", ""),
+             "frame": r.crash.get("frame", ""), "count": 0, "where": []},
+        )  # fmt: skip
+        g["count"] += 1
+        g["where"].append(f"{r.target} / {r.preset} :: {r.suite} :: {r.test}")
+    return sorted(groups.values(), key=lambda g: -g["count"])

@@ -98,6 +98,12 @@ class ProcessTarget:
         if self.profile.console.kernel_log:
             out["kernel_log"] = self._boot_path("kernel.log")
         out["qmp_events"] = self._path("qmp-events.jsonl")
+        if self.proc is not None:
+            # The reference kernel saves its crash dump beside its disk image, named with its
+            # pid: this boot's process is this boot's dump.
+            dumps = sorted(self.workdir.glob(f"sis-crash-*-{self.proc.pid}-*.json"))
+            if dumps:
+                out["crash_dump"] = dumps[-1]
         return {k: v for k, v in out.items() if v.exists()}
 
     # -- lifecycle -------------------------------------------------------------------------------
