@@ -104,7 +104,7 @@ def load_symbols(path: Path | str, *, disk_cache: bool = True) -> SymbolTable:
     if cached is None and disk_cache:
         _write_disk_cache(key, table)
     if table._lines is None and _is_elf(p):
-        table._lines = _LineTable.open(p)
+        table._lines = _LineTable.open(p, _cache_file(key) if disk_cache else None)
     with _cache_lock:
         _cache[key] = table
     return table
@@ -238,15 +238,16 @@ class _LineTable:
     """Address -> (file, line) through .debug_aranges: only the compilation units a crash
     touches are decoded, each once."""
 
-    def __init__(self, f: Any, dwarf: Any, aranges: Any) -> None:
+    def __init__(self, f: Any, dwarf: Any, aranges: Any, cache: Path | None) -> None:
         self._f = f
+        self._cache = cache  # decoded units are kept beside the symbol cache
         self._dwarf = dwarf
         self._aranges = aranges
         self._cus: dict[int, tuple[list[int], list[tuple[str, int]]]] = {}
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, p: Path) -> _LineTable | None:
+    def open(cls, p: Path, cache: Path | None = None) -> _LineTable | None:
         from elftools.elf.elffile import ELFFile
 
         try:
@@ -261,7 +262,7 @@ class _LineTable:
             if aranges is None:
                 f.close()
                 return None
-            return cls(f, dwarf, aranges)
+            return cls(f, dwarf, aranges, cache)
         except Exception:  # debug info pyelftools cannot read: names without lines
             return None
 
@@ -272,12 +273,35 @@ class _LineTable:
                 if off is None:
                     return None
                 if off not in self._cus:
-                    self._cus[off] = self._decode(off)
+                    self._cus[off] = self._cached(off)
             except Exception:  # a malformed unit: no line for this address
                 return None
             addrs, rows = self._cus[off]
         i = bisect.bisect_right(addrs, addr) - 1
         return rows[i] if i >= 0 else None
+
+    def _cached(self, off: int) -> tuple[list[int], list[tuple[str, int]]]:
+        """One unit's rows: from the disk cache, else decoded (pure Python, ~0.1 s a unit
+        of a distribution kernel) and written there."""
+        path = self._cache.with_name(f"{self._cache.stem}.cu{off}.json") if self._cache else None
+        if path is not None:
+            try:
+                with open(path, encoding="utf-8") as f:
+                    d = json.load(f)
+                return d["addrs"], [(str(a), int(b)) for a, b in d["rows"]]
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
+        addrs, rows = self._decode(off)
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(f".{os.getpid()}.tmp")
+                with open(tmp, "w", encoding="utf-8") as f:
+                    json.dump({"addrs": addrs, "rows": rows}, f)
+                os.replace(tmp, path)
+            except OSError:
+                pass
+        return addrs, rows
 
     def _decode(self, off: int) -> tuple[list[int], list[tuple[str, int]]]:
         cu = self._dwarf.get_CU_at(off)
