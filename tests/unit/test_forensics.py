@@ -302,3 +302,11 @@ def test_list_groups_a_run(tmp_path: Path) -> None:
     human = runner.invoke(app, ["crash", "list", str(tmp_path)])
     assert "2x  SIS panic: boom" in human.stdout
     assert runner.invoke(app, ["crash", "list", str(tmp_path / "none")]).exit_code == 2
+
+
+def test_the_planted_null_deref_ioctl_panic_names_the_guilty_function() -> None:
+    from sis.contract.bugs import NULL_DEREF_IOCTL_FUNCTION
+
+    (c,) = find_crashes(fixture("sis/6"), os_hint="sis")
+    assert c.frame is not None and c.frame.endswith(NULL_DEREF_IOCTL_FUNCTION)
+    assert c.title.endswith(f"in {c.frame}")
