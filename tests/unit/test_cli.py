@@ -80,3 +80,25 @@ def test_the_kernel_command_loads_no_typer() -> None:
     # What the `sis` entry point imports before `main` sees `sis kernel ...`.
     loaded = _modules_after("import sys\nimport sis.cli")
     assert "typer" not in loaded and not any(m.startswith("sis.harness") for m in loaded)
+
+
+def test_version_prints_the_version_without_loading_typer() -> None:
+    code = "import sys\nsys.argv = ['sis', '--version']\nimport sis.cli\nsis.cli.main()\n"
+    code += "print(' '.join(sorted(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    first, modules = out.split("\n", 1)
+    from sis import __version__
+
+    assert first == f"sis {__version__}"
+    assert "typer" not in modules.split()
+
+
+def test_version_is_in_the_help_and_works_through_typer() -> None:
+    from sis import __version__
+
+    runner = CliRunner()
+    assert "--version" in runner.invoke(app, ["--help"]).output
+    result = runner.invoke(app, ["-V", "check"])
+    assert result.exit_code == 0 and result.output.strip() == f"sis {__version__}"

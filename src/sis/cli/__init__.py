@@ -3,7 +3,8 @@
 
 Start-up stays light: the group modules import only typer at load time and everything else
 inside their commands, so `sis --help` loads no harness; and the app is built on first use,
-so `sis kernel` (which hands its QEMU-style options to the kernel untouched) loads no typer.
+so `sis kernel` (which hands its QEMU-style options to the kernel untouched) and
+`sis --version` load no typer.
 """
 
 from __future__ import annotations
@@ -39,6 +40,19 @@ def _build_app() -> typer.Typer:
         no_args_is_help=True,
         help="SIS: make an operating-system kernel production ready, and prove it.",
     )
+
+    @app.callback()
+    def _root(
+        version: bool = typer.Option(
+            False, "--version", "-V", is_eager=True, help="Print the SIS version and exit."
+        ),
+    ) -> None:
+        if version:  # `main` answers a lone --version itself; this is --version with others
+            from sis import __version__
+
+            typer.echo(f"sis {__version__}")
+            raise typer.Exit()
+
     # Listed in `sis --help` too; `main` runs it without typer.
     app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
         kernel.kernel
@@ -67,8 +81,14 @@ def __getattr__(name: str) -> object:
 
 
 def main() -> None:
+    # Answered before typer loads: these two are what a user runs most often and waits for.
     if len(sys.argv) > 1 and sys.argv[1] == "kernel":
         from sis.kernel.__main__ import main as kernel_main
 
         sys.exit(kernel_main(sys.argv[2:]))
+    if sys.argv[1:] in (["--version"], ["-V"]):
+        from sis import __version__
+
+        print(f"sis {__version__}")
+        return
     _build_app()()

@@ -8,9 +8,7 @@ import json
 import os
 import stat
 import sys
-import tempfile
 import time
-import traceback
 import types
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -76,6 +74,8 @@ def _crash_dir(k: Kernel) -> Path:
         return _private_dir(Path(env), fix_mode=False)
     if k.cfg.drive is not None:
         return Path(k.cfg.drive.file).resolve().parent
+    import tempfile  # the panic path only: boot does not pay for it
+
     tmp = Path(tempfile.gettempdir())
     try:
         return _private_dir(tmp / "sis-crash", fix_mode=True)
@@ -146,6 +146,8 @@ def handle_panic(k: Kernel, message: str, exc: BaseException | None, task: Task 
 def build_report(
     k: Kernel, message: str, exc: BaseException | None, task: Task | None
 ) -> tuple[list[str], dict]:
+    import traceback  # the panic path only: boot does not pay for it
+
     from sis.kernel.buildinfo import build_info
 
     frames = _frames(exc)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import bisect
 import functools
 import importlib
-import pkgutil
 import types
 from dataclasses import dataclass
 
@@ -38,6 +37,8 @@ def _codes(obj: object, seen: set[int]) -> list[types.CodeType]:
 
 @functools.cache
 def _table() -> tuple[list[Symbol], dict[int, Symbol]]:
+    import pkgutil  # here: only a panic or `sis kernel symbols` needs the table
+
     import sis.kernel
 
     codes: list[tuple[str, types.CodeType]] = []
