@@ -18,7 +18,7 @@ from sis.harness.qmp import QMPError
 from sis.harness.session import Session, State
 
 #: A blocked call is abandoned after this long (it returns EINTR).
-CALL_TIMEOUT = 0.01
+CALL_TIMEOUT = 0.001
 #: A batch with no answer after this long (plus its calls' own allowance) is a hang.
 BATCH_TIMEOUT = 10.0
 

@@ -13,6 +13,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from sis.harness.fuzz.stats import Stats
 from sis.harness.outdir import write_atomic
 from sis.harness.session import Session
 
-BATCH_PROGRAMS = 64  # programs per executor round trip
+BATCH_PROGRAMS = 128  # programs per executor round trip
 STATS_EVERY_S = 5.0
 
 
@@ -151,14 +152,23 @@ def _worker(run: FuzzRun, corpus: Corpus, calls: list, index: int, deadline: flo
     try:
         channel = make_channel(session, config.cover)
         channel.start()
-        while time.monotonic() < deadline and not run.stop.is_set():
+
+        def next_batch() -> list[Program]:
             pool = corpus.snapshot()
-            batch = [
+            return [
                 gen.mutate(rng.choice(pool), pool)
                 if pool and rng.random() < 0.7
                 else gen.generate()
                 for _ in range(config.batch)
             ]
+
+        # The next batch is generated while the kernel runs this one (the executor round trip
+        # waits on a socket, so the two overlap on two CPUs).
+        generator = ThreadPoolExecutor(1, thread_name_prefix=f"fuzz-gen-{index}")
+        upcoming = generator.submit(next_batch)
+        while time.monotonic() < deadline and not run.stop.is_set():
+            batch = upcoming.result()
+            upcoming = generator.submit(next_batch)
             res = channel.run(batch)
             ran = sum(len(r) for r in res.results)
             run.stats.add_batch(sum(1 for r in res.results if r), ran, res.seconds)
