@@ -93,6 +93,7 @@ def record(
     crash: dict[str, Any] | None = None,
 ) -> TestResult:
     """A result of `session`'s current boot, linking that boot's captures."""
+    duration = 0.0 if started is None else time.monotonic() - started
     return TestResult(
         target=session.profile.name,
         preset=session.preset,
@@ -101,7 +102,8 @@ def record(
         verdict=verdict,
         reason=reason,
         steps=steps or [],
-        duration_s=0.0 if started is None else time.monotonic() - started,
+        duration_s=duration,
+        started=time.time() - duration,  # wall time the test began, not when it was recorded
         artifacts={k: str(v) for k, v in session.artifacts().items()},
         crash=crash or {},
     )
