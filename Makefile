@@ -4,7 +4,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 PYTHON  ?= python3
 
-.PHONY: run test lint format bench qemu-deps clean selftest
+.PHONY: run test lint format bench qemu-deps clean selftest soak
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ format: $(STAMP)
 # matrix (exit 0 only when every bug is caught by the job meant for it, with no false alarm).
 selftest: $(STAMP)
 	$(VENV)/bin/sis selftest --out sis-out/selftest
+
+# A 10-minute soak of the reference kernel (report in sis-out/soak/soak-report.html).
+soak: $(STAMP)
+	$(VENV)/bin/sis soak --duration 10m --interval 5s --out sis-out/soak
 
 bench: $(STAMP)
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b; done

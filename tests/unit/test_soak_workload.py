@@ -55,4 +55,5 @@ def test_spawns_are_programs_not_builtins():
     assert spawns_of("echo hi > /tmp/f") == 0
     assert spawns_of("cat /tmp/f") == 1
     assert spawns_of("sleep 30 &") == 1
+    assert spawns_of("sleep 30 & kill $!") == 2
     assert spawns_of("ls /; echo x; uptime") == 2

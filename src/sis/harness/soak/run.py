@@ -65,6 +65,7 @@ class SoakOutcome:
     records: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     stopped: str = "finished"  # finished, interrupted, target lost
+    counters: dict[str, int] = field(default_factory=dict)  # the workload's, at the end
 
 
 def run_soak(
@@ -231,6 +232,7 @@ def _soak(
 def _finish(outcome: SoakOutcome, log: SampleLog, runner: WorkloadRunner | None) -> SoakOutcome:
     outcome.records = list(log.records)
     outcome.errors = list(runner.errors) if runner else []
+    outcome.counters = runner.counters.as_dict() if runner else {}
     return outcome
 
 

@@ -199,10 +199,10 @@ def _step(path: Path, data: Any, where: str, parent_line: int | None) -> Step:
 
 
 def spawns_of(command: str) -> int:
-    """Programs a SIS shell starts for a command line: one per `;`-separated part that is not
-    a builtin (a lab-side count, so the true rate of a per-spawn leak is known)."""
+    """Programs a SIS shell starts for a command line: one per part (split at `;`, `&`, `|`)
+    that is not a builtin (a lab-side count, so the true rate of a per-spawn leak is known)."""
     n = 0
-    for part in command.split(";"):
+    for part in re.split(r"[;&|]", command):
         try:
             words = shlex.split(part)
         except ValueError:
