@@ -7,13 +7,16 @@ batch finds a fresh kernel."""
 
 from __future__ import annotations
 
+import os
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from sis.contract.syscall_args import DESCRIPTIONS
+from sis.contract.syscalls import AT_FDCWD
 from sis.harness.fuzz.crash import CrashInfo, identify
-from sis.harness.fuzz.program import Program, to_wire
+from sis.harness.fuzz.program import Call, Program, to_wire
 from sis.harness.qmp import QMPError
 from sis.harness.session import Session, State
 
@@ -51,6 +54,7 @@ class QmpChannel:
         self.session = session
         self.cover = cover
         self.numbers = {n: d.numbers["sis"] for n, d in DESCRIPTIONS.items()}
+        self.batches = 0
 
     def start(self) -> None:
         self.session.ensure_shell()
@@ -67,7 +71,18 @@ class QmpChannel:
         self.session.poweroff()
 
     def run(self, programs: list[Program]) -> BatchResult:
-        calls, starts = to_wire(programs, self.numbers)
+        # Every batch starts in a new empty directory (as syzkaller runs each program in a
+        # fresh temporary directory): the files earlier batches made do not change what this
+        # one does, so a reproducer does the same on any boot of the same disk.
+        self.batches += 1
+        workdir = f"/fz-{os.getpid()}-{self.batches}-{secrets.token_hex(3)}\0".encode()
+        prefix = Program(
+            [
+                Call("mkdirat", [AT_FDCWD, "@data", 0o755], workdir),
+                Call("chdir", ["@data"], workdir),
+            ]
+        )
+        calls, starts = to_wire([prefix, *programs], self.numbers)
         qmp = self.session.qmp
         started = time.perf_counter()
         timeout = BATCH_TIMEOUT + CALL_TIMEOUT * len(calls)
@@ -81,13 +96,14 @@ class QmpChannel:
         out = BatchResult(seconds=time.perf_counter() - started)
         results = reply.get("results", [])
         ends = starts[1:] + [len(calls)]
-        out.results = [results[a:b] for a, b in zip(starts, ends, strict=True)]
+        out.results = [results[a:b] for a, b in zip(starts, ends, strict=True)][1:]
+        starts = starts[1:]
         if reply.get("status") != "running":
             out.crash = self._death(f"status {reply.get('status')} after the batch")
             # The executor answers with the results of the calls that returned: the next
             # one is the call the kernel died in.
             died = len(results)
-            if died < len(calls):
+            if starts[0] <= died < len(calls):
                 p = max(i for i, s in enumerate(starts) if s <= died)
                 out.crash_at = (p, died - starts[p])
         return out
