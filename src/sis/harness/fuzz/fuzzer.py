@@ -85,15 +85,28 @@ def make_channel(session: Session, cover: bool) -> Channel:
     return QmpChannel(session, cover=cover)
 
 
+def _prepare(config: FuzzConfig) -> tuple[FuzzRun, Corpus, list]:
+    calls = enabled_calls(config.syscalls)  # a bad --syscalls fails before anything boots
+    for sub in ("corpus", "crashes", "targets"):
+        (config.out / sub).mkdir(parents=True, exist_ok=True)
+    run = FuzzRun(config)
+    corpus = Corpus(config.out / "corpus")
+    run.stats.corpus = len(corpus)
+    return run, corpus, calls
+
+
+def fuzz_session(session: Session, config: FuzzConfig) -> FuzzRun:
+    """Fuzz a session the caller started (and powers off), in the calling thread: the fuzz
+    phase of `sis check`."""
+    run, corpus, calls = _prepare(config)
+    _worker(run, corpus, calls, 0, time.monotonic() + config.duration, session)
+    _finish(run)
+    return run
+
+
 def run_fuzz(config: FuzzConfig, on_tick: Callable[[FuzzRun], None] | None = None) -> FuzzRun:
     """Fuzz until the duration passes (or `stop` is set); returns what was found."""
-    calls = enabled_calls(config.syscalls)  # a bad --syscalls fails before anything boots
-    out = config.out
-    for sub in ("corpus", "crashes", "targets"):
-        (out / sub).mkdir(parents=True, exist_ok=True)
-    run = FuzzRun(config)
-    corpus = Corpus(out / "corpus")
-    run.stats.corpus = len(corpus)
+    run, corpus, calls = _prepare(config)
     deadline = time.monotonic() + config.duration
     threads = [
         threading.Thread(
@@ -111,11 +124,17 @@ def run_fuzz(config: FuzzConfig, on_tick: Callable[[FuzzRun], None] | None = Non
                 on_tick(run)
             if time.monotonic() - last_stats > STATS_EVERY_S:
                 last_stats = time.monotonic()
-                write_atomic(out / "stats.prom", run.stats.prometheus())
+                write_atomic(config.out / "stats.prom", run.stats.prometheus())
     except KeyboardInterrupt:
         run.stop.set()  # workers finish their batch and power their targets off
         for t in threads:
             t.join(30)
+    _finish(run)
+    return run
+
+
+def _finish(run: FuzzRun) -> None:
+    config, out = run.config, run.config.out
     write_atomic(out / "stats.prom", run.stats.prometheus())
     summary = run.stats.summary() | {
         "target": config.target,
@@ -136,7 +155,6 @@ def run_fuzz(config: FuzzConfig, on_tick: Callable[[FuzzRun], None] | None = Non
         ],
     }
     write_atomic(out / "summary.json", json.dumps(summary, indent=1) + "\n")
-    return run
 
 
 def _event(run: FuzzRun, **data: object) -> None:
@@ -144,11 +162,18 @@ def _event(run: FuzzRun, **data: object) -> None:
         f.write(json.dumps({"t": round(run.stats.elapsed, 3), **data}) + "\n")
 
 
-def _worker(run: FuzzRun, corpus: Corpus, calls: list, index: int, deadline: float) -> None:
+def _worker(
+    run: FuzzRun,
+    corpus: Corpus,
+    calls: list,
+    index: int,
+    deadline: float,
+    given: Session | None = None,
+) -> None:
     config = run.config
     rng = random.Random(config.seed * 1000 + index)
     gen = Generator(rng, calls)
-    session = make_session(config, index, config.out / "targets")
+    session = given or make_session(config, index, config.out / "targets")
     try:
         channel = make_channel(session, config.cover)
         channel.start()
@@ -183,10 +208,11 @@ def _worker(run: FuzzRun, corpus: Corpus, calls: list, index: int, deadline: flo
         run.errors.append(f"worker {index}: {type(e).__name__}: {e}")
         _event(run, event="error", worker=index, error=str(e))
     finally:
-        try:
-            session.poweroff()
-        except Exception:  # noqa: S110 - the target may already be gone
-            pass
+        if given is None:
+            try:
+                session.poweroff()
+            except Exception:  # noqa: S110 - the target may already be gone
+                pass
 
 
 def _crashed(

@@ -32,17 +32,20 @@ class Phase(Protocol):
 
 def phases_by_name() -> dict[str, Phase]:
     from sis.harness.phases.chaos import ChaosPhase
+    from sis.harness.phases.fuzz import FuzzPhase
     from sis.harness.phases.log_regression import LogRegressionPhase
     from sis.harness.phases.metrics import MetricsPhase
     from sis.harness.phases.soak import SoakPhase
     from sis.harness.phases.suites import SuitesPhase
 
-    phases = (SuitesPhase(), MetricsPhase(), ChaosPhase(), SoakPhase(), LogRegressionPhase())
+    phases = (
+        SuitesPhase(), MetricsPhase(), ChaosPhase(), SoakPhase(), FuzzPhase(), LogRegressionPhase(),
+    )  # fmt: skip
     return {p.name: p for p in phases}
 
 
 #: In the order `sis check` runs them.
-PHASE_ORDER = ("suites", "metrics", "chaos", "soak", "log_regression")
+PHASE_ORDER = ("suites", "metrics", "chaos", "soak", "fuzz", "log_regression")
 #: `chaos` and `soak` run only when asked for (`--phases ...,chaos`): chaos power-cycles the
 #: target, a soak takes long.
 DEFAULT_PHASES = ("suites", "metrics", "log_regression")
