@@ -74,6 +74,25 @@ def _soak(session: Session, seed: int, out: Path) -> TestResult:
 ROWS.append(Row("soak/churn", _soak, {"leak_on_spawn": r"^leaking \+[\d.]+ MiB/h"}))
 
 
+def _fuzz(session: Session, seed: int, out: Path) -> TestResult:
+    from sis.harness.phases.fuzz import selftest_fuzz
+
+    return selftest_fuzz(session, seed, out)
+
+
+_FUZZ = r"^kernel crashed under fuzzing: .*"
+ROWS.append(
+    Row(
+        "fuzz/syscalls",
+        _fuzz,
+        {
+            "pwrite_overflow": _FUZZ + "pwrite_store_end_unchecked",
+            "null_deref_ioctl": _FUZZ + "tty_ioctl_get_ldisc_private",
+        },
+    )
+)
+
+
 def register(row: Row) -> None:
     """Add a job's row (crash, soak, fuzz) to the matrix."""
     ROWS.append(row)

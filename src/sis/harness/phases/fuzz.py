@@ -77,3 +77,35 @@ class FuzzPhase:
                 f"no crash in {s.calls:,} calls ({s.programs:,} programs, {s.elapsed:.0f} s)",
                 stats,
             )  # fmt: skip
+
+
+#: `sis selftest`: long enough to find each planted fuzz bug; a crash ends the run.
+SELFTEST_DURATION_S = 180.0
+
+
+def selftest_fuzz(session: Session, seed: int, out: Path) -> TestResult:
+    """One verdict for the self-test matrix: FAIL naming the first crash's title, else PASS."""
+    from sis.harness.fuzz.fuzzer import FuzzConfig, fuzz_session
+
+    started = time.monotonic()
+    config = FuzzConfig(
+        duration=SELFTEST_DURATION_S, seed=seed, out=out / "fuzz", stop_on_crash=True
+    )
+    try:
+        run = fuzz_session(session, config)
+    except ValueError as e:
+        verdict, reason = ERROR, str(e)
+    else:
+        if run.crashes:
+            rec = next(iter(run.crashes.values()))
+            how = f"reproducer: {len(rec.repro)} call(s)" if rec.repro else "no reproducer"
+            verdict, reason = FAIL, f"kernel crashed under fuzzing: {rec.title}; {how}"
+        elif run.errors and not run.stats.calls:
+            verdict, reason = ERROR, run.errors[0]
+        else:
+            verdict, reason = PASS, f"no crash in {run.stats.calls:,} calls"
+    return TestResult(
+        target=session.name, preset=session.preset, suite="selftest", test="fuzz/syscalls",
+        verdict=verdict, reason=reason, duration_s=time.monotonic() - started,
+        artifacts={"fuzz": str(out / "fuzz")},
+    )  # fmt: skip
