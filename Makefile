@@ -4,7 +4,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 PYTHON  ?= python3
 
-.PHONY: run test lint format bench qemu-deps clean selftest soak
+.PHONY: run test lint format bench qemu-deps clean selftest soak fuzz
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,3 +50,7 @@ qemu-deps:
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache
+
+# Five minutes of syscall fuzzing of the reference kernel: corpus, crashes, stats in sis-out/fuzz.
+fuzz: $(STAMP)
+	$(VENV)/bin/sis fuzz --target sis --duration 300 --out sis-out/fuzz
