@@ -41,7 +41,7 @@ def test_a_crash_is_recovered_from_the_snapshot_not_a_reboot(session: Session):
     session.ensure_shell()
     boot = session.boots[-1]
     assert boot.restored and session.boots[-2].ended == "crashed"
-    assert "Kernel panic" in session.boots[-2].crash
+    assert "Kernel panic" in session.boots[-2].crash["text"]
     # The machine is as it was just after boot: what came later is gone.
     assert "can't open" in session.run("cat /tmp/marker").output
     assert session.run("echo alive").output == "alive"
