@@ -34,11 +34,16 @@ class CheckProgress:
             TimeElapsedColumn(),
             console=self.console,
         )
-        per_job = sum(len(s.tests) for s in plan.suites)  # grows as readiness checks report
+        # What a job is known to report up front (its suites' tests); the total grows as the
+        # other phases report.
+        per_suites = sum(len(s.tests) for s in plan.suites)
         self.tasks = {
-            key: self.progress.add_task("", total=per_job, key=key, state="waiting")
-            for key in plan.keys
-        }
+            job.key: self.progress.add_task(
+                "", total=per_suites if "suites" in job.phases else None, key=job.key,
+                state="waiting",
+            )
+            for job in plan.jobs
+        }  # fmt: skip
 
     def __enter__(self) -> CheckProgress:
         self.progress.start()
@@ -52,6 +57,9 @@ class CheckProgress:
 
     def status(self, key: str, text: str) -> None:
         self.progress.update(self.tasks[key], state=text)
+        if text == "done":  # what it reported is all there was
+            task = next(t for t in self.progress.tasks if t.id == self.tasks[key])
+            self.progress.update(self.tasks[key], total=task.completed)
 
     def result(self, r: TestResult) -> None:
         task_id = self.tasks[f"{r.target}/{r.preset}"]
