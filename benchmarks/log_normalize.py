@@ -1,35 +1,43 @@
-"""Kernel log normalization: lines per second from raw capture text to event signatures.
+"""Kernel log normalization against Drain3: lines per second from raw capture text to event
+signatures, peak memory, and how well each groups records by their true template.
 
 Prints one JSON object. The input is a generated log (default 1,000,000 lines) mixing SIS
 human records, SIS JSON records and Linux printk lines, with run-specific values (timestamps,
 sequence numbers, addresses, durations, sizes, pids, MACs, temporary paths) drawn at random,
 so messages repeat as templates but rarely as exact text; a few lines are junk or truncated.
+The generator knows each record's true template (level, subsystem and event, or the Linux
+line it was made from).
 
-* `sis`: `sis.harness.logs.normalize.signatures(text)`, text in, one signature per record
-  out, records streamed and dropped: the normalizer.
-* `sis_with_report`: `parse_text(text)` (all records kept, with problems and seq gaps) then
-  `signature` of each, the way `sis logs baseline` and `sis logs check` use them; on a long
-  log it pays for keeping a million records in memory.
-* `baseline`: the straightforward way, measured in the same run on the same text: per line,
-  `json.loads` for JSON lines or one regex for the timestamp prefix otherwise, then a list of
-  `re.sub` calls, one per masking rule.
+Contenders, each run in a fresh process on the same text (read from a file), interleaved,
+best of `--repeat` rounds for speed, the memory of the last round:
 
-All produce a signature per record; `agreement` is the share of records on which sis and the
-baseline agree (they differ where the simple rules are coarser, e.g. identifiers with digits).
+* `sis`: `sis.harness.logs.normalize.signatures(text)`, raw text in, one signature per
+  record out, in one streaming pass (`sis.harness.logs.stream`).
+* `sis_with_report`: `parse_text(text)` (every record kept, with problems and seq gaps),
+  then `signature` of each: what `sis logs parse --signatures` does.
+* `drain3`: the Drain3 template miner (logpai; PyPI `drain3`, not a SIS dependency: the
+  peer is skipped with a note when it is not installed), fed each record as
+  ``LEVEL subsystem: body`` from SIS's parser (parsing not timed for it), its default
+  configuration, no persistence (so it writes nothing and opens no connection).
+
+Memory: the peak resident memory of the process above what it held once the input text was
+loaded (`/proc/self/clear_refs` resets the peak). Accuracy: groups (distinct signatures or
+Drain3 clusters) against true templates; an over-merge is a true template lost in a group
+with another, a split is an extra group for one true template.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
-import re
+import subprocess
 import sys
+import tempfile
 import time
-
-from sis.harness.logs.normalize import clear_caches, signature, signatures
-from sis.harness.logs.parse import parse_text
+from collections import defaultdict
 
 SUBSYSTEMS = ("kernel", "fs", "net", "mm", "proc", "sched", "tty", "chaos", "blk", "qmp")
 LEVELS = ("INFO", "INFO", "INFO", "DEBUG", "WARN", "ERROR")
@@ -75,8 +83,10 @@ def _values(rng: random.Random) -> dict[str, object]:
     }
 
 
-def generate(lines: int, seed: int = 1) -> str:
+def generate(lines: int, seed: int = 1, truth: list[str] | None = None) -> str:
+    """The capture text; `truth` gets the true template of each record, in order."""
     rng = random.Random(seed)
+    note = truth.append if truth is not None else (lambda _t: None)
     out: list[str] = []
     seq = 0
     ts = 0
@@ -96,6 +106,7 @@ def generate(lines: int, seed: int = 1) -> str:
             text = f"{msg} {extra}".rstrip()
             level, sub = rng.choice(LEVELS), rng.choice(SUBSYSTEMS)
             out.append(f"[{secs:5d}.{micros:06d}] [{level}] {sub}: {text}")
+            note(f"{level}|{sub}|{event[0]}")
         elif kind < 0.75:
             seq += 1
             obj: dict[str, object] = {
@@ -110,103 +121,179 @@ def generate(lines: int, seed: int = 1) -> str:
                 k, _, val = pair.partition("=")
                 obj[k] = int(val) if val.isdigit() else val
             out.append(json.dumps(obj, separators=(",", ":")))
+            note(f"{obj['level']}|{obj['subsystem']}|{event[0]}")
         else:
-            out.append(f"[{secs:5d}.{micros:06d}] " + rng.choice(LINUX_LINES).format(**v))
+            template = rng.randrange(len(LINUX_LINES))
+            out.append(f"[{secs:5d}.{micros:06d}] " + LINUX_LINES[template].format(**v))
+            note(f"linux|{template}")
     return "\r\n".join(out) + "\r\n"
 
 
-# ----------------------------------------------------------------------------- the baseline
-
-_PREFIX = re.compile(r"^\[\s*\d+\.\d+\] (?:\[(\w+)\] )?(?:([^\s:]+): )?(.*)$")
-_SUBS = [
-    (re.compile(r"/tmp/\S*"), "<tmp>"),
-    (
-        re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-\w{12}\b"),
-        "<uuid>",
-    ),
-    (re.compile(r"\b[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}\b"), "<mac>"),
-    (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?:/\d+)?\b"), "<ip>"),
-    (re.compile(r"\b\d{4}-\d{2}-\d{2}(?:T[\d:]+)?\b"), "<date>"),
-    (re.compile(r"\b0x[0-9a-fA-F]+\b"), "<addr>"),
-    (re.compile(r"\b[0-9a-f]{16}\b"), "<addr>"),
-    (re.compile(r"\b(pid|ppid|PID)([=: ]+)\d+"), r"\1\2<pid>"),
-    (re.compile(r"\b\d+(?:\.\d+)? ?(?:ms|us|ns|s)\b"), "<dur>"),
-    (re.compile(r"\b\d+(?:\.\d+)? ?(?:[KMG]i?B|bytes|K)\b"), "<size>"),
-    (re.compile(r"\b\d+(?:\.\d+)?\b"), "<num>"),
-]
+def _rss_kib(field: str) -> int:
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
 
 
-def baseline_signatures(text: str) -> list[str]:
+def _reset_peak() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _records_text(text: str) -> list[str]:
+    from sis.harness.logs.parse import iter_records
+
     out = []
-    for line in text.split("\r\n"):
-        if not line:
-            continue
-        if line.startswith("{"):
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                continue
-            fields = " ".join(
-                f"{k}={v}"
-                for k, v in obj.items()
-                if k not in ("ts", "seq", "level", "subsystem", "status", "msg")
-            )
-            level, sub = obj.get("level"), obj.get("subsystem")
-            body = f"{obj.get('msg') or obj.get('status')} {fields}".rstrip()
-        else:
-            m = _PREFIX.match(line)
-            if m is None:
-                continue
-            level, sub, body = m.groups()
-        for rx, repl in _SUBS:
-            body = rx.sub(repl, body)
-        out.append(f"{level} {sub}: {body}")
+    for r in iter_records(text):
+        head = (
+            f"{r.level} {r.subsystem}: " if r.level else (f"{r.subsystem}: " if r.subsystem else "")
+        )
+        out.append(head + r.body)
     return out
 
 
-def sis_with_report(text: str) -> list[str]:
-    return [signature(r) for r in parse_text(text).records]
+def child(name: str, path: str) -> dict[str, object]:
+    """One contender in this process: its rate, peak memory and groups."""
+    import gc
 
+    with open(path, encoding="utf-8", newline="") as f:
+        text = f.read()
+    gc.collect()
+    lines = text.count("\n")
+    if name == "drain3":
+        from drain3 import TemplateMiner
+        from drain3.template_miner_config import TemplateMinerConfig
 
-def _measure(fn, text: str, lines: int, repeat: int) -> tuple[float, list[str]]:
-    best, result = float("inf"), []
-    for _ in range(repeat):
-        clear_caches()  # every run starts cold: caches only hold what this text taught them
-        result = []
+        messages = _records_text(text)
+        config = TemplateMinerConfig()
+        config.profiling_enabled = False
+        miner = TemplateMiner(persistence_handler=None, config=config)
+        gc.collect()
+        base = _rss_kib("VmRSS")
+        peak_ok = _reset_peak()
         started = time.perf_counter()
-        result = fn(text)
-        best = min(best, time.perf_counter() - started)
-    return lines / best, result
+        groups = [miner.add_log_message(m)["cluster_id"] for m in messages]
+        elapsed = time.perf_counter() - started
+    else:
+        from sis.harness.logs.normalize import signature, signatures
+        from sis.harness.logs.parse import parse_text
+
+        base = _rss_kib("VmRSS")
+        peak_ok = _reset_peak()
+        started = time.perf_counter()
+        if name == "sis":
+            groups = signatures(text)
+        else:
+            groups = [signature(r) for r in parse_text(text).records]
+        elapsed = time.perf_counter() - started
+    peak = _rss_kib("VmHWM")
+    return {
+        "lines_per_s": round(lines / elapsed),
+        "peak_mib_above_input": round((peak - base) / 1024, 1) if peak_ok else None,
+        "groups": groups,
+    }
+
+
+def accuracy(groups: list[object], truth: list[str]) -> dict[str, int]:
+    members: dict[object, set[str]] = defaultdict(set)
+    homes: dict[str, set[object]] = defaultdict(set)
+    for g, t in zip(groups, truth, strict=True):
+        members[g].add(t)
+        homes[t].add(g)
+    return {
+        "groups": len(members),
+        "true_templates": len(homes),
+        "over_merged": sum(len(ts) - 1 for ts in members.values()),
+        "split": sum(len(gs) - 1 for gs in homes.values()),
+    }
+
+
+def _have_drain3() -> bool:
+    try:
+        import drain3  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lines", type=int, default=1_000_000)
-    ap.add_argument("--repeat", type=int, default=1, help="best of N runs each")
+    ap.add_argument("--repeat", type=int, default=3, help="interleaved rounds")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--file", help=argparse.SUPPRESS)
+    ap.add_argument("--truth", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    text = generate(args.lines, args.seed)
-    base_rate, base = _measure(baseline_signatures, text, args.lines, args.repeat)
-    sis_rate, sis = _measure(signatures, text, args.lines, args.repeat)
-    report_rate, _ = _measure(sis_with_report, text, args.lines, args.repeat)
-    agree = sum(a == b for a, b in zip(sis, base, strict=False)) / max(1, min(len(sis), len(base)))
-    print(
-        json.dumps(
-            {
-                "benchmark": "log_normalize",
-                "lines": args.lines,
-                "records": len(sis),
-                "sis_lines_per_s": round(sis_rate),
-                "baseline_lines_per_s": round(base_rate),
-                "speedup": round(sis_rate / base_rate, 2),
-                "sis_with_report_lines_per_s": round(report_rate),
-                "speedup_with_report": round(report_rate / base_rate, 2),
-                "agreement": round(agree, 3),
-                "python": platform.python_version(),
-                "machine": platform.machine(),
-            }
-        )
-    )
+    if args.child:
+        result = child(args.child, args.file)
+        with open(args.truth, encoding="utf-8") as f:
+            truth = f.read().split("\n")
+        groups = result.pop("groups")
+        result["records"] = len(groups)  # type: ignore[arg-type]
+        result |= accuracy(groups, truth) if len(groups) == len(truth) else {"mismatch": True}
+        print(json.dumps(result))
+        return
+    truth: list[str] = []
+    text = generate(args.lines, args.seed, truth)
+    contenders = ["sis", "sis_with_report"]
+    notes = []
+    if _have_drain3():
+        contenders.append("drain3")
+    else:
+        notes.append("drain3 not installed (pip install drain3): peer skipped")
+    runs: dict[str, list[dict]] = {c: [] for c in contenders}
+    with tempfile.TemporaryDirectory() as tmp:
+        path, truth_path = os.path.join(tmp, "capture.log"), os.path.join(tmp, "truth")
+        with open(path, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        with open(truth_path, "w", encoding="utf-8") as f:
+            f.write("\n".join(truth))
+        del text
+        for _ in range(args.repeat):
+            for name in contenders:
+                out = subprocess.run(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--child",
+                        name,
+                        "--file",
+                        path,
+                        "--truth",
+                        truth_path,
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+                runs[name].append(json.loads(out.strip().splitlines()[-1]))
+    report: dict[str, object] = {"benchmark": "log_normalize", "lines": args.lines}
+    for name, rs in runs.items():
+        best = max(rs, key=lambda r: r["lines_per_s"])
+        report[name] = {
+            **rs[-1],
+            "lines_per_s": best["lines_per_s"],
+            "lines_per_s_runs": [r["lines_per_s"] for r in rs],
+        }
+    if "drain3" in runs:
+        sis_rate = report["sis"]["lines_per_s"]  # type: ignore[index]
+        report["sis_vs_drain3_speed"] = round(sis_rate / report["drain3"]["lines_per_s"], 2)  # type: ignore[index]
+    report |= {
+        "goal_lines_per_s": 300_000,
+        "goal_peak_mib_above_input": 64,
+        "notes": notes,
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }
+    print(json.dumps(report))
 
 
 if __name__ == "__main__":

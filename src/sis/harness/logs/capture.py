@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sis.harness.logs.baseline import BaselineError
-from sis.harness.logs.normalize import signature
-from sis.harness.logs.parse import ParseReport, parse_text
+from sis.harness.logs.parse import Problem
+from sis.harness.logs.stream import scan
 from sis.harness.results import ERROR, FAIL, TestResult
 
 __all__ = ["Capture", "Status", "capture_from_file", "capture_log"]
@@ -34,7 +34,7 @@ class Capture:
     preset: str
     suites: list[str]
     source: str  # "kernel_log" or "console"
-    report: ParseReport
+    problems: list[Problem]  # malformed log lines
     signatures: list[str]
     lines: list[int]  # the log line of each signature
     log_path: Path | None = None
@@ -66,24 +66,25 @@ def _from_text(
 ) -> Capture:
     if workdir is not None:
         data = _mask_workdir(data, workdir)
-    report = parse_text(data, mixed=source == "console")
+    # One streaming pass: signatures and their line numbers, no records kept.
+    found = scan(data, mixed=source == "console", lines=True)
     capture = Capture(
         target=target,
         profile=profile,
         preset=preset,
         suites=suites,
         source=source,
-        report=report,
-        signatures=[signature(r) for r in report.records],
-        lines=[r.line for r in report.records],
+        problems=found.problems,
+        signatures=found.signatures,
+        lines=found.lines,
         log_path=log_path,
     )
-    if report.problems:
+    if found.problems:
         capture.notes.append(
-            f"{len(report.problems)} malformed log line(s) ignored, the first at "
-            f"{log_path or 'the log'}:{report.problems[0]}"
+            f"{len(found.problems)} malformed log line(s) ignored, the first at "
+            f"{log_path or 'the log'}:{found.problems[0]}"
         )
-    if not report.records:
+    if not found.signatures:
         capture.notes.append(f"no log records found in the {source.replace('_', ' ')}")
     return capture
 

@@ -64,9 +64,9 @@ import tempfile
 from collections.abc import Callable
 
 from sis.harness.logs.formats.record import LogRecord
-from sis.harness.logs.parse import gc_paused, iter_records, shape_of
+from sis.harness.logs.parse import shape_of
 
-__all__ = ["PLACEHOLDERS", "normalize_text", "signature", "signatures"]
+__all__ = ["PLACEHOLDERS", "TMP_ROOTS", "normalize_text", "signature", "signatures"]
 
 PLACEHOLDERS = (
     "<tmp>",
@@ -100,6 +100,8 @@ def _tmp_roots() -> list[str]:
 
 
 _TMP_ROOTS = _tmp_roots()
+#: The directories whose paths are masked as <tmp>.
+TMP_ROOTS: tuple[str, ...] = tuple(_TMP_ROOTS)
 _TMP_MARKERS = tuple(root + "/" for root in _TMP_ROOTS)
 _TMP_ALTERNATIVES = "|".join(re.escape(r[1:]) for r in _TMP_ROOTS)
 
@@ -360,9 +362,11 @@ def signature(record: LogRecord) -> str:
 
 
 def signatures(data: str | bytes, *, mixed: bool = False) -> list[str]:
-    """The signature of every record of a capture, in order, without keeping the records."""
-    with gc_paused():
-        return [_signature(r.level, r.subsystem, r.body) for r in iter_records(data, mixed=mixed)]
+    """The signature of every record of a capture, in order, in one streaming pass that keeps
+    no record (`sis.harness.logs.stream`); equal signatures are one shared string."""
+    from sis.harness.logs.stream import scan
+
+    return scan(data, mixed=mixed).signatures
 
 
 def clear_caches() -> None:

@@ -58,6 +58,7 @@ __all__ = [
     "find_gaps",
     "gc_paused",
     "human_value",
+    "iter_line_chunks",
     "iter_records",
     "parse_file",
     "parse_text",
@@ -168,9 +169,17 @@ _GLUED = (-1, ())  # a layout marker: another record starts inside this one
 
 
 class _Parser:
+    """Parses `lines[start:stop]`; the lines after `stop` are only looked at to join a broken
+    JSON record. `base` is the number of lines before `lines` (a stream's earlier chunks), so
+    that line numbers count from the start of the capture; `next` is where to go on."""
+
     def __init__(self, lines: list[str], mixed: bool) -> None:
         self.lines = lines
         self.mixed = mixed
+        self.base = 0
+        self.start = 0
+        self.stop = len(lines)
+        self.next = 0
         self.records: list[LogRecord] = []  # found by the general path, not yet yielded
         self.problems: list[Problem] = []
         self.body_layouts: dict[str, sis_human.BodyLayout] = {}  # by shape
@@ -188,13 +197,8 @@ class _Parser:
         cache[key] = value
 
     def __iter__(self) -> Iterator[LogRecord]:
-        lines, pending = self.lines, self.records
-        body_layouts, linux_layouts = self.body_layouts, self.linux_layouts
-        json_cache, names = self.json_cache, self.names
-        human_head, level_name = sis_human.HEAD, sis_human.LEVEL_NAME
-        level_prefix = sis_human.LEVEL_PREFIX
-        json_head = sis_json.FAST_HEAD
-        i, count = 0, len(lines)
+        lines, pending, fast = self.lines, self.records, self.fast
+        i, count = self.start, self.stop
         while i < count:
             line = lines[i]
             i += 1
@@ -202,54 +206,62 @@ class _Parser:
                 line = _clean(line)
             if not line or line.isspace():
                 continue
-            # Fast paths: a whole line that is one well-formed record. Anything else (glued
-            # records, damage, other layouts) goes to the general path, `slow`.
-            c = line[0]
-            if c == "[":
-                m = human_head.match(line)
-                if m is not None:
-                    body = line[m.end() :]
-                    shape = shape_of(body)
-                    layout = body_layouts.get(shape)
-                    if layout is None:
-                        layout = _GLUED if _START.search(shape) else sis_human.body_layout(shape)
-                        self._remember(body_layouts, shape, layout)
-                    if layout is not _GLUED:
-                        secs, frac, level, subsystem = m.groups()
-                        ts = ts_us(secs, frac)
-                        # One string object for each level and subsystem, not one a record.
-                        level = level_name[level]
-                        subsystem = names.setdefault(subsystem, subsystem)
-                        yield sis_human.record(ts, level, subsystem, body, layout, line, i)
-                        continue
-                else:
-                    m = TIMESTAMP.match(line)
-                    if m is not None:
-                        text = line[m.end() :]
-                        shape = shape_of(text)
-                        linux = linux_layouts.get(shape, False)
-                        if linux is False:
-                            damaged = level_prefix.match(shape) or _START.search(shape)
-                            linux = None if damaged else linux_printk.layout(shape)
-                            self._remember(linux_layouts, shape, linux)
-                        if linux is not None:
-                            ts = ts_us(m.group(1), m.group(2))
-                            yield linux_printk.record(ts, None, text, linux, line, i)
-                            continue
-            elif c == "{":
-                m = json_head.match(line)
-                if m is not None:
-                    rest = line[m.end() :]
-                    t = json_cache.get(rest, False)
-                    if t is False:
-                        t = self._json_fast_template(line, rest)
-                    if t is not None:
-                        yield sis_json.record(t, int(m.group(1)), int(m.group(2)), line, i)
-                        continue
+            record = fast(line, i)
+            if record is not None:
+                yield record
+                continue
             i = self.slow(line, i)
             if pending:
                 yield from pending
                 pending.clear()
+        self.next = i
+
+    def fast(self, line: str, i: int) -> LogRecord | None:
+        """The record of a clean line (no control characters, not blank) that is one
+        well-formed record, or None: glued records, damage and other layouts take `slow`.
+        `i` is the line's 1-based index in `lines`."""
+        c = line[0]
+        if c == "[":
+            m = sis_human.HEAD.match(line)
+            if m is not None:
+                body = line[m.end() :]
+                shape = shape_of(body)
+                layout = self.body_layouts.get(shape)
+                if layout is None:
+                    layout = _GLUED if _START.search(shape) else sis_human.body_layout(shape)
+                    self._remember(self.body_layouts, shape, layout)
+                if layout is _GLUED:
+                    return None
+                secs, frac, level, subsystem = m.groups()
+                # One string object for each level and subsystem, not one a record.
+                level = sis_human.LEVEL_NAME[level]
+                subsystem = self.names.setdefault(subsystem, subsystem)
+                return sis_human.record(
+                    ts_us(secs, frac), level, subsystem, body, layout, line, self.base + i
+                )
+            m = TIMESTAMP.match(line)
+            if m is not None:
+                text = line[m.end() :]
+                shape = shape_of(text)
+                linux = self.linux_layouts.get(shape, False)
+                if linux is False:
+                    damaged = sis_human.LEVEL_PREFIX.match(shape) or _START.search(shape)
+                    linux = None if damaged else linux_printk.layout(shape)
+                    self._remember(self.linux_layouts, shape, linux)
+                if linux is not None:
+                    ts = ts_us(m.group(1), m.group(2))
+                    return linux_printk.record(ts, None, text, linux, line, self.base + i)
+        elif c == "{":
+            m = sis_json.FAST_HEAD.match(line)
+            if m is not None:
+                rest = line[m.end() :]
+                t = self.json_cache.get(rest, False)
+                if t is False:
+                    t = self._json_fast_template(line, rest)
+                if t is not None:
+                    ts, seq = int(m.group(1)), int(m.group(2))
+                    return sis_json.record(t, ts, seq, line, self.base + i)
+        return None
 
     def _json_fast_template(self, line: str, rest: str) -> sis_json.Template | None:
         try:
@@ -267,7 +279,7 @@ class _Parser:
 
     def slow(self, line: str, i: int) -> int:
         """Parse a line any way it may come; returns the index of the next line to read."""
-        n = i  # 1-based number of this line
+        n = self.base + i  # 1-based number of this line
         starts = [m.start() for m in _START.finditer(line)]
         if (not starts or starts[0] != 0) and _LINE_START.match(line):
             starts.insert(0, 0)
@@ -417,15 +429,59 @@ def find_gaps(records: list[LogRecord]) -> list[Gap]:
     return gaps
 
 
-def _split_lines(data: str | bytes) -> list[str]:
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        data = bytes(data).decode("utf-8", "replace")
-    if "\r\n" in data:
-        data = data.replace("\r\n", "\n")  # serial lines end in CR LF; a lone CR stays junk
-    lines = data.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines
+#: Characters of a capture split into lines at a time: memory stays flat however long it is.
+CHUNK_CHARS = 1 << 18
+
+
+def iter_line_chunks(data: str | bytes, chunk: int = CHUNK_CHARS) -> Iterator[list[str]]:
+    """The lines of a capture, a list of a few thousand at a time. Bytes are decoded as UTF-8
+    with replacement (a chunk ends at a newline, never inside a character); LF or CR LF ends
+    a line (a lone CR stays, as junk); a last line without a newline counts."""
+    if isinstance(data, (bytearray, memoryview)):
+        data = bytes(data)
+    newline: str | bytes = b"\n" if isinstance(data, bytes) else "\n"
+    pos, size = 0, len(data)
+    while pos < size:
+        end = data.find(newline, min(pos + chunk, size) - 1)  # type: ignore[arg-type]
+        end = size if end < 0 else end + 1
+        part = data[pos:end]
+        pos = end
+        text = part.decode("utf-8", "replace") if isinstance(part, bytes) else part
+        if "\r" in text:
+            text = text.replace("\r\n", "\n")  # serial lines end in CR LF
+        lines = text.split("\n")
+        if lines[-1] == "":
+            lines.pop()
+        yield lines
+
+
+class _Stream:
+    """The records of a capture, parsed a chunk of lines at a time. Each chunk keeps its last
+    few lines for the next one, so that a broken JSON record can still be joined."""
+
+    def __init__(self, data: str | bytes, mixed: bool, problems: list[Problem] | None) -> None:
+        self.data = data
+        self.parser = _Parser([], mixed)
+        if problems is not None:
+            self.parser.problems = problems
+        self.lines = 0  # lines read so far
+
+    def __iter__(self) -> Iterator[LogRecord]:
+        parser, carry = self.parser, []
+        chunks = iter_line_chunks(self.data, CHUNK_CHARS)
+        chunk = next(chunks, None)
+        while chunk is not None:
+            following = next(chunks, None)
+            lines = carry + chunk if carry else chunk
+            parser.lines, parser.start = lines, 0
+            parser.stop = len(lines) if following is None else max(0, len(lines) - MAX_JOIN_LINES)
+            yield from parser
+            carry = lines[parser.next :]
+            parser.base += parser.next
+            chunk = following
+            if chunk is None and carry:  # lines a join looked at but did not take
+                chunk, carry = carry, []
+        self.lines = parser.base
 
 
 def iter_records(
@@ -433,20 +489,16 @@ def iter_records(
 ) -> Iterator[LogRecord]:
     """The records of a capture, one at a time, as `parse_text` finds them; the problems
     go to `problems` if given. Nothing is kept: the way to go through a huge log."""
-    parser = _Parser(_split_lines(data), mixed)
-    if problems is not None:
-        parser.problems = problems
-    return iter(parser)
+    return iter(_Stream(data, mixed, problems))
 
 
 def parse_text(data: str | bytes, *, mixed: bool = False) -> ParseReport:
     """Parse a capture. `mixed=True` for a console capture where records interleave with
     shell output (non-record lines are skipped, not reported)."""
-    lines = _split_lines(data)
-    parser = _Parser(lines, mixed)
+    stream = _Stream(data, mixed, None)
     with gc_paused():
-        records = list(parser)
-    return ParseReport(records, parser.problems, find_gaps(records), len(lines))
+        records = list(stream)
+    return ParseReport(records, stream.parser.problems, find_gaps(records), stream.lines)
 
 
 def parse_file(path: str | Path, *, mixed: bool = False) -> ParseReport:
