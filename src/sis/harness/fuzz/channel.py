@@ -34,6 +34,9 @@ class BatchResult:
     seconds: float = 0.0
     #: with a crash: (program, call) that was running when the kernel died, when known
     crash_at: tuple[int, int] | None = None
+    #: the executor process ended the batch early without the kernel dying (a program
+    #: killed it, or blocked past the batch timeout): how, for the record
+    executor_status: str = ""
 
 
 class Channel(Protocol):

@@ -17,15 +17,24 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sis.contract.syscall_args import Syscall
 from sis.harness.fuzz.channel import Channel, QmpChannel
 from sis.harness.fuzz.corpus import Corpus
 from sis.harness.fuzz.crash import CrashInfo
 from sis.harness.fuzz.generate import Generator, enabled_calls
+from sis.harness.fuzz.guest_channel import (
+    GuestChannel,
+    ensure_executor_image,
+    guest_overrides,
+    has_port,
+    socket_dir,
+)
 from sis.harness.fuzz.minimize import reproduce
 from sis.harness.fuzz.program import Program
 from sis.harness.fuzz.stats import Stats
 from sis.harness.outdir import write_atomic
 from sis.harness.session import Session
+from sis.harness.targets.profile import load_profile
 
 BATCH_PROGRAMS = 128  # programs per executor round trip
 STATS_EVERY_S = 5.0
@@ -64,25 +73,45 @@ class FuzzRun:
     stop: threading.Event = field(default_factory=threading.Event)
 
 
+def fuzz_session_for(target: str, workdir: Path, name: str, append: str = "") -> Session:
+    """A Session of `target` ready to be fuzzed: the reference kernel as it is; a QEMU
+    target with its executor's virtio-serial port (and the executor built into a
+    linux-busybox image)."""
+    profile = load_profile(target)
+    overrides = {"append": append} if append else {}
+    if profile.kind != "sim":
+        ensure_executor_image(profile)
+        overrides |= guest_overrides(profile, socket_dir())
+    return Session(target, workdir=workdir, name=name, overrides=overrides or None)
+
+
 def make_session(config: FuzzConfig, index: int, workdir: Path) -> Session:
-    overrides = {"append": config.append} if config.append else None
-    return Session(
-        config.target,
-        workdir=workdir,
-        name=f"fuzz-{index}",
-        overrides=overrides,
-    )
+    return fuzz_session_for(config.target, workdir, f"fuzz-{index}", config.append)
 
 
 def make_channel(session: Session, cover: bool) -> Channel:
-    if session.profile.kind != "sim":
-        # Real kernels need an executor inside the guest (a virtio-serial channel); until
-        # then they cannot be fuzzed, and the run says so instead of pretending.
+    if session.profile.kind == "sim":
+        return QmpChannel(session, cover=cover)
+    sock = session.target.overrides.get("fuzz_sock")
+    if not sock or not has_port(session.profile):
         raise ValueError(
-            f"fuzzing {session.profile.name} needs an executor inside the guest, which this "
-            "lab does not have yet; fuzz the reference kernel (--target sis)"
+            f"{session.name} was started without the fuzz executor's port: fuzz "
+            f"{session.profile.name} with `sis fuzz --target {session.profile.name}`"
         )
-    return QmpChannel(session, cover=cover)
+    if cover:
+        raise ValueError(
+            f"coverage feedback needs the reference kernel's x-sis-kcov; "
+            f"{session.profile.name} has none (drop --cover)"
+        )
+    return GuestChannel(session, sock)
+
+
+def usable_calls(calls: list[Syscall], channel: Channel) -> list[Syscall]:
+    """The calls that exist on the channel's architecture (SIS's own calls only on SIS)."""
+    out = [c for c in calls if channel.arch in c.numbers]
+    if not out:
+        raise ValueError(f"none of the chosen syscalls exists on {channel.arch}")
+    return out
 
 
 def _prepare(config: FuzzConfig) -> tuple[FuzzRun, Corpus, list]:
@@ -172,11 +201,12 @@ def _worker(
 ) -> None:
     config = run.config
     rng = random.Random(config.seed * 1000 + index)
-    gen = Generator(rng, calls)
-    session = given or make_session(config, index, config.out / "targets")
+    session: Session | None = given
     try:
+        session = session or make_session(config, index, config.out / "targets")
         channel = make_channel(session, config.cover)
         channel.start()
+        gen = Generator(rng, usable_calls(calls, channel))
 
         def next_batch() -> list[Program]:
             pool = corpus.snapshot()
@@ -208,7 +238,7 @@ def _worker(
         run.errors.append(f"worker {index}: {type(e).__name__}: {e}")
         _event(run, event="error", worker=index, error=str(e))
     finally:
-        if given is None:
+        if given is None and session is not None:
             try:
                 session.poweroff()
             except Exception:  # noqa: S110 - the target may already be gone

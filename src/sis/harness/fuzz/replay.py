@@ -8,7 +8,6 @@ from pathlib import Path
 
 from sis.harness.fuzz.crash import CrashInfo
 from sis.harness.fuzz.program import Program
-from sis.harness.session import Session
 
 
 @dataclass
@@ -31,10 +30,9 @@ def load_program(path: Path) -> Program:
 def replay(
     program: Program, target: str, *, workdir: Path, append: str = "", repeat: int = 1
 ) -> ReplayResult:
-    from sis.harness.fuzz.fuzzer import make_channel
+    from sis.harness.fuzz.fuzzer import fuzz_session_for, make_channel
 
-    overrides = {"append": append} if append else None
-    session = Session(target, workdir=workdir, name="repro", overrides=overrides)
+    session = fuzz_session_for(target, workdir, "repro", append)
     try:
         channel = make_channel(session, cover=False)
         channel.start()
