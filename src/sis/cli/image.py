@@ -45,6 +45,13 @@ def image_build(
         ),
     ] = None,
     force: Annotated[bool, typer.Option(help="rebuild even if up to date")] = False,
+    fuzz_executor: Annotated[
+        bool,
+        typer.Option(
+            help="add the syscall executor `sis fuzz` drives over virtio-serial (compiled "
+            "with gcc; arm64: aarch64-linux-gnu-gcc)"
+        ),
+    ] = False,
 ) -> None:
     """Build a bootable image (linux-busybox: a Debian kernel + a busybox initramfs)."""
     if name not in IMAGES:
@@ -64,6 +71,7 @@ def image_build(
             force=force,
             # An explicit build looks at Debian's current packages; targets never refetch.
             refresh=True,
+            fuzz_executor=fuzz_executor,
         )
     except ImageError as e:
         fail("image", str(e), 1)
@@ -81,6 +89,8 @@ def image_build(
     if img.missing_modules:
         typer.echo(f"  this kernel has no module {', '.join(img.missing_modules)}: left out")
     profile = "linux-busybox" if img.arch == "amd64" else f"linux-busybox-{img.arch}"
+    if img.fuzz_executor:
+        typer.echo(f"  fuzz executor /sbin/sis-executor: sis fuzz --target {profile}")
     if out is None:
         typer.echo(f"  boot it:  sis check --target {profile}")
     else:

@@ -22,6 +22,7 @@ are separate functions, so another builder can reuse them and add files of its o
 from __future__ import annotations
 
 import gzip
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,7 @@ from sis.harness.images.cache import (
 )
 from sis.harness.images.cpio import Cpio
 from sis.harness.images.errors import ImageError
+from sis.harness.images.executor import executor_files
 from sis.harness.images.kernels import APT_HINT, KernelSource, find_kernel, resolve_kernel
 from sis.harness.images.modules import Module, read_module, resolve_modules
 from sis.harness.images.payload import Payload, extract_payload
@@ -98,6 +100,7 @@ class LinuxBusyboxImage:
     extracted: bool = True  # False: `vmlinux` is the compressed kernel, booted as it is
     note: str = ""  # why it was not extracted
     missing_modules: tuple[str, ...] = ()  # wanted, but this kernel has no such module
+    fuzz_executor: bool = False  # the fuzzer's syscall executor is in the initramfs
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,7 @@ def build_linux_busybox(
     busybox: str | None = None,
     force: bool = False,
     refresh: bool = False,
+    fuzz_executor: bool = False,
 ) -> LinuxBusyboxImage:
     """Build (or reuse) the linux-busybox image in `out_dir` and return its paths.
 
@@ -145,6 +149,7 @@ def build_linux_busybox(
     arch's cache directory (`default_image_dir`). `kernel`: a release or a path (see
     `kernels`); `busybox`: a path. `force` rebuilds even when the manifest matches; `refresh`
     fetches Debian's package index again before choosing (else the cached one is used).
+    `fuzz_executor` adds the fuzzer's syscall executor (`sis.harness.images.executor`).
     """
     plan = plan_image(arch, kernel, busybox, refresh=refresh)
     out_dir = Path(out_dir) if out_dir is not None else default_image_dir(plan.arch.image_name)
@@ -155,7 +160,9 @@ def build_linux_busybox(
         if kernel and plan.kernel.origin.startswith(("file", "unpacked"))
         else kernel,
         "busybox": _absolute(busybox) if busybox else None,
+        **({"fuzz_executor": True} if fuzz_executor else {}),
     }
+    extra = executor_files(plan.arch) if fuzz_executor else {}
     inputs = {
         # Any change to this builder (layout, /init, archive format) invalidates old images.
         "builder_sha256": sources_digest(*_BUILDER_SOURCES),
@@ -167,6 +174,7 @@ def build_linux_busybox(
         "busybox": file_record(plan.busybox.path),
         "modules": {m.name: file_record(m.path) for m in plan.modules},
         "disk_size": DISK_SIZE,
+        **{f"extra:{p}": hashlib.sha256(d).hexdigest() for p, (d, _) in sorted(extra.items())},
     }
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -186,7 +194,7 @@ def build_linux_busybox(
             for stale in {"vmlinux", "Image", "vmlinuz"} - {paths["vmlinux"].name}:
                 (out_dir / stale).unlink(missing_ok=True)
             write_atomic(paths["vmlinux"], payload.data)
-            write_atomic(paths["initramfs"], initramfs_archive(plan))
+            write_atomic(paths["initramfs"], initramfs_archive(plan, extra))
             previous = _kernel_record(paths["vmlinux"], payload)
             outputs = {name: path for name, path in paths.items() if name != "disk"}
             write_manifest(manifest_path, inputs, outputs, extra={"kernel": previous})
@@ -210,6 +218,7 @@ def build_linux_busybox(
         extracted=bool(previous.get("extracted", True)),
         note=str(previous.get("note", "")),
         missing_modules=plan.missing,
+        fuzz_executor=fuzz_executor,
     )
 
 
@@ -296,6 +305,9 @@ done
 
 # Power button (QMP system_powerdown): busybox acpid runs /etc/acpi/PWRF/00000080.
 acpid
+
+# Services an image adds (`initramfs_archive(plan, extra)`): /etc/sis-init.d/*.sh, in order.
+for hook in /etc/sis-init.d/*.sh; do [ -e "$hook" ] && . "$hook"; done
 
 hostname {HOSTNAME}
 ip link set lo up

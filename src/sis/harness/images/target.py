@@ -33,9 +33,14 @@ def image_dir(arch: str | None, directory: str | None, profile_path: Path | None
 
 
 def target_image(
-    arch: str | None, directory: str | None = None, profile_path: Path | None = None
+    arch: str | None,
+    directory: str | None = None,
+    profile_path: Path | None = None,
+    *,
+    fuzz_executor: bool = False,
 ) -> LinuxBusyboxImage:
-    """The linux-busybox image for a profile of `arch`, built or brought up to date."""
+    """The linux-busybox image for a profile of `arch`, built or brought up to date;
+    `fuzz_executor` adds the fuzzer's executor to it (it stays in for later builds)."""
     spec = arch_spec(arch)
     out = image_dir(arch, directory, profile_path)
     request = _recorded_request(out / "manifest.json")
@@ -45,18 +50,22 @@ def target_image(
                 f"no linux-busybox image in {out}: build it with "
                 f"`sis image build linux-busybox --arch {spec.debian} --out {out}`"
             )
-        return build_linux_busybox(out, arch=spec.debian)
+        return build_linux_busybox(out, arch=spec.debian, fuzz_executor=fuzz_executor)
     if request.get("arch") != spec.debian:
         raise ImageError(
             f"{out} holds a {request.get('arch')} image, but the profile's arch is "
             f"{arch}: build one with `sis image build linux-busybox --arch {spec.debian}`"
         )
     return build_linux_busybox(
-        out, arch=spec.debian, kernel=request.get("kernel"), busybox=request.get("busybox")
+        out,
+        arch=spec.debian,
+        kernel=request.get("kernel"),
+        busybox=request.get("busybox"),
+        fuzz_executor=fuzz_executor or bool(request.get("fuzz_executor")),
     )
 
 
-def _recorded_request(manifest: Path) -> dict[str, str | None] | None:
+def _recorded_request(manifest: Path) -> dict[str, str | bool | None] | None:
     try:
         request = json.loads(manifest.read_text())["inputs"]["request"]
     except (OSError, ValueError, KeyError, TypeError):
