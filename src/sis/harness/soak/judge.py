@@ -36,7 +36,7 @@ DEFAULT_THRESHOLDS = ("errors == 0", "panics == 0")
 _COUNTER_PREFIXES = ("net_", "disk_", "vfs_", "heap_allocs", "heap_deallocs", "heap_failures")
 _COUNTER_NAMES = {
     "syscalls_total", "syscall_rejections", "ctx_switches", "ctx_switch_count", "ctx_switch_sum_ns",
-    "forks", "interrupts", "panic_count", *COUNTERS,
+    "forks", "interrupts", "panic_count", "host_cpu_ms", *COUNTERS,
 }  # fmt: skip
 
 

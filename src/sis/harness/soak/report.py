@@ -148,8 +148,9 @@ def _svg(
         lo, hi = lo - 1, hi + 1
     pad = (hi - lo) * 0.05
     lo, hi = lo - pad, hi + pad
-    unit = "bytes" if any(m.endswith("_bytes") for m, *_ in lines) else ""
-    unit = "ns" if any(m.endswith("_ns") for m, *_ in lines) else unit
+    gauges = [m for m, *_ in lines if not is_counter(m)]  # rates are plain numbers per second
+    unit = "bytes" if any(m.endswith("_bytes") for m in gauges) else ""
+    unit = "ns" if any(m.endswith("_ns") for m in gauges) else unit
 
     def x(t: float) -> float:
         return LEFT + (t - t0) / span * (W - LEFT - RIGHT)
