@@ -39,8 +39,8 @@ def one(tmp: Path, append: str, seed: int, seconds: float, interval: float) -> d
     t, spawns, _ = values(records, "spawns")
     after = t >= leak.warmup_until
     true = theilslopes(spawns[after], t[after]).slope * LEAK_BYTES_PER_SPAWN * MIB_PER_H
-    return {"leaking": leak.leaking, "slope": leak.slope, "low": leak.low, "high": leak.high,
-            "true": true if append else 0.0}  # fmt: skip
+    return {"leaking": bool(leak.leaking), "slope": leak.slope, "low": leak.low,
+            "high": leak.high, "true": float(true) if append else 0.0}  # fmt: skip
 
 
 def main() -> None:
@@ -55,10 +55,10 @@ def main() -> None:
         for label, append in (("clean", ""), ("leak_on_spawn", "sis.bug=leak_on_spawn")):
             runs = [one(Path(tmp), append, seed, args.seconds, args.interval)
                     for seed in range(1, args.runs + 1)]  # fmt: skip
-            judged = sum(r["leaking"] for r in runs)
+            judged = int(sum(bool(r["leaking"]) for r in runs))
             out[label] = {"judged_leaking": judged, "rate": round(judged / args.runs, 3)}
             if append:
-                held = sum(r["low"] <= r["true"] <= r["high"] for r in runs)
+                held = int(sum(bool(r["low"] <= r["true"] <= r["high"]) for r in runs))
                 out[label]["interval_holds_true_rate"] = held
                 out[label]["median_slope_mib_h"] = round(
                     sorted(r["slope"] for r in runs)[len(runs) // 2], 1

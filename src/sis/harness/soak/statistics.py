@@ -143,7 +143,7 @@ def analyse_leak(
     trend = a.mk_trend == "increasing" and a.mk_p < ALPHA
     interval = a.low > min_rate
     envelope = len(a.envelope) >= 3 and a.envelope_slope >= min_rate
-    a.leaking = trend and interval and envelope
+    a.leaking = bool(trend and interval and envelope)
     fig = f"{a.slope:+.2f} MiB/h (95% interval {a.low:+.2f} .. {a.high:+.2f})"
     mk_text = f"Hamed–Rao Mann–Kendall: {a.mk_trend}, p={a.mk_p:.2g}"
     env = f"lower envelope {a.envelope_slope:+.2f} MiB/h"
