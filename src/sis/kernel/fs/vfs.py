@@ -15,7 +15,9 @@ from sis.kernel.fs.layout import NAME_MAX, PATH_MAX
 
 
 def _components(path: str) -> tuple[list[bytes], bool, bool]:
-    """(components, absolute, trailing slash) with length checks."""
+    """(components, absolute, trailing slash); the whole path's length is checked here, each
+    component's as the walk reaches it (as Linux does: a missing directory is ENOENT even
+    when a later name is too long)."""
     raw = path.encode("utf-8", "surrogateescape")
     if len(raw) > PATH_MAX:
         raise KernelError(Errno.ENAMETOOLONG, f"path of {len(raw)} bytes (limit {PATH_MAX})")
@@ -24,20 +26,23 @@ def _components(path: str) -> tuple[list[bytes], bool, bool]:
     if b"\0" in raw:
         raise KernelError(Errno.EINVAL, "path contains NUL")
     parts = [p for p in raw.split(b"/") if p]
-    for p in parts:
-        if len(p) > NAME_MAX:
-            raise KernelError(
-                Errno.ENAMETOOLONG, f"path component of {len(p)} bytes (limit {NAME_MAX})"
-            )
     return parts, raw.startswith(b"/"), raw.endswith(b"/")
 
 
 def _walk(fs: FileSystem, start: int, parts: list[bytes]) -> int:
     cur = start
     for p in parts:
+        _check_name(p)
         # "." and ".." are real directory entries: looking them up also checks `cur` is a dir.
         cur = fs.lookup(cur, decode_name(p))
     return cur
+
+
+def _check_name(p: bytes) -> None:
+    if len(p) > NAME_MAX:
+        raise KernelError(
+            Errno.ENAMETOOLONG, f"path component of {len(p)} bytes (limit {NAME_MAX})"
+        )
 
 
 @overload
@@ -70,6 +75,7 @@ def resolve(
     dir_ino = _walk(fs, start, parts[:-1])
     if not fs.stat(dir_ino).is_dir:
         raise KernelError(Errno.ENOTDIR, f"{path}: a path component is not a directory")
+    _check_name(parts[-1])
     last = decode_name(parts[-1])
     if trailing:
         # "name/" may be created as a directory, but must not name an existing file.

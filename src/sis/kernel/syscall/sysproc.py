@@ -114,6 +114,8 @@ async def sys_rt_sigaction(
     k: Kernel, t: Task, sig: int, act: int, oldact: int, setsize: int
 ) -> int:
     """Only SIG_DFL and SIG_IGN: user programs here have no signal handlers of their own."""
+    if setsize != 8:  # sizeof(sigset_t), checked first as Linux does
+        raise KernelError(Errno.EINVAL, f"sigset size {setsize}, not 8")
     if sig in (0, 9, 19) or sig > NSIG:
         raise KernelError(Errno.EINVAL)
     if oldact:
