@@ -106,3 +106,55 @@ def repro(
         typer.echo(f"crashed ({result.crash.kind}) on run {result.runs}: {result.crash.title}")
         raise typer.Exit(1)
     typer.echo(f"no crash in {result.runs} run(s); results: {result.results}")
+
+
+@fuzz_app.command()
+def validate(
+    target: Annotated[
+        list[str] | None,
+        typer.Option("--target", "-t", help="sis or a profile; repeat to compare several"),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="validation.json and validation.txt go here")] = Path(
+        "sis-out/fuzz"
+    ),
+    case: Annotated[
+        list[str] | None, typer.Option("--case", help="run only this case (repeatable)")
+    ] = None,
+) -> None:
+    """Run the differential validation suite (syscalls with one bad argument each) on each
+    TARGET and print every answer beside Linux's. Exit 1 when a target answers a case
+    otherwise than Linux with no reason recorded (or a case could not run), 0 when all agree."""
+    from rich.console import Console
+
+    from sis.harness.datafile import DataFileError
+    from sis.harness.fuzz.guest_channel import ExecutorError
+    from sis.harness.fuzz.validate import TargetRun, unexplained, validate_target, write
+    from sis.harness.qmp import QMPError
+    from sis.harness.session import TargetDied
+    from sis.harness.targets.base import TargetError
+
+    console = Console(stderr=True)
+    runs: list[TargetRun] = []
+    for t in target or ["sis"]:
+        try:
+            with console.status(f"validating {t}"):
+                run = validate_target(t, out / "targets", case)
+        except (ValueError, DataFileError, TargetError, TargetDied, QMPError, ExecutorError,
+                OSError) as e:  # fmt: skip
+            fail("fuzz", f"{t}: {e}", 2)
+        c = run.counts()
+        console.print(
+            f"{t} ({run.arch}): {len(run.answers)} cases, {c['match']} as Linux, "
+            f"{c['explained']} explained, {c['differs']} differ, {c['error']} error"
+        )
+        runs.append(run)
+    try:
+        path = write(out, runs)
+    except OSError as e:
+        fail("fuzz", f"cannot write {out}: {e.strerror or e}", 2)
+    typer.echo(path.read_text(), nl=False)
+    bad = unexplained(runs)
+    for t, a in bad:
+        console.print(f"[red]{a.verdict.upper()}[/] {t} {a.case}: {a.answer} ({a.detail})")
+    console.print(f"table: {path}  data: {out / 'validation.json'}")
+    raise typer.Exit(1 if bad else 0)

@@ -182,8 +182,22 @@ def _finish(run: FuzzRun) -> None:
             }
             for c in run.crashes.values()
         ],
+        "validation": _validation(out),
     }
     write_atomic(out / "summary.json", json.dumps(summary, indent=1) + "\n")
+
+
+def _validation(out: Path) -> dict | None:
+    """What `sis fuzz validate` wrote into the same OUT, per target, with its table."""
+    try:
+        data = json.loads((out / "validation.json").read_text())
+        return {
+            "table": str(out / "validation.txt"),
+            "targets": {t["target"]: t["counts"] for t in data["targets"]},
+            "unexplained": len(data["unexplained"]),
+        }
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _event(run: FuzzRun, **data: object) -> None:

@@ -104,6 +104,9 @@ class FuzzProgress:
                     out.print(f"    {line}", markup=False, highlight=False)
         for err in run.errors:
             out.print(f"[yellow]error[/] {err}")
+        validation = self.config.out / "validation.txt"
+        if validation.exists():
+            out.print(f"validation table (sis fuzz validate): {validation}")
         out.print(
             f"stats: {self.config.out / 'stats.prom'}  summary: {self.config.out / 'summary.json'}"
         )
