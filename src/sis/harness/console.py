@@ -348,6 +348,7 @@ class Console:
         self._death_res = tuple(_compile_text(p) for p in death_patterns)
         self._death: tuple[str, str, int] | None = None  # pattern, matched text, offset
         self._death_armed = 0
+        self._death_peers: list[Console] = []
         self._markers = itertools.count(1)
 
         self._capture: IO[bytes] | None = None
@@ -423,6 +424,9 @@ class Console:
                 self._end += len(new)
                 if self._death is None and self._death_res:
                     self._scan_death(old_end, new)
+                    if self._death is not None:
+                        for peer in self._death_peers:
+                            peer._adopt_death(self._death[0], self._death[1])
                 self._recent = (self._recent + new)[-_LOOKBACK:]
                 if len(self._live) + self._pending_len > 2 * WINDOW:
                     self._join()
@@ -685,6 +689,18 @@ class Console:
             self._death = None
             self._death_armed = self._end
             return err
+
+    def share_deaths(self, peer: Console) -> None:
+        """A death seen here from now on also ends `peer`'s waits: an oops on the kernel-log
+        line ends the command the shell line is waiting for. (One direction only.)"""
+        self._death_peers.append(peer)
+
+    def _adopt_death(self, pattern: str, matched: str) -> None:
+        with self._cond:
+            if self._death is None:
+                # Text already here still counts; a wait for anything later ends.
+                self._death = (pattern, matched, self._end)
+                self._cond.notify_all()
 
     @property
     def death(self) -> DeathString | None:

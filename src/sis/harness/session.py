@@ -56,6 +56,8 @@ CRASH_SCAN_BYTES = 4 << 20
 CRASH_SETTLE_S = 0.3
 #: How long a shell that lived through an oops has to answer.
 SURVIVAL_PROBE_S = 5.0
+#: How long a command that should have crashed the kernel may leave its report trailing.
+CRASH_WAIT_S = 3.0
 
 
 class State(enum.Enum):
@@ -289,17 +291,7 @@ class Session:
             try:
                 return self.target.run(command, timeout=timeout)
             except DeathString as e:
-                if self._survived():
-                    crash = self._diagnose(self._artifact_names(), "oops")
-                    title = crash.get("title") or e.match.strip()
-                    self._transition(State.SHELL, f"oops, the kernel survived: {title}")
-                    raise TargetDied(
-                        State.SHELL,
-                        f"kernel oops during `{command}` (the kernel survived): {title}",
-                        crash,
-                    ) from None
-                self._transition(State.CRASHED, e.match.strip())
-                raise self._died(command, e.match.strip()) from None
+                raise self._crash_of(command, e.match.strip()) from None
             except ConsoleTimeout:
                 death = self._settle_death()
                 if death:
@@ -322,7 +314,45 @@ class Session:
                     State.GONE, f"the target went away during `{command}`", crash
                 ) from None
 
+    def await_crash(self, command: str, wait: float = CRASH_WAIT_S) -> None:
+        """After `command` returned: the crash it caused may still be arriving on the kernel
+        log line (a WARN() prints while the command finishes). Wait up to `wait` seconds for a
+        death pattern or the target's end, and raise TargetDied as `run` would; return if none."""
+        with self._lock:
+            deadline = time.monotonic() + wait
+            while (seen := self._death_seen()) is None and self.target.alive():
+                if time.monotonic() >= deadline:
+                    return
+                time.sleep(0.05)
+            if seen is not None:
+                raise self._crash_of(command, seen.match.strip())
+            self._transition(State.GONE, f"process exited with status {self.target.exit_status}")
+            raise TargetDied(
+                State.GONE,
+                f"the target went away during `{command}`",
+                self._diagnose(self._artifact_names(), State.GONE.value),
+            )
+
     # -- internals ------------------------------------------------------------------------------
+    def _death_seen(self) -> DeathString | None:
+        for con in (self.target.console, self.target.log_console):
+            if con is not None and con.death is not None:
+                return con.death
+        return None
+
+    def _crash_of(self, command: str, match: str) -> TargetDied:
+        """A death pattern during `command`: an oops the kernel survived (the shell answers; a
+        FAIL of its own, no restart), else a crash."""
+        if self._survived():
+            crash = self._diagnose(self._artifact_names(), "oops")
+            title = crash.get("title") or match
+            self._transition(State.SHELL, f"oops, the kernel survived: {title}")
+            return TargetDied(
+                State.SHELL, f"kernel oops during `{command}` (the kernel survived): {title}", crash
+            )
+        self._transition(State.CRASHED, match)
+        return self._died(command, match)
+
     def _observed(self) -> tuple[State, str] | None:
         """A change visible from outside: a panic on a serial line, the process or console gone."""
         death = self.target.death()
@@ -393,11 +423,20 @@ class Session:
         for con in (self.target.console, self.target.log_console):
             if con is not None:
                 con.clear_death()
-        try:
-            probe = self.target.run("echo sis-alive", timeout=SURVIVAL_PROBE_S)
-        except ConsoleError:
-            return False
-        return probe.output.strip().endswith("sis-alive") and self.target.death() is None
+        # Twice: when the oops killed the shell itself, the first probe goes (whole or in
+        # part) to a tty nobody reads, and the shell init starts in its place answers the second.
+        for _ in range(2):
+            try:
+                probe = self.target.run("echo sis-alive", timeout=SURVIVAL_PROBE_S)
+            except ConsoleTimeout:
+                continue
+            except ConsoleError:
+                return False
+            if self.target.death() is not None:
+                return False
+            if probe.output.strip().endswith("sis-alive"):
+                return True
+        return False
 
     def _artifact_names(self) -> dict[str, str]:
         return {k: str(v) for k, v in self.target.artifacts().items()}

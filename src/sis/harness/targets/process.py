@@ -190,6 +190,7 @@ class ProcessTarget:
                     death_patterns=self.profile.panic_patterns,
                     name=f"{self.name}-log",
                 )
+                self.log_console.share_deaths(self.console)
             self.qmp = QMPMonitor(f"{self.name}-qmp", timeline=self._path("qmp-events.jsonl"))
             self.qmp.connect(socks["qmp"], timeout)
             if self.profile.start_paused:
