@@ -48,6 +48,39 @@ def check_step(step: Step, output: str, status: int | None, variables: dict[str,
     return ""
 
 
+def check_crash(spec: dict[str, str], crash: dict[str, Any]) -> str:
+    """Why a crash is not the one a step's `crash:` asks for, or "" if it is."""
+    got = crash.get("title") or "(no report)"
+    if "type" in spec and crash.get("type") != spec["type"]:
+        return f"expected a crash of type {spec['type']!r}, got {crash.get('type')!r}: {got}"
+    if "title" in spec and not re.search(spec["title"], crash.get("title", "")):
+        return f"expected a crash title matching {spec['title']!r}, got {got!r}"
+    if "frame" in spec and not re.fullmatch(spec["frame"], crash.get("frame") or ""):
+        frame = crash.get("frame") or "none"
+        return f"expected the guilty frame {spec['frame']!r}, got {frame!r} ({got})"
+    return ""
+
+
+def run_crash_step(
+    session: Session, step: Step, variables: dict[str, str]
+) -> tuple[StepResult, dict[str, Any]]:
+    """Run a step that must crash (or oops) the kernel, and check the parsed crash against
+    its `crash:`. Returns the result and the crash; the target may be left crashed."""
+    assert step.crash is not None
+    command = _substitute(step.run, variables)
+    started = time.monotonic()
+    try:
+        r = session.run(command, timeout=step.timeout)
+        session.await_crash(command)
+    except TargetDied as e:
+        why = check_crash(step.crash, e.crash)
+        output = e.crash.get("text", "")
+        return StepResult(command, output, None, time.monotonic() - started, not why, why), e.crash
+    why = f"expected a crash ({', '.join(f'{k} {v}' for k, v in step.crash.items())}), but "
+    why += f"the command finished with status {r.status} and the kernel reported nothing"
+    return StepResult(command, r.output, r.status, r.duration_s, False, why), {}
+
+
 def run_step(session: Session, step: Step, variables: dict[str, str]) -> StepResult:
     """Run one step (with its retries); TargetDied if the kernel panicked, hung or went away."""
     command = _substitute(step.run, variables)
@@ -159,13 +192,19 @@ def run_test(
     session: Session, suite: Suite, test: Test, variables: dict[str, str], started: float
 ) -> TestResult:
     steps: list[StepResult] = []
+    crash: dict[str, Any] = {}  # the last crash a `crash:` step expected and got
     for step in test.steps:
         lacking = missing(step.requires, session)
         if lacking:
             steps.append(StepResult(step.run, why=f"skipped: target lacks {', '.join(lacking)}"))
             continue
         try:
-            result = run_step(session, step, variables)
+            if session.state is not State.SHELL and crash:
+                session.ensure_shell()  # an expected crash ended the last step: come back
+            if step.crash is not None:
+                result, crash = run_crash_step(session, step, variables)
+            else:
+                result = run_step(session, step, variables)
         except TargetDied as e:
             steps.append(StepResult(_substitute(step.run, variables), ok=False, why=str(e)))
             return record(session, suite.name, test.name, FAIL, str(e), steps, started, e.crash)
@@ -181,8 +220,8 @@ def run_test(
         if not result.ok:
             where = f" (line {step.line})" if step.line else ""
             reason = f"`{result.command}`{where}: {result.why}"
-            return record(session, suite.name, test.name, FAIL, reason, steps, started)
-    return record(session, suite.name, test.name, PASS, "", steps, started)
+            return record(session, suite.name, test.name, FAIL, reason, steps, started, crash)
+    return record(session, suite.name, test.name, PASS, "", steps, started, crash)
 
 
 def _run_fixture(session: Session, steps: list[Step], variables: dict[str, str]) -> str:

@@ -21,7 +21,10 @@ from sis.harness.datafile import (
 )
 
 SUITE_DIR = Path(__file__).resolve().parent / "shell"
-_STEP_KEYS = {"run", "expect", "not_expect", "status", "timeout", "capture", "retry", "requires"}
+_STEP_KEYS = {
+    "run", "expect", "not_expect", "status", "timeout", "capture", "retry", "requires", "crash",
+}  # fmt: skip
+_CRASH_KEYS = {"type", "title", "frame"}
 _TEST_KEYS = {"name", "steps", "requires", "description"}
 _SUITE_KEYS = {"name", "description", "requires", "setup", "teardown", "tests", "reset"}
 RESETS = ("none", "snapshot")
@@ -40,6 +43,11 @@ class Step:
     retry: int = 0
     requires: list[str] = field(default_factory=list)
     line: int | None = None
+    #: The step must crash the kernel (or oops it) this way: `type` (a crash type of
+    #: sis.harness.forensics, e.g. `NULL pointer dereference`), `title` (a regex searched in
+    #: the crash's title), `frame` (a regex the guilty frame must match whole). None: an
+    #: ordinary step, for which any crash is a FAIL.
+    crash: dict[str, str] | None = None
 
 
 @dataclass
@@ -162,6 +170,7 @@ def parse_step(data: Any, path: Path, where: int | None = None) -> Step:
             path, line_of(data, "retry"), "step: 'retry' is a count of extra attempts"
         )
     return Step(
+        crash=_crash(data, path),
         run=run,
         expect=_regexes(data.get("expect"), path, line_of(data, "expect"), "expect"),
         not_expect=_regexes(
@@ -174,6 +183,28 @@ def parse_step(data: Any, path: Path, where: int | None = None) -> Step:
         requires=_strings(data.get("requires"), path, line_of(data, "requires"), "requires"),
         line=line,
     )
+
+
+def _crash(data: dict, path: Path) -> dict[str, str] | None:
+    if "crash" not in data:
+        return None
+    from sis.harness.forensics import CrashType
+
+    line = line_of(data, "crash")
+    spec = data["crash"]
+    if not isinstance(spec, dict) or not spec:
+        raise DataFileError(
+            path, line, "step: 'crash' maps type, title and/or frame to what the crash must be"
+        )
+    check_keys(spec, _CRASH_KEYS, path, "crash: ")
+    out = {str(k): str(v) for k, v in spec.items()}
+    if "type" in out and out["type"] not in {str(t) for t in CrashType}:
+        known = ", ".join(str(t) for t in CrashType)
+        raise DataFileError(path, line, f"crash: unknown type {out['type']!r} (known: {known})")
+    for key in ("title", "frame"):
+        if key in out:
+            _regexes(out[key], path, line, f"crash: {key}")
+    return out
 
 
 def _steps(value: Any, path: Path, line: int | None, what: str) -> list[Step]:
