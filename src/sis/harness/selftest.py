@@ -93,6 +93,18 @@ ROWS.append(
 )
 
 
+def _crash(session: Session, seed: int, out: Path) -> TestResult:
+    from sis.harness.crash_probe import probe_crashes
+
+    return probe_crashes(session)
+
+
+ROWS.append(
+    Row("crash/forensics", _crash, {"null_deref_ioctl": r"^kernel crashed in ioctl TIOCGETD: "
+                                    r".*\btty_ioctl_get_ldisc_private$"})
+)  # fmt: skip
+
+
 def register(row: Row) -> None:
     """Add a job's row (crash, soak, fuzz) to the matrix."""
     ROWS.append(row)
