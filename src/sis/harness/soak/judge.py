@@ -156,7 +156,12 @@ def judge(
 def headline(j: Judgement) -> str:
     """One line: the verdict and, when it failed, which rules and by how much."""
     if j.verdict == FAIL:
-        return "FAIL: " + "; ".join(r.says for r in j.failed)
+        return "FAIL: " + "; ".join(
+            f"{r.name.removeprefix('no leak in ')} {r.says}"
+            if r.name.startswith("no leak")
+            else r.says
+            for r in j.failed
+        )
     judged = [a for a in j.leaks if a.judged]
     if j.verdict == PASS:
         if judged:
