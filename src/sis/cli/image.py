@@ -52,6 +52,14 @@ def image_build(
             "with gcc; arm64: aarch64-linux-gnu-gcc)"
         ),
     ] = False,
+    crash_module: Annotated[
+        bool,
+        typer.Option(
+            help="add sis_crash.ko: writing null, bug, warn, gpf, softlockup, hungtask or panic "
+            "to /proc/sis_crash crashes the kernel that way (built against the kernel's "
+            "linux-headers package with gcc and make)"
+        ),
+    ] = False,
 ) -> None:
     """Build a bootable image (linux-busybox: a Debian kernel + a busybox initramfs)."""
     if name not in IMAGES:
@@ -72,6 +80,7 @@ def image_build(
             # An explicit build looks at Debian's current packages; targets never refetch.
             refresh=True,
             fuzz_executor=fuzz_executor,
+            crash_module=crash_module,
         )
     except ImageError as e:
         fail("image", str(e), 1)
@@ -91,6 +100,10 @@ def image_build(
     profile = "linux-busybox" if img.arch == "amd64" else f"linux-busybox-{img.arch}"
     if img.fuzz_executor:
         typer.echo(f"  fuzz executor /sbin/sis-executor: sis fuzz --target {profile}")
+    if img.crash_module:
+        typer.echo(
+            f"  crash module /proc/sis_crash: sis check --target {profile} --suite crash_forensics"
+        )
     if out is None:
         typer.echo(f"  boot it:  sis check --target {profile}")
     else:

@@ -101,6 +101,7 @@ class LinuxBusyboxImage:
     note: str = ""  # why it was not extracted
     missing_modules: tuple[str, ...] = ()  # wanted, but this kernel has no such module
     fuzz_executor: bool = False  # the fuzzer's syscall executor is in the initramfs
+    crash_module: bool = False  # sis_crash.ko is loaded: /proc/sis_crash crashes on demand
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,7 @@ def build_linux_busybox(
     force: bool = False,
     refresh: bool = False,
     fuzz_executor: bool = False,
+    crash_module: bool = False,
 ) -> LinuxBusyboxImage:
     """Build (or reuse) the linux-busybox image in `out_dir` and return its paths.
 
@@ -149,9 +151,17 @@ def build_linux_busybox(
     arch's cache directory (`default_image_dir`). `kernel`: a release or a path (see
     `kernels`); `busybox`: a path. `force` rebuilds even when the manifest matches; `refresh`
     fetches Debian's package index again before choosing (else the cached one is used).
-    `fuzz_executor` adds the fuzzer's syscall executor (`sis.harness.images.executor`).
+    `fuzz_executor` adds the fuzzer's syscall executor (`sis.harness.images.executor`);
+    `crash_module` the module that crashes on demand (`sis.harness.images.crash_module`).
     """
     plan = plan_image(arch, kernel, busybox, refresh=refresh)
+    if crash_module:
+        from dataclasses import replace
+
+        from sis.harness.images.crash_module import crash_module as build_crash_module
+
+        module = build_crash_module(plan.arch, plan.kernel.release)
+        plan = replace(plan, modules=[*plan.modules, module])
     out_dir = Path(out_dir) if out_dir is not None else default_image_dir(plan.arch.image_name)
     # Paths recorded absolute: a target replays this request from any working directory.
     request = {
@@ -161,6 +171,7 @@ def build_linux_busybox(
         else kernel,
         "busybox": _absolute(busybox) if busybox else None,
         **({"fuzz_executor": True} if fuzz_executor else {}),
+        **({"crash_module": True} if crash_module else {}),
     }
     extra = executor_files(plan.arch) if fuzz_executor else {}
     inputs = {
@@ -219,6 +230,7 @@ def build_linux_busybox(
         note=str(previous.get("note", "")),
         missing_modules=plan.missing,
         fuzz_executor=fuzz_executor,
+        crash_module=crash_module,
     )
 
 

@@ -62,6 +62,7 @@ def target_image(
         kernel=request.get("kernel"),
         busybox=request.get("busybox"),
         fuzz_executor=fuzz_executor or bool(request.get("fuzz_executor")),
+        crash_module=bool(request.get("crash_module")),
     )
 
 

@@ -40,6 +40,8 @@ class QemuTarget(ProcessTarget):
             disk = self._path("disk.img")
             if not disk.exists():
                 shutil.copyfile(built.disk, disk)  # each VM gets its own scratch disk
+            if built.crash_module:  # /proc/sis_crash: the crash_forensics suite can run
+                self.capabilities.add("crash_module")
             return {
                 "vmlinux": str(built.vmlinux),
                 "initramfs": str(built.initramfs),

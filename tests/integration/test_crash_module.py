@@ -1,0 +1,82 @@
+"""Real crashes from real Linux: the linux-busybox image built with the crash module, and the
+built-in crash_forensics suite run on it - one boot, every crash the module can cause, each
+test resumed from the just-booted snapshot - every crash with its type, title and guilty frame.
+Skipped, with the reason, without QEMU, the kernel's headers, gcc or make."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from sis.harness.images import ImageError, build_linux_busybox, default_image_dir
+from sis.harness.results import PASS, TestResult
+from sis.harness.runner import run_suite
+from sis.harness.session import Session, State, TargetDied
+from sis.harness.suites import load_suite
+from sis.harness.targets.profile import PROFILE_DIR
+
+pytestmark = [
+    pytest.mark.qemu,
+    pytest.mark.skipif(
+        shutil.which("qemu-system-x86_64") is None
+        or not list(Path("/boot").glob("vmlinuz-*-amd64")),
+        reason="qemu-system-x86_64 or a Debian kernel not installed (make qemu-deps)",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def crash_profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the linux-busybox profile that boots the image with the crash module (its own
+    cache directory: the plain image other tests boot stays as it is)."""
+    out = default_image_dir("linux-busybox-crash-module")
+    try:
+        image = build_linux_busybox(out, crash_module=True)
+    except ImageError as e:
+        pytest.skip(f"cannot build the crash module: {e}")
+    assert image.crash_module and "sis_crash" in image.modules
+    text = (PROFILE_DIR / "linux-busybox.yaml").read_text()
+    text = text.replace(
+        "  builder: linux-busybox\n", f"  builder: linux-busybox\n  dir: {out}\n", 1
+    )
+    profile = tmp_path_factory.mktemp("profile") / "linux-busybox-crash.yaml"
+    profile.write_text(text)
+    return profile
+
+
+def test_every_crash_of_the_module_is_parsed_with_its_title_and_guilty_frame(
+    crash_profile: Path, tmp_path: Path
+):
+    results: list[TestResult] = []
+    with Session(str(crash_profile), workdir=tmp_path) as s:
+        assert "crash_module" in s.capabilities
+        run_suite(s, load_suite("crash_forensics"), results.append)
+        booted = sum(not b.restored for b in s.boots)
+    failed = [(r.test, r.reason) for r in results if r.verdict != PASS]
+    assert not failed
+    titles = {r.crash["title"] for r in results}
+    assert titles >= {
+        "BUG: kernel NULL pointer dereference in sis_crash_null",
+        "kernel BUG in sis_crash_bug",
+        "WARNING in sis_crash_warn",
+        "general protection fault in sis_crash_gpf",
+        "BUG: soft lockup in sis_crash_lockup",
+        "INFO: task hung in sis_crash_hung",
+        "kernel panic: sis_crash: panic as asked",
+    }
+    # One boot; every other start was a resume of its snapshot.
+    assert booted == 1
+    assert all(not r.crash["corrupted"] for r in results)
+
+
+def test_an_oops_that_kills_the_shell_itself_is_survived(crash_profile: Path, tmp_path: Path):
+    # `echo` is a builtin: the oops kills the shell, and init starts another one.
+    with Session(str(crash_profile), workdir=tmp_path) as s:
+        with pytest.raises(TargetDied) as died:
+            s.run("echo null > /proc/sis_crash")
+        assert died.value.state is State.SHELL, str(died.value)
+        assert "the kernel survived" in str(died.value)
+        assert died.value.crash["frame"] == "sis_crash_null"
+        assert s.run("echo alive").output == "alive"
