@@ -12,8 +12,8 @@ citing docs/contract.md; any other difference is a finding.
 Notation: `path("~/x")` is a path argument (`~` is the case's own name, so cases sharing a
 batch directory never meet); `ret(k)` is what call k returned; SCRATCH_END is 8 bytes before
 the end of the executor's 64 KiB scratch buffer, after which comes a page no access may
-touch, on both kernels; `oflags(...)` are open flags, translated per architecture (x86_64
-numbers O_DIRECTORY and O_NOFOLLOW differently from the generic table SIS uses)."""
+touch, on both kernels; `oflags(...)` are open flags in the generic numbering SIS uses (the
+guest channel translates them for x86_64, as it does for every fuzz program)."""
 
 from __future__ import annotations
 
@@ -30,8 +30,6 @@ NONCANONICAL = 0x0000_8000_0000_0000  # just past the top of user space
 HIGH = 0xFFFF_FFFF_FFFF_F000  # with a length of two pages, pointer+length wraps around
 FDCWD = sc.AT_FDCWD
 MODE = 0o644
-#: Linux x86_64's numbers for the open flags whose value differs from the generic table.
-_X86_OPEN = {sc.O_DIRECTORY: 0o200000, sc.O_NOFOLLOW: 0o400000}
 #: The difference the contract itself makes: every argument is checked before the handler
 #: runs (section 10), where Linux checks a buffer only as far as it copies.
 EAGER = (
@@ -130,22 +128,12 @@ class Case:
                     wire.append(f"@data+{len(data)}" if data else "@data")
                     data += raw
                 elif isinstance(a, OpenFlags):
-                    wire.append(_open_flags(a.value, arch))
+                    wire.append(a.value)
                 else:
                     assert isinstance(a, int | str), a
                     wire.append(a)
             calls.append(Call(name, wire, data or None))
         return Program(calls)
-
-
-def _open_flags(value: int, arch: str) -> int:
-    if arch != "linux-x86_64":
-        return value
-    out = value
-    for generic, x86 in _X86_OPEN.items():
-        if value & generic:
-            out = (out & ~generic) | x86
-    return out
 
 
 def _case(name: str, what: str, calls: list, linux: str, **kw: str) -> Case:

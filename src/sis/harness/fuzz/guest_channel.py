@@ -32,8 +32,8 @@ PORT_NAME = "org.sis.fuzz"
 VERSION = 1
 MAGIC_Q = 0x51534953  # "SISQ"
 MAGIC_A = 0x41534953  # "SISA"
-#: A blocked call is interrupted (EINTR) after this long: TCG is slow, so more than on SIS.
-CALL_TIMEOUT = 0.05
+#: A blocked call is interrupted (EINTR) after this long (SIS: 1 ms; TCG is slower).
+CALL_TIMEOUT = 0.005
 #: The executor kills a batch's child after this long; the lab waits a little longer.
 BATCH_TIMEOUT = 10.0
 HELLO_TIMEOUT = 30.0
@@ -48,6 +48,22 @@ _RESULT = struct.Struct("<qII")
 #: uname's machine -> the descriptions' architecture
 ARCHES = {"x86_64": "linux-x86_64", "aarch64": "linux-arm64"}
 STATUS = {1: "killed by signal", 2: "exited with status", 3: "timed out at call"}
+#: Programs speak the generic (SIS, arm64) open flags; x86_64 numbers four of them otherwise:
+#: generic bit -> x86_64 bit (O_DIRECTORY, O_NOFOLLOW, O_DIRECT, O_LARGEFILE).
+X86_64_OPEN_FLAGS = {0o40000: 0o200000, 0o100000: 0o400000, 0o200000: 0o40000, 0o400000: 0o100000}
+#: calls whose argument at this index holds open flags
+OPEN_FLAGS_ARG = {"openat": 2}
+
+
+def arch_open_flags(value: int, arch: str) -> int:
+    """Generic open flags as `arch` numbers them."""
+    if arch != "linux-x86_64" or not isinstance(value, int):
+        return value
+    out = value & ~sum(X86_64_OPEN_FLAGS)
+    for generic, native in X86_64_OPEN_FLAGS.items():
+        if value & generic:
+            out |= native
+    return out
 
 
 class ExecutorError(Exception):
@@ -205,7 +221,11 @@ class GuestChannel:
                 nr = DESCRIPTIONS[c.name].numbers.get(self.arch)
                 if nr is None:
                     raise ValueError(f"syscall {c.name} does not exist on {self.arch}")
-                args = b"".join(_arg(a, base) for a in c.args)
+                values = list(c.args)
+                flags = OPEN_FLAGS_ARG.get(c.name)
+                if flags is not None and flags < len(values) and isinstance(values[flags], int):
+                    values[flags] = arch_open_flags(values[flags], self.arch)
+                args = b"".join(_arg(a, base) for a in values)
                 args += _ARG.pack(0, 0, 0) * (6 - len(c.args))
                 data = c.data or b""
                 parts.append(_CALL.pack(nr, len(c.args), len(data), 0) + args + data)
@@ -287,6 +307,7 @@ class GuestChannel:
 
 def _arg(a: object, base: int) -> bytes:
     if isinstance(a, int):
+        a &= (1 << 64) - 1  # a register holds 64 bits, whatever a mutation made of it
         return _ARG.pack(0, 0, a if a < 1 << 63 else a - (1 << 64))
     assert isinstance(a, str)
     k = ret_ref(a)
