@@ -54,6 +54,10 @@ INTERRUPT_GRACE_S = 5.0
 CRASH_SCAN_BYTES = 4 << 20
 #: A crash report takes a moment to finish arriving after its first line.
 CRASH_SETTLE_S = 0.3
+#: A report is written line by line (a 60-line oops takes ~0.5 s at 115200 baud): it is over
+#: when the serial lines have been quiet this long, or after REPORT_MAX_S.
+REPORT_QUIET_S = 0.3
+REPORT_MAX_S = 5.0
 #: How long a shell that lived through an oops has to answer.
 SURVIVAL_PROBE_S = 5.0
 #: How long a command that should have crashed the kernel may leave its report trailing.
@@ -414,7 +418,7 @@ class Session:
     def _survived(self) -> bool:
         """After a crash pattern: did the kernel live on (an oops that killed only the task)?
         Not if the process ended, the machine reported a panic, or the shell does not answer."""
-        time.sleep(CRASH_SETTLE_S)
+        self._await_quiet()
         qmp = self.target.qmp
         if not self.target.alive() or (
             qmp is not None and any(ev.name == "GUEST_PANICKED" for ev in qmp.events)
@@ -437,6 +441,23 @@ class Session:
             if probe.output.strip().endswith("sis-alive"):
                 return True
         return False
+
+    def _await_quiet(self) -> None:
+        """Wait for the end of a report still arriving: its later lines (`Call Trace:`) must
+        not count as a second death once the first is cleared."""
+        captures = [
+            con.capture_path
+            for con in (self.target.console, self.target.log_console)
+            if con is not None and con.capture_path is not None
+        ]
+        deadline = time.monotonic() + REPORT_MAX_S
+        sizes: list[int] = []
+        while time.monotonic() < deadline:
+            time.sleep(REPORT_QUIET_S)
+            now = [_size(p) for p in captures]
+            if now == sizes:
+                return
+            sizes = now
 
     def _artifact_names(self) -> dict[str, str]:
         return {k: str(v) for k, v in self.target.artifacts().items()}
@@ -491,6 +512,13 @@ def start_sessions(
             s.kill()
         raise
     return list(zip(labels, sessions, strict=True))
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return -1
 
 
 def _read_tail(path: str | None) -> str:
