@@ -54,6 +54,7 @@ def test_every_crash_of_the_module_is_parsed_with_its_title_and_guilty_frame(
         assert "crash_module" in s.capabilities
         run_suite(s, load_suite("crash_forensics"), results.append)
         booted = sum(not b.restored for b in s.boots)
+        survived = [why for _, _, why in s.history if why.startswith("oops, the kernel survived")]
     failed = [(r.test, r.reason) for r in results if r.verdict != PASS]
     assert not failed
     titles = {r.crash["title"] for r in results}
@@ -69,6 +70,8 @@ def test_every_crash_of_the_module_is_parsed_with_its_title_and_guilty_frame(
     # One boot; every other start was a resume of its snapshot.
     assert booted == 1
     assert all(not r.crash["corrupted"] for r in results)
+    # Only the panic ends the machine: every oops, warning, lockup and hung task is survived.
+    assert len(survived) == len(results) - 1, survived
 
 
 def test_an_oops_that_kills_the_shell_itself_is_survived(crash_profile: Path, tmp_path: Path):
