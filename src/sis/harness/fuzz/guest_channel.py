@@ -203,11 +203,9 @@ class GuestChannel:
         ends = starts[1:] + [total]
         out.results = [flat[a:b] for a, b in zip(starts, ends, strict=True)]
         if header is None:
+            # The guest answers only at the end of a batch: which call it died in is not
+            # known (crash_at stays None), and minimization tries every program.
             out.crash = self._death()
-            died = len(flat)
-            if died < total and starts:
-                p = max(i for i, s in enumerate(starts) if s <= died)
-                out.crash_at = (p, died - starts[p])
         return out
 
     def _encode(self, programs: list[Program]) -> tuple[bytes, list[int], int]:
