@@ -122,6 +122,9 @@ class Session:
         self.boots: list[Boot] = []
         self.history: list[tuple[float, State, str]] = []
         self.snapshot = False  # a just-booted snapshot exists to reset to
+        # Crashes of this boot's captures already diagnosed, per capture: the next diagnosis
+        # is the first one after them, not a follow-on warning the kernel printed later.
+        self._diagnosed: dict[str, int] = {}
         self._journal = self.target.workdir / f"{self.target.name}.session.jsonl"
 
     # -- what phases read -----------------------------------------------------------------------
@@ -187,6 +190,7 @@ class Session:
             self._transition(State.BOOTING, "resume the snapshot" if restore else "start")
             boot = Boot(number=self.target.boots + 1, restored=restore)
             self.boots.append(boot)
+            self._diagnosed = {}
             started = time.monotonic()
             try:
                 self.target.start(restore=restore)
@@ -399,7 +403,9 @@ class Session:
         for kind in ("kernel_log", "console"):
             crashes = find_crashes(_read_tail(artifacts.get(kind)), os_hint=hint)
             if crashes:
-                return _crash_view(crashes[-1])
+                first_new = min(self._diagnosed.get(kind, 0), len(crashes) - 1)
+                self._diagnosed[kind] = len(crashes)
+                return _crash_view(crashes[first_new])
         if how == State.HUNG.value:
             return _crash_view(outcome_crash("hang", "a command did not finish"))
         if how == State.GONE.value:
@@ -410,6 +416,8 @@ class Session:
         """The crash during `command`, titled by forensics when its report can be parsed."""
         time.sleep(CRASH_SETTLE_S)  # the rest of the report is still on its way
         crash = self._diagnose(self._artifact_names(), State.CRASHED.value)
+        if self.boots:
+            self.boots[-1].crash = crash  # what ended the boot, as the FAIL says
         what = crash.get("title") or death
         return TargetDied(
             State.CRASHED, f"{self.profile.crash_says} during `{command}`: {what}", crash

@@ -103,7 +103,7 @@ SKIP = compile_all(
         # the report and panic machinery
         r"panic|nmi_panic|__warn|warn_slowpath.*|__warn_printk|report_bug|handle_bug|die|__die.*",
         r"oops_end|page_fault_oops|kernelmode_fixup_or_oops|no_context|fixup_exception",
-        r"dump_stack.*|show_stack.*|show_regs|__show_regs|show_trace.*|print_report|print_address_description.*",
+        r"dump_stack.*|dump_backtrace|show_stack.*|show_regs|__show_regs|show_trace.*|print_report|print_address_description.*",
         r"_*kasan_.*|check_memory_region.*|__asan_.*|_*kmsan_.*|_*ubsan_.*|kfence_.*",
         # x86 exception entry
         r"do_error_trap|do_trap|exc_.*|asm_exc_.*|__bad_area.*|bad_area.*|do_user_addr_fault",
