@@ -18,6 +18,7 @@ guest channel translates them for x86_64, as it does for every fuzz program)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sis.contract import syscalls as sc
 from sis.harness.fuzz.program import Call, Program
@@ -136,7 +137,7 @@ class Case:
         return Program(calls)
 
 
-def _case(name: str, what: str, calls: list, linux: str, **kw: str) -> Case:
+def _case(name: str, what: str, calls: list, linux: str, **kw: Any) -> Case:
     return Case(name, what, tuple(calls), linux, **kw)
 
 
@@ -370,6 +371,9 @@ CASES: tuple[Case, ...] = (
         "read_length_past_max", "read of 0x7ffff001 bytes into a valid buffer",
         [*file_with_data(), c("pread64", ret(0), SCRATCH, 0x7FFFF001, 0)], "16",
         sis="EINVAL", why=LENGTH_CHECKED,
+        # On arm64 the executor's scratch lies within 2 GiB of the top of user space, so
+        # Linux's range check answers EFAULT there for where the buffer is, not for its length.
+        arches=frozenset({"sis", "linux-x86_64"}),
     ),
     _case("mmap_zero_length", "mmap of 0 bytes",
           [c("mmap", 0, 0, 3, sc.MAP_PRIVATE | sc.MAP_ANONYMOUS, -1, 0)], "EINVAL"),
