@@ -307,3 +307,32 @@ def test_a_guest_that_dies_mid_batch_is_a_crash_not_an_answer(tmp_path: Path, mo
     assert res.crash is not None and seen == ["panic"]
     assert res.crash_at is None and res.results == [[]]
     server.close()
+
+
+# -- the command ------------------------------------------------------------------------------------
+def test_sis_fuzz_validate_prints_the_table_and_exits_1_on_an_unexplained_difference(
+    tmp_path: Path, monkeypatch
+):
+    from typer.testing import CliRunner
+
+    from sis.cli.fuzz import fuzz_app
+    from sis.harness.fuzz import validate as v
+
+    def fake(target, workdir, names=None, on_case=None):
+        channel = FakeChannel(None)
+        channel.arch = "sis" if target == "sis" else "linux-x86_64"
+        return run_cases(channel, target, names)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(v, "validate_target", fake)
+    runner = CliRunner()
+    args = ["validate", "--out", str(tmp_path), "--case", "openat_empty_path"]
+    agree = runner.invoke(fuzz_app, [*args, "-t", "sis", "-t", "linux-busybox"])
+    assert agree.exit_code == 0, agree.output
+    assert "openat_empty_path" in agree.output and "linux-busybox" in agree.output
+    differ = runner.invoke(fuzz_app, [*args, "--case", "close_negative"])
+    assert differ.exit_code == 1
+    assert "DIFFERS sis close_negative: ENOENT" in differ.output
+    summary = (tmp_path / "validation.txt").read_text()
+    assert summary.startswith("case") and "close_negative" in summary
+    bad = runner.invoke(fuzz_app, [*args, "--case", "no_such_case"])
+    assert bad.exit_code == 2 and "no validation case 'no_such_case'" in bad.output

@@ -116,6 +116,11 @@ def usable_calls(calls: list[Syscall], channel: Channel) -> list[Syscall]:
 
 def _prepare(config: FuzzConfig) -> tuple[FuzzRun, Corpus, list]:
     calls = enabled_calls(config.syscalls)  # a bad --syscalls fails before anything boots
+    if config.cover and load_profile(config.target).kind != "sim":
+        raise ValueError(
+            f"coverage feedback needs the reference kernel's x-sis-kcov; {config.target} has "
+            "none (drop --cover)"
+        )
     for sub in ("corpus", "crashes", "targets"):
         (config.out / sub).mkdir(parents=True, exist_ok=True)
     run = FuzzRun(config)
