@@ -37,8 +37,9 @@ CALL_TIMEOUT = 0.005
 #: The executor kills a batch's child after this long; the lab waits a little longer.
 BATCH_TIMEOUT = 10.0
 HELLO_TIMEOUT = 30.0
-MAX_CALLS = 1024
+MAX_CALLS = 4096  # a whole crashing batch as one program, when minimizing
 MAX_OUTPUT = 1 << 20
+MAX_DATA = 16 << 20  # input bytes of a whole batch
 SCRATCH = 64 << 10
 
 _HEADER = struct.Struct("<6I")
@@ -211,7 +212,7 @@ class GuestChannel:
     def _encode(self, programs: list[Program]) -> tuple[bytes, list[int], int]:
         parts: list[bytes] = []
         starts: list[int] = []
-        total = output = 0
+        total = output = data_bytes = 0
         for p in programs:
             base = total
             starts.append(base)
@@ -226,10 +227,14 @@ class GuestChannel:
                 args = b"".join(_arg(a, base) for a in values)
                 args += _ARG.pack(0, 0, 0) * (6 - len(c.args))
                 data = c.data or b""
+                data_bytes += len(data)
                 parts.append(_CALL.pack(nr, len(c.args), len(data), 0) + args + data)
                 total += 1
-        if not 0 < total <= MAX_CALLS or output > MAX_OUTPUT:
-            raise ValueError(f"a batch holds 1 to {MAX_CALLS} calls, not {total}")
+        if not 0 < total <= MAX_CALLS or output > MAX_OUTPUT or data_bytes > MAX_DATA:
+            raise ValueError(
+                f"a batch holds 1 to {MAX_CALLS} calls and {MAX_DATA} input bytes, not "
+                f"{total} and {data_bytes}"
+            )
         return b"".join(parts), starts, total
 
     def _exchange(

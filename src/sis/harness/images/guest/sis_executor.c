@@ -48,8 +48,8 @@
 #include <unistd.h>
 
 #define VERSION 1
-#define MAX_CALLS 1024
-#define MAX_DATA (4u << 20)
+#define MAX_CALLS 4096
+#define MAX_DATA (16u << 20)
 #define SCRATCH (64u << 10)
 #define PAGE 4096u
 #define MAGIC_Q 0x51534953u /* "SISQ" */
