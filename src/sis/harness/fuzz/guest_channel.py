@@ -12,9 +12,11 @@ The wire format is fixed-size little-endian records (see guest/sis_executor.c)."
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import errno
 import os
+import shutil
 import socket
 import struct
 import tempfile
@@ -327,4 +329,5 @@ def socket_dir() -> Path:
     """A short private directory for the port's socket (unix paths stop at 107 bytes)."""
     path = Path(tempfile.mkdtemp(prefix="sis-fz-"))
     os.chmod(path, 0o700)
+    atexit.register(shutil.rmtree, path, True)  # QEMU leaves its socket file behind
     return path
