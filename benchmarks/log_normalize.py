@@ -181,9 +181,12 @@ def child(name: str, path: str) -> dict[str, object]:
         groups = [miner.add_log_message(m)["cluster_id"] for m in messages]
         elapsed = time.perf_counter() - started
     else:
+        from sis.harness.logs import stream
         from sis.harness.logs.normalize import signature, signatures
         from sis.harness.logs.parse import parse_text
 
+        stream.line_key("")  # its imports (numpy) are not the pipeline's memory or time
+        gc.collect()
         base = _rss_kib("VmRSS")
         peak_ok = _reset_peak()
         started = time.perf_counter()

@@ -51,9 +51,10 @@ to itself.
 
 Speed: the rules are one compiled pattern that begins with a character class, so the regex
 engine skips to candidate characters without trying the rules, and then branches on the
-token's first character. The rules treat every digit alike except ``0`` (of ``0x``), so what
-they mask in a text is cached by the text's *shape* (digits 2-9 made alike) and replayed on
-every text of that shape: records that differ only in their numbers are masked once.
+token's first character. The rules treat every digit alike except a ``0`` that starts a token
+(of ``0x``), so what they mask in a text is cached by the text's *shape* (`shape_of`: digits
+made alike but a number's leading zero) and replayed on every text of that shape: records
+that differ only in their numbers are masked once.
 """
 
 from __future__ import annotations
@@ -85,7 +86,10 @@ PLACEHOLDERS = (
     "<num>",
 )
 
-_CACHE_SIZE = 1 << 16
+# Shapes repeat (records that differ only in their numbers); whole records rarely do, and
+# the streaming pipeline keeps its own cache of lines, so the record cache is small.
+_SHAPE_CACHE_SIZE = 1 << 14
+_RECORD_CACHE_SIZE = 1 << 12
 _DIGIT = re.compile(r"\d", re.ASCII)
 _HEX = "[0-9a-fA-F]"
 _H16 = f"{_HEX}{{1,4}}"
@@ -317,7 +321,7 @@ def _may_change(text: str) -> bool:
     return _DIGIT.search(text) is not None or any(m in text for m in _TMP_MARKERS)
 
 
-@functools.lru_cache(maxsize=_CACHE_SIZE)
+@functools.lru_cache(maxsize=_SHAPE_CACHE_SIZE)
 def _spans(shape: str) -> tuple[Span, ...] | None:
     """What to mask in any text of this shape, or None if one pass is not enough."""
     spans = _pass(shape)
@@ -350,7 +354,7 @@ def normalize_text(text: str) -> str:
     return _apply(text, spans) if spans else text
 
 
-@functools.lru_cache(maxsize=_CACHE_SIZE)
+@functools.lru_cache(maxsize=_RECORD_CACHE_SIZE)
 def _signature(level: str | None, subsystem: str, body: str) -> str:
     text = normalize_text(f"{subsystem}: {body}" if subsystem else body)
     return f"{level} {text}" if level else text

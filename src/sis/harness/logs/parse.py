@@ -24,7 +24,7 @@ do not take part in gap detection, so a truncated record also shows as a missing
 SIS human format and Linux carry no sequence numbers: no gaps there.)
 
 Long logs are cheap: where the parts of a text record are is found once per *shape* (the
-text with its digits 2-9 made alike) and reused for every record that differs only in its
+text with its digits made alike but a number's leading zero) and reused for every record that differs only in its
 numbers; a JSON record's text after ``ts`` and ``seq`` is decoded once however often it
 repeats; the cyclic garbage collector, which would only rescan the many new objects, is
 paused while parsing; and `iter_records` streams records without keeping them.
@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import re
+import string
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,7 @@ __all__ = [
     "gc_paused",
     "human_value",
     "iter_line_chunks",
+    "iter_text_chunks",
     "iter_records",
     "parse_file",
     "parse_text",
@@ -148,19 +150,27 @@ def _excerpt(text: str) -> str:
     return text if len(text) <= _EXCERPT else text[: _EXCERPT - 3] + "..."
 
 
-# Where the parts of a text record are depends only on the record's *shape*, its text with
-# the digits 2-9 made alike (no pattern of the formats tells them apart). A layout found once
-# serves every record that differs only in its numbers, which is most of a long log.
+# Where the parts of a text record are depends only on the record's *shape*: its text with
+# every digit made a 1 but a zero that starts a token. No pattern of the formats tells other
+# digits apart; a zero does matter where ``0x`` or a JSON number may start, and neither
+# starts after a letter, a digit, ``_`` or ``.``. A layout found once serves every record
+# that differs only in its numbers, which is most of a long log.
 
+#: What a zero may follow and still be like any other digit.
+ZERO_FOLDS_AFTER = string.digits + string.ascii_letters + "_."
 _SHAPE = str.maketrans("23456789", "11111111")
 _SHAPE_ASCII = bytes(range(256)).replace(b"23456789", b"11111111")
+_INNER_ZERO = re.compile(f"(?<=[{re.escape(ZERO_FOLDS_AFTER)}])0")
 
 
 def shape_of(text: str) -> str:
-    """`text` with the digits 2-9 turned into 1 (same length, same offsets)."""
+    """`text` with every digit turned into 1 but zeros that start a token (same length,
+    same offsets). `sis.harness.logs.stream` keys lines the same way."""
     if text.isascii():  # the common case, and much faster through bytes
-        return text.encode("ascii").translate(_SHAPE_ASCII).decode("ascii")
-    return text.translate(_SHAPE)
+        text = text.encode("ascii").translate(_SHAPE_ASCII).decode("ascii")
+    else:
+        text = text.translate(_SHAPE)
+    return _INNER_ZERO.sub("1", text) if "0" in text else text
 
 
 # ------------------------------------------------------------------------------ the parser
@@ -173,8 +183,9 @@ class _Parser:
     JSON record. `base` is the number of lines before `lines` (a stream's earlier chunks), so
     that line numbers count from the start of the capture; `next` is where to go on."""
 
-    def __init__(self, lines: list[str], mixed: bool) -> None:
+    def __init__(self, lines: list[str], mixed: bool, cache_limit: int = _CACHE_LIMIT) -> None:
         self.lines = lines
+        self.cache_limit = cache_limit  # entries in each of the caches below
         self.mixed = mixed
         self.base = 0
         self.start = 0
@@ -190,9 +201,8 @@ class _Parser:
     def problem(self, n: int, reason: str, text: str = "") -> None:
         self.problems.append(Problem(n, reason, _excerpt(text)))
 
-    @staticmethod
-    def _remember(cache: dict, key: str, value: object) -> None:
-        if len(cache) >= _CACHE_LIMIT:
+    def _remember(self, cache: dict, key: str, value: object) -> None:
+        if len(cache) >= self.cache_limit:
             cache.clear()
         cache[key] = value
 
@@ -433,10 +443,13 @@ def find_gaps(records: list[LogRecord]) -> list[Gap]:
 CHUNK_CHARS = 1 << 18
 
 
-def iter_line_chunks(data: str | bytes, chunk: int = CHUNK_CHARS) -> Iterator[list[str]]:
-    """The lines of a capture, a list of a few thousand at a time. Bytes are decoded as UTF-8
-    with replacement (a chunk ends at a newline, never inside a character); LF or CR LF ends
-    a line (a lone CR stays, as junk); a last line without a newline counts."""
+def iter_text_chunks(
+    data: str | bytes, chunk: int = CHUNK_CHARS, *, crlf: bool = True
+) -> Iterator[str]:
+    """A capture as pieces of text of about `chunk` characters, each ending at a newline
+    (but perhaps the last). Bytes are decoded as UTF-8 with replacement (a piece never ends
+    inside a character); CR LF becomes LF unless `crlf` is false (a lone CR stays, as
+    junk)."""
     if isinstance(data, (bytearray, memoryview)):
         data = bytes(data)
     newline: str | bytes = b"\n" if isinstance(data, bytes) else "\n"
@@ -447,8 +460,15 @@ def iter_line_chunks(data: str | bytes, chunk: int = CHUNK_CHARS) -> Iterator[li
         part = data[pos:end]
         pos = end
         text = part.decode("utf-8", "replace") if isinstance(part, bytes) else part
-        if "\r" in text:
+        if crlf and "\r" in text:
             text = text.replace("\r\n", "\n")  # serial lines end in CR LF
+        yield text
+
+
+def iter_line_chunks(data: str | bytes, chunk: int = CHUNK_CHARS) -> Iterator[list[str]]:
+    """The lines of a capture, a list of a few thousand at a time (`iter_text_chunks`): LF
+    or CR LF ends a line; a last line without a newline counts."""
+    for text in iter_text_chunks(data, chunk):
         lines = text.split("\n")
         if lines[-1] == "":
             lines.pop()

@@ -1,86 +1,125 @@
 """Raw capture text to event signatures in one pass: what `signatures`, baselines and log
-checks use. Lines are read a chunk at a time and records are never kept, so memory stays flat
+checks use. Text is read a chunk at a time and records are never kept, so memory stays flat
 however long the log; equal signatures are one shared string.
 
 Most lines of a long log are a few templates with other numbers and hex values. So a line
-that is one well-formed record is looked up by its *key*, the line with its digits 1-9 made
-alike and its stand-alone hex tokens (``0x…``, MACs, UUIDs, 16-digit addresses, hashes,
-temporary paths) replaced by a same-length stand-in of the same kind; the key keeps the
-line's length, so positions in it are positions in the line. The first line of a key is
-parsed and normalized, then *probed*: its digits and hex tokens are changed (same kind,
-same length) and the signature computed again. If nothing changes, every line of that key
-has that signature and the next ones cost a dictionary lookup; if only digits that the
-signature keeps change (``eth0``, ``spectre_v4``), it records where they come from in the
-line and builds the signature from them; anything else is parsed every time. Parsing and
-masking treat the digits 1-9 alike (`sis.harness.logs.normalize`), which is what makes a key
-stand for all its lines.
+that is one well-formed record is looked up by its *key*: the line with every digit made a
+1 but a zero that starts a number (`sis.harness.logs.parse.shape_of`; computed for a whole
+chunk at once), and, when that key is not known, its stand-alone hex tokens (``0x…``, MACs,
+UUIDs, 16-digit addresses, hashes, temporary paths) replaced by a same-length stand-in of
+their kind. A key keeps the line's length, so positions in it are positions in the line.
+
+The first line of a key is parsed and normalized; when the key comes again, the line is
+*probed*: its digits and hex tokens are changed (same kind, same length) and the signature
+computed again. If nothing changes, every line of that key has that signature and the next
+ones cost a dictionary lookup; if only digits that the signature keeps change (``eth0``,
+``spectre_v4``), it records where they come from in the line and builds the signature from
+them; anything else is parsed every time. Parsing and masking treat digits alike but a
+number's leading zero, which is what makes a key stand for all its lines, and probe lines
+have their key's shape, so probing meets the parser's and normalizer's caches.
 """
 
 from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from sis.harness.logs import parse as _parse
 from sis.harness.logs.normalize import TMP_ROOTS
 from sis.harness.logs.normalize import signature as signature_of
-from sis.harness.logs.parse import (
-    MAX_JOIN_LINES,
-    LogRecord,
-    Problem,
-    _clean,
-    _Parser,
-    gc_paused,
-    iter_line_chunks,
-)
+from sis.harness.logs.parse import MAX_JOIN_LINES, LogRecord, Problem, _clean, _Parser, gc_paused
 
-__all__ = ["LogScan", "scan"]
+__all__ = ["LogScan", "line_key", "scan"]
 
 _CACHE_LIMIT = 1 << 17
+_PARSER_CACHE_LIMIT = 1 << 12
 _ONCE = object()  # a key seen once: not probed yet
-_DIGITS = bytes(range(256)).replace(b"0123456789", b"1111111111")
-# A zero that parsing or masking tells from other digits: ``0x`` hex, and where JSON would
-# read it as a leading zero (after ':', ',', '[', '-' or a blank). Marked before folding.
-_ZERO_MARKS = (
-    (b"0x", b"\x86x"),
-    (b":0", b":\x86"),
-    (b",0", b",\x86"),
-    (b"[0", b"[\x86"),
-    (b"-0", b"-\x86"),
-    (b" 0", b" \x86"),
-)
-_MARKED_BEFORE = frozenset(":,[- ")
-_TMP = b"|".join(re.escape(r.lstrip("/").encode()) for r in TMP_ROOTS)
+_BLANK = object()  # a key whose lines give nothing: blank, or shell output in a console
+
+# -- keys ---------------------------------------------------------------------------------
+
+_np: Any = None
+_ZERO_FOLDS_AFTER: Any = None
+
+
+def _numpy() -> Any:
+    """numpy, imported on first use (it is for long logs; a CLI that never scans one should
+    not pay for it)."""
+    global _np, _ZERO_FOLDS_AFTER
+    if _np is None:
+        import numpy
+
+        _ZERO_FOLDS_AFTER = numpy.zeros(256, dtype=bool)
+        _ZERO_FOLDS_AFTER[list(_parse.ZERO_FOLDS_AFTER.encode("ascii"))] = True
+        _np = numpy
+    return _np
+
+
+_FOLD = bytes(range(256)).replace(b"123456789", b"111111111")
 
 
 def _fold(raw: bytes) -> bytes:
-    if b"0" in raw:
-        for zero, mark in _ZERO_MARKS:
-            raw = raw.replace(zero, mark)
-    return raw.translate(_DIGITS)
+    """`shape_of` over a whole chunk at once: every digit made a 1 but a zero that starts a
+    token."""
+    folded = raw.translate(_FOLD)
+    np = _numpy()
+    a = np.frombuffer(raw, dtype=np.uint8)
+    zeros = np.flatnonzero(a[1:] == ord("0"))  # each after a character
+    zeros = zeros[_ZERO_FOLDS_AFTER[a[zeros]]]
+    if not len(zeros):
+        return folded
+    out = bytearray(folded)
+    np.frombuffer(out, dtype=np.uint8)[zeros + 1] = ord("1")
+    return bytes(out)
 
 
 # Stand-alone hex tokens: after a blank, '=', a quote, '(', '[' or ',' (or at the start) and
 # before a blank, a quote, ',', ';', ')' or ']' (or at the end), where masking does not
 # depend on what is around them. Each becomes bytes no ASCII line has, of its own kind.
-_HEX_TOKEN = re.compile(
-    rb"(?:^|(?<=[\s=\"'(\[,]))(?:"
-    rb"(?P<x>0x[0-9a-fA-F]+(?:-0x[0-9a-fA-F]+)?)"  # a range too: 0x1000-0x1fff
-    rb"|(?P<uuid>(?=[0-9a-fA-F\-]{0,35}\d)[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})"
-    rb"|(?P<mac>(?=[0-9a-fA-F:\-]{0,16}\d)[0-9a-fA-F]{2}(?:[:\-][0-9a-fA-F]{2}){5})"
-    rb"|(?P<addr>(?=[0-9a-fA-F]{0,15}[a-fA-F])(?=[0-9a-fA-F]{0,15}\d)[0-9a-fA-F]{16})"
-    rb"|(?P<hash>(?=[0-9a-f]{0,39}[a-f])(?=[0-9a-f]{0,39}\d)[0-9a-f]{7,40})"
-    rb"|(?P<tmp>/(?:" + _TMP + rb")/)[\w.\-/+~%@]*"
-    rb")(?=[\s\"',;)\]]|$)",
-    re.ASCII,
+_BEFORE = r"[\s=\"'(\[,]"
+_TOKEN = (
+    r"(?:"
+    r"(?P<x>0x[0-9a-fA-F]+(?:-0x[0-9a-fA-F]+)?)"  # a range too: 0x1000-0x1fff
+    r"|(?P<uuid>(?=[0-9a-fA-F\-]{0,35}\d)[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})"
+    r"|(?P<mac>(?=[0-9a-fA-F:\-]{0,16}\d)[0-9a-fA-F]{2}(?:[:\-][0-9a-fA-F]{2}){5})"
+    r"|(?P<addr>(?=[0-9a-fA-F]{0,15}[a-fA-F])(?=[0-9a-fA-F]{0,15}\d)[0-9a-fA-F]{16})"
+    r"|(?P<hash>(?=[0-9a-f]{0,39}[a-f])(?=[0-9a-f]{0,39}\d)[0-9a-f]{7,40})"
+    r"|(?P<tmp>/(?:" + "|".join(re.escape(r.lstrip("/")) for r in TMP_ROOTS) + r")/)"
+    r"[\w.\-/+~%@]*"
+    r")(?=[\s\"',;)\]]|$)"
 )
+# On a line (to probe it): the character before the token is matched (a leading character
+# class lets the regex engine skip to candidates), so a line is searched with a newline
+# before it.
+_HEX_TOKEN = re.compile(f"(?P<before>{_BEFORE})(?=[0-9a-fA-F/])" + _TOKEN, re.ASCII)
 _UUID = bytes.maketrans(b"0123456789abcdefABCDEF", b"\x81" * 22)
 _MAC = bytes.maketrans(b"0123456789abcdefABCDEF", b"\x82" * 22)
 
 
-def _stand_in(m: re.Match[bytes]) -> bytes:
+# Hex tokens are whole *fields* (text between the characters around a token), so where a
+# line's tokens may be depends only on its *hex shape*, its key with every hex digit made
+# alike: the fields that could be tokens are found once per hex shape, and on each line only
+# those fields are checked and replaced, without searching the line again.
+_HEX_CLASS = bytes.maketrans(b"0123456789abcdefABCDEF", b"\x01" * 22)
+_CANDIDATE = re.compile(
+    rb"[\s=\"'(\[,](?:\x01x\x01+(?:-\x01x\x01+)?|\x01{8}(?:-\x01{4}){3}-\x01{12}"
+    rb"|\x01\x01(?:[:\-]\x01\x01){5}|\x01{7,40}|/(?:"
+    + b"|".join(re.escape(r.lstrip("/").encode().translate(_HEX_CLASS)) for r in TMP_ROOTS)
+    + rb")/[\w\x01.\-/+~%@]*)(?=[\s\"',;)\]]|$)",
+)
+_TOKEN_BYTES = re.compile(_TOKEN.encode("ascii"), re.ASCII)
+Fields = tuple[tuple[int, int], ...]  # start, end
+
+
+def _fields(hex_shape: bytes) -> Fields:
+    """The fields of a line that may be hex tokens."""
+    return tuple((m.start(), m.end() - 1) for m in _CANDIDATE.finditer(b"\n" + hex_shape))
+
+
+def _token_stand_in(m: re.Match[bytes]) -> bytes:
     kind, token = m.lastgroup, m.group()
     if kind == "x":
         return b"\x80" * len(token)
@@ -96,45 +135,63 @@ def _stand_in(m: re.Match[bytes]) -> bytes:
     return root + b"\x85" * (len(token) - len(root))
 
 
+def _with_stand_ins(folded: bytes, fields: Fields) -> bytes:
+    """`folded` with the hex tokens among `fields` replaced by their stand-ins."""
+    parts: list[bytes] = []
+    last = 0
+    match = _TOKEN_BYTES.fullmatch
+    for start, end in fields:
+        m = match(folded, start, end)
+        if m is not None:
+            parts.append(folded[last:start])
+            parts.append(_token_stand_in(m))
+            last = end
+    if not parts:
+        return folded
+    parts.append(folded[last:])
+    return b"".join(parts)
+
+
 def line_key(line: str) -> bytes:
-    """The key of an ASCII line (see the module docstring)."""
-    return _fold(_HEX_TOKEN.sub(_stand_in, line.encode("ascii")))
+    """The key of a printable ASCII line (see the module docstring)."""
+    key = _fold(line.encode("ascii"))
+    return _with_stand_ins(key, _fields(key.translate(_HEX_CLASS)))
 
 
 # -- probing ------------------------------------------------------------------------------
 
-_HEX_TOKEN_TEXT = re.compile(_HEX_TOKEN.pattern.decode("ascii"), re.ASCII)
 _NEXT_DIGIT = str.maketrans("0123456789", "1234567891")  # every digit changes, none to 0
 _NEXT_HEX_LETTER = str.maketrans("abcdefABCDEF", "bcdefaBCDEFA")
 _NEXT_PATH_LETTER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "bcdefghijklmnopqrstuvwxyza")
-# The marked zeros of `_fold`, as text; NUL keeps their place (a printable line has none).
-_TEXT_MARKS = tuple((z.decode(), m.replace(b"\x86", b"\x00").decode()) for z, m in _ZERO_MARKS)
-_JSON_FLOAT = re.compile(r"[:\[,]\s*-?\d+[.eE]")
-_DIGIT = re.compile(r"\d", re.ASCII)
+# A zero that starts a token stays (the key tells it from other digits); NUL keeps its
+# place while the others change (a printable line has none).
+_ZERO_FOLDS_AFTER_CLASS = f"[{re.escape(_parse.ZERO_FOLDS_AFTER)}]"
+_LEADING_ZERO = re.compile(f"(?<!{_ZERO_FOLDS_AFTER_CLASS})0")
+_FREE_DIGIT = re.compile(f"[1-9]|(?<={_ZERO_FOLDS_AFTER_CLASS})0")
+# A JSON number with a fraction or an exponent (or text inside a string that looks so).
+_JSON_FLOAT = re.compile(r"[:\[,]\s*-?\d+(?:\.\d+(?:[eE][+-]?\d+)?|[eE][+-]?\d+)\s*[,}\]]")
 
 
 def _next_letters(m: re.Match[str]) -> str:
-    return m.group().translate(_NEXT_PATH_LETTER if m.lastgroup == "tmp" else _NEXT_HEX_LETTER)
-
-
-def _marked(line: str) -> str:
-    for zero, mark in _TEXT_MARKS:
-        line = line.replace(zero, mark)
-    return line
+    before, token = m.group("before"), m.group()[1:]
+    if m.lastgroup == "tmp":
+        root = m.group("tmp")  # the root stays: a path elsewhere is not <tmp>
+        return before + root + token[len(root) :].translate(_NEXT_PATH_LETTER)
+    return before + token.translate(_NEXT_HEX_LETTER)
 
 
 def _changed(line: str) -> str:
     """`line` with every digit that may differ between lines of its key changed, and every
     hex token's letters too: another line of the same key."""
-    line = _HEX_TOKEN_TEXT.sub(_next_letters, line)
-    return _marked(line).translate(_NEXT_DIGIT).replace("\x00", "0")
+    line = _HEX_TOKEN.sub(_next_letters, "\n" + line)[1:]
+    return _LEADING_ZERO.sub("\x00", line).translate(_NEXT_DIGIT).replace("\x00", "0")
 
 
 def _free_digits(line: str) -> list[int]:
     """Positions of the digits that may differ between lines of one key, outside hex
-    tokens: not a marked zero."""
-    plain = _HEX_TOKEN_TEXT.sub(lambda m: "_" * len(m.group()), line)
-    return [m.start() for m in _DIGIT.finditer(_marked(plain))]
+    tokens: all but a number's leading zero."""
+    plain = _HEX_TOKEN.sub(lambda m: m.group("before") + "_" * (len(m.group()) - 1), "\n" + line)
+    return [m.start() - 1 for m in _FREE_DIGIT.finditer(plain)]
 
 
 def _with_digits_changed(line: str, positions: list[int]) -> str:
@@ -182,24 +239,24 @@ class LogScan:
 
 class _Scanner:
     def __init__(self, mixed: bool, want_lines: bool) -> None:
-        self.parser = _Parser([], mixed)
-        self.probe_parser = _Parser([], mixed)  # its caches only, for probe lines
+        # It parses only lines whose key is new: its own caches would seldom serve.
+        self.parser = _Parser([], mixed, cache_limit=_PARSER_CACHE_LIMIT)
         self.cache: dict[bytes, object] = {}
+        self.fields: dict[bytes, Fields] = {}  # by hex shape
         self.strings: dict[str, str] = {}
         self.out: list[str] = []
         self.lines: list[int] | None = [] if want_lines else None
 
-    def signature(self, parser: _Parser, line: str) -> str | None:
-        record = parser.fast(line, 1)
+    def signature(self, line: str) -> str | None:
+        record = self.parser.fast(line, 1)
         return None if record is None else signature_of(record)
 
     def entry(self, line: str, sig: str) -> object:
         """What the cache keeps for the key of `line` (see the module docstring)."""
         if line[:1] == "{" and _JSON_FLOAT.search(line):
             return False  # a float's text is its value's: "1.10" reads as 1.1
-        probe = self.probe_parser
         changed = _changed(line)
-        other = self.signature(probe, changed)
+        other = self.signature(changed)
         if other == sig:
             return sig
         if other is None or len(other) != len(sig):
@@ -208,7 +265,7 @@ class _Scanner:
         codes = [0] * len(sig)
         for bit in range((len(digits) + 1).bit_length()):
             chosen = [p for j, p in enumerate(digits) if (j + 1) >> bit & 1]
-            other = self.signature(probe, _with_digits_changed(line, chosen))
+            other = self.signature(_with_digits_changed(line, chosen))
             if other is None or len(other) != len(sig):
                 return False
             for q, (a, b) in enumerate(zip(sig, other, strict=True)):
@@ -227,81 +284,108 @@ class _Scanner:
         positions = [p for _, p in kept]
         entry = _Kept(operator.itemgetter(*positions), pieces, positions)
         # The proof: a line with every digit and hex token changed is built right.
-        if self.signature(probe, changed) != entry.build(changed):
+        if self.signature(changed) != entry.build(changed):
             return False
         return entry
 
-    def run(self, parser: _Parser) -> None:
-        lines, stop, cache = parser.lines, parser.stop, self.cache
-        out, where, strings = self.out, self.lines, self.strings
-        missing = cache  # a sentinel no value can be
-        i = parser.start
+    def run(self, lines: list[str], keys: list[bytes], stop: int) -> int:
+        """Scan `lines[:stop]` (lines after it only complete a broken JSON record); returns
+        the index of the first line not taken."""
+        self.parser.lines = lines
+        get, out, where = self.cache.get, self.out, self.lines
+        append = out.append
+        base = self.parser.base + 1  # line numbers count from 1
+        i = 0
         while i < stop:
-            line = lines[i]
-            i += 1
-            if line.isprintable() and line.isascii():
-                if not line or line.isspace():
-                    continue
-                raw = line.encode("ascii")
-                folded = _fold(raw)
-                value = cache.get(folded, missing)
-                if value is missing or value is _ONCE:
-                    key = folded
-                    if value is missing:
-                        key = _fold(_HEX_TOKEN.sub(_stand_in, raw))
-                        value = cache.get(key, missing) if key != folded else missing
-                    if value is missing or value is _ONCE:
-                        record = parser.fast(line, i)
-                        if record is None:
-                            i = self._slow(parser, line, i)
-                            continue
-                        sig = signature_of(record)
-                        sig = strings.setdefault(sig, sig)
-                        if len(cache) >= _CACHE_LIMIT:
-                            cache.clear()
-                        # Probing costs a few parses: only for a key seen before.
-                        cache[key] = _ONCE if value is missing else self.entry(line, sig)
-                        out.append(sig)
-                        if where is not None:
-                            where.append(parser.base + i)
-                        continue
+            for n, value in enumerate(map(get, keys[i:stop]), i):
                 if value.__class__ is str:
-                    out.append(value)  # type: ignore[arg-type]
-                elif value is False:
-                    record = parser.fast(line, i)
-                    if record is None:  # cannot happen: the key's first line was one
-                        i = self._slow(parser, line, i)
+                    append(value)  # type: ignore[arg-type]
+                    if where is not None:
+                        where.append(base + n)
+                    continue
+                if value.__class__ is _Kept:
+                    sig = value.built.get(value.getter(lines[n]))  # type: ignore[union-attr]
+                    if sig is not None:
+                        append(sig)
+                        if where is not None:
+                            where.append(base + n)
                         continue
-                    sig = signature_of(record)
-                    out.append(strings.setdefault(sig, sig))
-                else:
-                    kept: _Kept = value  # type: ignore[assignment]
-                    digits = kept.getter(line)
-                    sig = kept.built.get(digits)
-                    if sig is None:
-                        sig = kept.build(line)
-                        sig = kept.built[digits] = strings.setdefault(sig, sig)
-                    out.append(sig)
-                if where is not None:
-                    where.append(parser.base + i)
-                continue
-            if not line.isprintable():
-                line = _clean(line)
-            if not line or line.isspace():
-                continue
-            record = parser.fast(line, i)
-            if record is None:
-                i = self._slow(parser, line, i)
-                continue
-            self._emit(record)
-        parser.next = i
+                after = self._other(value, lines[n], keys[n], n)
+                if after != n + 1:  # a broken JSON record took the next lines too
+                    i = after
+                    break
+            else:
+                i = stop
+        return i
 
-    def _slow(self, parser: _Parser, line: str, i: int) -> int:
-        i = parser.slow(line, i)
+    def _other(self, value: object, line: str, key: bytes, n: int) -> int:
+        """A line whose key does not give its signature at once; returns the next index."""
+        if value is _BLANK:
+            return n + 1
+        cache, parser = self.cache, self.parser
+        if value is None:
+            if not (line.isascii() and line.isprintable()):
+                return self._unclean(line, n)
+            if not line or line.isspace() or (parser.mixed and _NO_RECORD(line)):
+                cache[key] = _BLANK
+                return n + 1
+            shape = key.translate(_HEX_CLASS)
+            fields = self.fields.get(shape)
+            if fields is None:
+                if len(self.fields) >= _CACHE_LIMIT:
+                    self.fields.clear()
+                fields = self.fields[shape] = _fields(shape)
+            if fields:
+                key = _with_stand_ins(key, fields)
+                value = cache.get(key)
+        if value is None or value is _ONCE:
+            record = parser.fast(line, n + 1)
+            if record is None:
+                return self._slow(line, n)
+            sig = signature_of(record)
+            sig = self.strings.setdefault(sig, sig)
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
+            # Probing costs a few parses: only for a key seen before.
+            cache[key] = _ONCE if value is None else self.entry(line, sig)
+        elif value.__class__ is str:
+            sig = value  # type: ignore[assignment]
+        elif value is False:
+            record = parser.fast(line, n + 1)
+            if record is None:  # cannot happen: the key's first line was one
+                return self._slow(line, n)
+            sig = signature_of(record)
+            sig = self.strings.setdefault(sig, sig)
+        else:
+            kept: _Kept = value  # type: ignore[assignment]
+            digits = kept.getter(line)
+            sig = kept.built.get(digits)  # type: ignore[assignment]
+            if sig is None:
+                sig = kept.build(line)
+                sig = kept.built[digits] = self.strings.setdefault(sig, sig)
+        self.out.append(sig)
+        if self.lines is not None:
+            self.lines.append(parser.base + n + 1)
+        return n + 1
+
+    def _unclean(self, line: str, n: int) -> int:
+        if not line.isprintable():
+            line = _clean(line)
+        if not line or line.isspace():
+            return n + 1
+        record = self.parser.fast(line, n + 1)
+        if record is None:
+            return self._slow(line, n)
+        self._emit(record)
+        return n + 1
+
+    def _slow(self, line: str, n: int) -> int:
+        parser = self.parser
+        after = parser.slow(line, n + 1)
         for record in parser.records:
             self._emit(record)
         parser.records.clear()
-        return i
+        return after
 
     def _emit(self, record: LogRecord) -> None:
         sig = signature_of(record)
@@ -310,22 +394,43 @@ class _Scanner:
             self.lines.append(record.line)
 
 
+# A console line none of whose characters can start a record is shell output.
+_NO_RECORD = re.compile(r"[^<\[{]*\Z").match
+
+
+def _blocks(data: str | bytes) -> Iterator[tuple[list[str], list[bytes]]]:
+    """The lines of a capture a chunk at a time, with their folded keys."""
+    for text in _parse.iter_text_chunks(data, _parse.CHUNK_CHARS, crlf=False):
+        lines, newline = text.split("\r\n"), b"\r\n"  # a serial line's newline
+        if len(lines) - 1 != text.count("\n"):  # LF, or a mix
+            text = text.replace("\r\n", "\n")
+            lines, newline = text.split("\n"), b"\n"
+        raw = text.encode("ascii") if text.isascii() else text.encode("utf-8", "surrogatepass")
+        keys = _fold(raw).split(newline)
+        if lines[-1] == "":
+            lines.pop()
+            keys.pop()
+        yield lines, keys
+
+
 def scan(data: str | bytes, *, mixed: bool = False, lines: bool = False) -> LogScan:
     """Signatures of every record of a capture, in one streaming pass; `lines=True` also
     gives each record's line number. `mixed=True` for a console capture (see `parse_text`)."""
     scanner = _Scanner(mixed, lines)
     parser = scanner.parser
     carry: list[str] = []
+    carry_keys: list[bytes] = []
     with gc_paused():
-        chunks = iter_line_chunks(data, _parse.CHUNK_CHARS)
-        chunk = next(chunks, None)
-        while chunk is not None:
-            following = next(chunks, None)
-            block = carry + chunk if carry else chunk
-            parser.lines, parser.start = block, 0
-            parser.stop = len(block) if following is None else max(0, len(block) - MAX_JOIN_LINES)
-            scanner.run(parser)
-            carry = block[parser.next :]
-            parser.base += parser.next
-            chunk = following
+        blocks = _blocks(data)
+        block = next(blocks, None)
+        while block is not None:
+            following = next(blocks, None)
+            text, keys = block
+            if carry:
+                text, keys = carry + text, carry_keys + keys
+            stop = len(text) if following is None else max(0, len(text) - MAX_JOIN_LINES)
+            taken = scanner.run(text, keys, stop)
+            carry, carry_keys = text[taken:], keys[taken:]
+            parser.base += taken
+            block = following
     return LogScan(scanner.out, scanner.lines or [], parser.problems, parser.base)
