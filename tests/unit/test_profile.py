@@ -3,6 +3,7 @@ time (never a traceback, never a silently ignored field)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,8 @@ from sis.harness.targets.profile import (
 
 BUSYBOX = (PROFILE_DIR / "linux-busybox.yaml").read_text()
 SIS = (PROFILE_DIR / "sis.yaml").read_text()
-DEFAULTS = '  defaults:\n    memory: 256M\n    smp: 2\n    network: "on"\n'
+# The whole `defaults:` block of the built-in profile (its indented lines, comments included).
+DEFAULTS = re.search(r"  defaults:\n(?:    .*\n)+", BUSYBOX).group(0)
 IMAGE = BUSYBOX[BUSYBOX.index("image:\n") : BUSYBOX.index("\nqemu:\n") + 1]
 
 
