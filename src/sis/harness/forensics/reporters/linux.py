@@ -317,7 +317,9 @@ class LinuxReporter:
         foreign = [ln for ln in span if r.stamped and not ln.stamped and ln.text.strip()]
         if foreign:
             reasons.append(f"interleaved with other output ({len(foreign)} lines)")
-        if ended_by == "end of text" and (in_trace or r.closed_at is None):
+        # A trace that reaches where the task entered the kernel is whole, end marker or not.
+        trace_whole = _reaches_the_bottom(crash.frames)
+        if ended_by == "end of text" and not trace_whole and (in_trace or r.closed_at is None):
             reasons.append("truncated: the report stops before its end")
         if r.fmt.needs_trace and not crash.frames:
             reasons.append("no call trace")
@@ -429,3 +431,18 @@ def _back_to(lines: Sequence[Line], i: int) -> int:
 def _header_is_follow(line: Line) -> bool:
     hit = _match(line.text)
     return hit is not None and hit[0].follow_on
+
+
+#: Frames a call trace ends with when it is whole: where a task entered the kernel (arm64 prints
+#: no end marker after them; x86 closes with </TASK>, which the formats already know).
+_BOTTOM_FRAMES = frozenset(
+    {
+        "el0t_64_sync", "el0t_64_irq", "el0t_32_sync", "el1h_64_irq", "ret_from_fork",
+        "entry_SYSCALL_64_after_hwframe", "secondary_start_kernel", "kernel_init",
+        "start_kernel", "__primary_switched",
+    }
+)  # fmt: skip
+
+
+def _reaches_the_bottom(frames: list[Frame]) -> bool:
+    return bool(frames) and frames[-1].function in _BOTTOM_FRAMES
