@@ -10,7 +10,12 @@ import typer
 from typer.testing import CliRunner
 
 from sis.cli.logs import logs_app
-from sis.harness.logs import log_regression_result, read_baseline, record_baseline
+from sis.harness.logs import (
+    check_against_baseline,
+    log_regression_result,
+    read_baseline,
+    record_baseline,
+)
 
 app = typer.Typer()
 app.add_typer(logs_app, name="logs")
@@ -116,3 +121,34 @@ def test_sis_check_hook_reruns_the_recorded_suites(tmp_path: Path) -> None:
     result = log_regression_result("sis", "default", tmp_path / "b", workdir=tmp_path / "w")
     assert result is not None
     assert (result.verdict, result.suite, result.test) == ("PASS", "log_regression", "sis-default")
+
+
+def test_a_line_the_serial_port_damaged_is_not_a_removed_event(recorded: Path) -> None:
+    # The recording run's own capture, one line of it damaged as a loaded 16550 UART does:
+    # a character dropped, another repeated.
+    workdir = recorded.parent.parent / "w"
+    capture = next(p for p in workdir.rglob("*.log") if "Run /sbin/init" in p.read_text())
+    text = capture.read_text()
+    damaged = capture.with_name("damaged-" + capture.name)
+    damaged.write_text(text.replace("as init process", "as innit proess", 1))
+
+    diff = check_against_baseline("boot", recorded.parent, log=damaged)
+    assert diff.ok, diff.render()
+    assert not diff.removed and not diff.added
+    assert diff.damaged == [
+        (
+            "INFO kernel: Run /sbin/init as init process",
+            "INFO kernel: Run /sbin/init as innit proess",
+        )
+    ]
+    out = diff.render()
+    assert "~ INFO kernel: Run /sbin/init as init process" in out
+    assert "damaged line in the log: INFO kernel: Run /sbin/init as innit proess" in out
+    assert "ok: log matches the baseline, 1 damaged line read as the baseline's" in out
+
+    # A changed word is not damage: the event is removed.
+    edited = capture.with_name("edited-" + capture.name)
+    edited.write_text(text.replace("as init process", "as a process", 1))
+    diff = check_against_baseline("boot", recorded.parent, log=edited)
+    assert not diff.ok and not diff.damaged
+    assert diff.removed == [("INFO kernel: Run /sbin/init as init process", 1)]

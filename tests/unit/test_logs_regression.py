@@ -17,7 +17,7 @@ from sis.harness.logs.baseline import (
     read_baseline,
     write_baseline,
 )
-from sis.harness.logs.diff import compare
+from sis.harness.logs.diff import compare, damaged
 from sis.harness.logs.regression import check_against_baseline, log_regression_result
 
 LOG = (
@@ -274,3 +274,46 @@ def test_log_regression_result_for_sis_check(tmp_path: Path) -> None:
 
 def test_event_defaults() -> None:
     assert Event("x") == Event("x", 1, 0)
+
+
+@pytest.mark.parametrize(
+    ("was", "got", "expected"),
+    [
+        # What a loaded serial line does: characters dropped or repeated.
+        (
+            "INFO kernel: the device has been registered",
+            "INFO kernel: the device haaeen registered",
+            True,
+        ),
+        (
+            "INFO net: eth0: link up iface=eth0 carrier",
+            "INFO net: eth0: liink up iface=eth0 carrier",
+            True,
+        ),
+        ("INFO fs: root file system mounted", "INFO fs: root file sytem mounted", True),
+        # What an edit does: new or replaced characters, a word cut or left out.
+        (
+            "INFO kernel: spectre_v4: mitigation enabled",
+            "INFO kernel: spectre_v4: mitigation disabled",
+            False,
+        ),
+        ("INFO net: eth0: link up iface=eth0", "INFO net: eth1: link up iface=eth1", False),
+        (
+            "INFO fs: unmounted the root file system now",
+            "INFO fs: mounted the root file system now",
+            False,
+        ),
+        ("INFO net: eth0: link up and running", "INFO net: eth0: link and running", False),
+    ],
+)
+def test_damaged_tells_serial_noise_from_an_edit(was: str, got: str, expected: bool) -> None:
+    assert damaged(was, got) is expected
+    assert damaged(got, was) is expected
+
+
+def test_a_damaged_line_is_neither_removed_nor_added() -> None:
+    noisy = [s.replace("file system", "fille sytem") for s in SIGNATURES]
+    diff = compare(SIGNATURES, noisy, strict=True)
+    assert diff.ok and not diff.removed and not diff.added
+    assert diff.damaged == [(SIGNATURES[2], noisy[2])]
+    assert "1 damaged line read as the baseline's" in diff.summary()

@@ -102,3 +102,41 @@ def test_equal_signatures_are_one_string() -> None:
     by_text: dict[str, str] = {}
     for s in sigs:
         assert by_text.setdefault(s, s) is s
+
+
+def test_lines_alike_but_for_what_the_key_folds_get_their_own_signatures() -> None:
+    # Each pair has one key shape (same lengths, hex letters where hex letters were) but
+    # parses or masks differently: the scan must not take one's signature for the other's.
+    lines = [
+        # A leading zero starts 0x hex, and a JSON number may not have one.
+        "[    1.000001] mem 0x12f: ok",
+        "[    1.000001] mem 1x12f: ok",
+        '{"ts":1,"seq":1,"level":"INFO","subsystem":"fs","status":"x","n":0}',
+        '{"ts":1,"seq":1,"level":"INFO","subsystem":"fs","status":"x","n":05}',
+        # 16 hex digits are an address with a letter, a number without.
+        "[    1.000002] at 00000000004011a2 now",
+        "[    1.000002] at 0000000000401112 now",
+        # A hash is lowercase; a MAC needs a digit.
+        "[    1.000003] id 73c9fd7 (main+)",
+        "[    1.000003] id 73C9FD7 (main+)",
+        "[    1.000004] mac aa:bb:cc:dd:ee:ff up",
+        "[    1.000004] mac aa:bb:cc:dd:ee:f1 up",
+        # Digits kept by the signature come from each line.
+        "[    1.000005] [INFO] net: eth10: up",
+        "[    1.000005] [INFO] net: eth11: up",
+    ]
+    text = "\n".join(lines * 3) + "\n"  # each key seen again, so probed
+    sigs, _, problems = _reference(text)
+    found = scan(text)
+    assert found.signatures == sigs
+    assert [str(p) for p in found.problems] == problems
+
+
+def test_crlf_lf_and_a_mix_read_alike() -> None:
+    text = _capture(300)
+    lf = text.replace("\r\n", "\n")
+    mixed = "".join(line + ("\r\n" if i % 2 else "\n") for i, line in enumerate(lf.splitlines()))
+    expected = scan(text, lines=True)
+    for other in (lf, mixed):
+        found = scan(other, lines=True)
+        assert (found.signatures, found.lines) == (expected.signatures, expected.lines)
