@@ -30,12 +30,11 @@ class Model:
 
     def walk(self, parts: list[str]) -> str:
         cur = "/"
-        for p in parts:
-            if len(p.encode()) > 255:
-                raise KernelError(Errno.ENAMETOOLONG)
-        for p in parts:
+        for p in parts:  # as Linux walks: each name checked when the walk reaches it
             if self.nodes[cur] is not None:
                 raise KernelError(Errno.ENOTDIR)
+            if len(p.encode()) > 255:
+                raise KernelError(Errno.ENAMETOOLONG)
             nxt = cur.rstrip("/") + "/" + p
             if nxt not in self.nodes:
                 raise KernelError(Errno.ENOENT)
@@ -47,11 +46,11 @@ class Model:
 
     def parent(self, path: str) -> str:
         parts = self.parts(path)
-        if len(parts[-1].encode()) > 255:
-            self.walk(parts)  # reports ENAMETOOLONG first
         d = self.walk(parts[:-1])
         if self.nodes[d] is not None:
             raise KernelError(Errno.ENOTDIR)
+        if len(parts[-1].encode()) > 255:
+            raise KernelError(Errno.ENAMETOOLONG)
         return d.rstrip("/") + "/" + parts[-1]
 
     def children(self, d: str) -> list[str]:

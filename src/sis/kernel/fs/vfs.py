@@ -32,6 +32,8 @@ def _components(path: str) -> tuple[list[bytes], bool, bool]:
 def _walk(fs: FileSystem, start: int, parts: list[bytes]) -> int:
     cur = start
     for p in parts:
+        if len(p) > NAME_MAX and not fs.stat(cur).is_dir:
+            raise KernelError(Errno.ENOTDIR, "a path component is not a directory")
         _check_name(p)
         # "." and ".." are real directory entries: looking them up also checks `cur` is a dir.
         cur = fs.lookup(cur, decode_name(p))
