@@ -261,6 +261,10 @@ CASES: tuple[Case, ...] = (
     _case("chdir_path_too_long", "chdir past PATH_MAX", [c("chdir", path(LONG_PATH))],
           "ENAMETOOLONG"),
     _case(
+        "long_name_under_file", "openat of a 256-byte name under a regular file",
+        [open_file(), c("openat", FDCWD, path("~/" + "n" * 256), 0, 0)], "ENOTDIR",
+    ),
+    _case(
         "long_name_under_missing_dir", "openat of a 256-byte name under a missing directory",
         [c("openat", FDCWD, path("~/" + "n" * 256), oflags(sc.O_RDWR, sc.O_CREAT), MODE)],
         "ENOENT",
