@@ -11,7 +11,7 @@ line it was made from).
 Contenders, each run in a fresh process on the same text (read from a file), interleaved,
 best of `--repeat` rounds for speed, the memory of the last round:
 
-* `sis`: `sis.harness.logs.normalize.signatures(text)`, raw text in, one signature per
+* `sis`: `sis.harness.logs.stream.signatures(text)`, raw text in, one signature per
   record out, in one streaming pass (`sis.harness.logs.stream`).
 * `sis_with_report`: `parse_text(text)` (every record kept, with problems and seq gaps),
   then `signature` of each: what `sis logs parse --signatures` does.
@@ -186,8 +186,9 @@ def child(name: str, path: str) -> dict[str, object]:
         elapsed = time.perf_counter() - started
     else:
         from sis.harness.logs import stream
-        from sis.harness.logs.normalize import signature, signatures
+        from sis.harness.logs.normalize import signature
         from sis.harness.logs.parse import parse_text
+        from sis.harness.logs.stream import signatures
 
         stream.line_key("")  # its imports (numpy) are not the pipeline's memory or time
         gc.collect()

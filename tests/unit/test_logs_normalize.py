@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sis.harness.logs import normalize
-from sis.harness.logs.normalize import normalize_text, signature, signatures
+from sis.harness.logs.normalize import normalize_text, signature
 from sis.harness.logs.parse import parse_text
+from sis.harness.logs.stream import signatures
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,9 @@ import random
 import pytest
 
 from sis.harness.logs import parse as parse_module
-from sis.harness.logs.normalize import signature, signatures
+from sis.harness.logs.normalize import signature
 from sis.harness.logs.parse import parse_text
-from sis.harness.logs.stream import scan
+from sis.harness.logs.stream import scan, signatures
 
 
 def _capture(n: int = 3000, seed: int = 7) -> str:

@@ -13,13 +13,14 @@ from sis.harness.logs.baseline import (
 )
 from sis.harness.logs.capture import Capture, capture_from_file, capture_log
 from sis.harness.logs.diff import BaselineDiff, compare
-from sis.harness.logs.normalize import normalize_text, signature, signatures
+from sis.harness.logs.normalize import normalize_text, signature
 from sis.harness.logs.parse import Gap, LogRecord, ParseReport, Problem, parse_file, parse_text
 from sis.harness.logs.regression import (
     check_against_baseline,
     log_regression_result,
     record_baseline,
 )
+from sis.harness.logs.stream import signatures
 
 __all__ = [
     "Baseline",

@@ -67,7 +67,7 @@ from collections.abc import Callable
 from sis.harness.logs.formats.record import LogRecord
 from sis.harness.logs.parse import shape_of
 
-__all__ = ["PLACEHOLDERS", "TMP_ROOTS", "normalize_text", "signature", "signatures"]
+__all__ = ["PLACEHOLDERS", "TMP_ROOTS", "normalize_text", "signature"]
 
 PLACEHOLDERS = (
     "<tmp>",
@@ -363,14 +363,6 @@ def _signature(level: str | None, subsystem: str, body: str) -> str:
 def signature(record: LogRecord) -> str:
     """The event signature of a record: ``LEVEL subsystem: body``, normalized."""
     return _signature(record.level, record.subsystem, record.body)
-
-
-def signatures(data: str | bytes, *, mixed: bool = False) -> list[str]:
-    """The signature of every record of a capture, in order, in one streaming pass that keeps
-    no record (`sis.harness.logs.stream`); equal signatures are one shared string."""
-    from sis.harness.logs.stream import scan
-
-    return scan(data, mixed=mixed).signatures
 
 
 def clear_caches() -> None:

@@ -32,7 +32,7 @@ from sis.harness.logs.normalize import TMP_ROOTS
 from sis.harness.logs.normalize import signature as signature_of
 from sis.harness.logs.parse import MAX_JOIN_LINES, LogRecord, Problem, _clean, _Parser, gc_paused
 
-__all__ = ["LogScan", "line_key", "scan"]
+__all__ = ["LogScan", "line_key", "scan", "signatures"]
 
 _CACHE_LIMIT = 1 << 17
 _PARSER_CACHE_LIMIT = 1 << 12
@@ -434,3 +434,9 @@ def scan(data: str | bytes, *, mixed: bool = False, lines: bool = False) -> LogS
             parser.base += taken
             block = following
     return LogScan(scanner.out, scanner.lines or [], parser.problems, parser.base)
+
+
+def signatures(data: str | bytes, *, mixed: bool = False) -> list[str]:
+    """The signature of every record of a capture, in order, in one streaming pass that keeps
+    no record; equal signatures are one shared string."""
+    return scan(data, mixed=mixed).signatures
