@@ -96,10 +96,6 @@ def normalize_newlines(s: str) -> str:
     return _NEWLINES.sub("\n", s)
 
 
-def _clean(s: str) -> str:
-    return _CONTROL.sub("", normalize_newlines(strip_ansi(s)))
-
-
 class _TextDecoder:
     """Bytes to clean text, chunk by chunk, with the same result however the stream is split.
 
@@ -121,11 +117,15 @@ class _TextDecoder:
                     cut = i
                     break
                 i = s.find("\x1b", i + 1)
-            while cut and s[cut - 1] == "\r":
-                cut -= 1
+        head, rest = strip_ansi(s[:cut]), s[cut:]
+        if not final:
+            # CRs at the end (escapes removed) may join a CR LF still to come: hold them.
+            crs = len(head) - len(head.rstrip("\r"))
+            if crs:
+                head, rest = head[:-crs], "\r" + rest
         # A run of CRs means one newline whatever its length: hold one, not a flood of them.
-        self._held = _CR_RUN.sub("\r", s[cut:])
-        return _clean(s[:cut])
+        self._held = _CR_RUN.sub("\r", rest)
+        return _CONTROL.sub("", normalize_newlines(head))
 
 
 # --------------------------------------------------------------------------------------- errors
