@@ -4,47 +4,20 @@ unix-socket console, median of 10, as a ratio to a bare `python3 -c pass` in the
 from __future__ import annotations
 
 import json
-import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
+from cli_startup import boot_once as boot_to_prompt
+
 RUNS = 10
 
 
 def boot_once(tmp: str) -> float:
-    path = os.path.join(tmp, "con.sock")
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sis.kernel", "-serial", f"unix:{path}", "-nic", "none"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        while True:
-            try:
-                s = socket.socket(socket.AF_UNIX)
-                s.connect(path)
-                break
-            except OSError:
-                s.close()
-                time.sleep(0.001)
-        buf = b""
-        while not buf.endswith(b"sis> "):
-            data = s.recv(65536)
-            if not data:
-                raise RuntimeError("kernel closed the console before the prompt")
-            buf += data
-        elapsed = time.perf_counter() - started
-        s.close()
-        return elapsed
-    finally:
-        proc.kill()
-        proc.wait()
+    # The same measurement `sis kernel` is compared with in cli_startup.py.
+    return boot_to_prompt([sys.executable, "-m", "sis.kernel"], tmp)
 
 
 def python_once() -> float:
