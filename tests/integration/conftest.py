@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from kernelproc import KernelProcess
 from sis.harness.session import Session
 
 
@@ -16,3 +18,18 @@ def sim(tmp_path: Path):
     session.start()
     yield session
     session.kill()
+
+
+@pytest.fixture
+def kernels(tmp_path: Path):
+    """Start `sis kernel` processes (`kernels(*args, qmp=True).boot()`); all are ended after."""
+    made: list[KernelProcess] = []
+
+    def make(*args: str, **kw: Any) -> KernelProcess:
+        k = KernelProcess(tmp_path, *args, **kw, name=f"k{len(made)}")
+        made.append(k)
+        return k
+
+    yield make
+    for k in made:
+        k.close()

@@ -3,85 +3,13 @@ power controls on a panicked kernel, chaos that must not take the console down, 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import signal
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from qemu.qmp import QMPClient
 
-from sis.harness.console import SIS_LOG_LINE, Console, connect_unix
+from kernelproc import kernel_argv
 from sis.kernel.fs.tools import create_disk
-
-
-def kernel_argv(*args: str) -> list[str]:
-    return [sys.executable, "-m", "sis.kernel", *args]
-
-
-class Kernel:
-    """A `sis kernel` process: console and QMP on unix sockets."""
-
-    def __init__(self, tmp: Path, name: str, *args: str) -> None:
-        self.con_path = str(tmp / f"{name}-con.sock")
-        self.qmp_path = str(tmp / f"{name}-qmp.sock")
-        argv = kernel_argv("-serial", f"unix:{self.con_path}", "-qmp", f"unix:{self.qmp_path}")
-        self.proc = subprocess.Popen(
-            argv + list(args),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        self.console = Console(
-            connect_unix(self.con_path, 10), capture_path=tmp / f"{name}-console.log"
-        )
-        self.console.log_filter = SIS_LOG_LINE
-        self.console.echo = True
-
-    def boot(self) -> Kernel:
-        self.console.wait_prompt(timeout=20)
-        return self
-
-    def run(self, command: str, timeout: float = 10):
-        return self.console.run(command, timeout)
-
-    def qmp(self, command: str, **arguments):
-        async def go():
-            client = QMPClient("test")
-            await client.connect(self.qmp_path)
-            try:
-                return await client.execute(command, arguments or None)
-            finally:
-                with contextlib.suppress(EOFError, OSError):  # after quit the monitor is gone
-                    await client.disconnect()
-
-        return asyncio.run(go())
-
-    def wait(self, timeout: float = 15) -> tuple[int, str]:
-        status = self.proc.wait(timeout)
-        return status, self.proc.stderr.read().decode()
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
-        self.console.close()
-
-
-@pytest.fixture
-def kernels(tmp_path):
-    made: list[Kernel] = []
-
-    def make(*args: str) -> Kernel:
-        k = Kernel(tmp_path, f"k{len(made)}", *args)
-        made.append(k)
-        return k
-
-    yield make
-    for k in made:
-        k.close()
 
 
 def _start_fails(*args: str) -> str:
@@ -98,7 +26,7 @@ def _start_fails(*args: str) -> str:
 def test_a_disk_image_in_use_is_refused_until_its_kernel_exits(kernels, tmp_path):
     image = tmp_path / "two.img"
     create_disk(image, 16 << 20)
-    first = kernels("-nic", "none", "-drive", f"file={image}").boot()
+    first = kernels("-nic", "none", "-drive", f"file={image}", qmp=True, death_patterns=()).boot()
     assert first.run("echo mine > /a1").status == 0
     line = _start_fails("-nic", "none", "-drive", f"file={image}")
     assert (
@@ -115,16 +43,20 @@ def test_a_disk_image_in_use_is_refused_until_its_kernel_exits(kernels, tmp_path
     assert first.run("cat /a1").output == "mine"
 
     first.console.sendline("poweroff")
-    assert first.wait()[0] == 0
-    second = kernels("-nic", "none", "-drive", f"file={image}").boot()
+    assert first.wait() == 0
+    second = kernels("-nic", "none", "-drive", f"file={image}", qmp=True, death_patterns=()).boot()
     assert second.run("cat /a1").output == "mine"
 
 
 def test_read_only_users_share_an_image(kernels, tmp_path):
     image = tmp_path / "ro.img"
     create_disk(image, 16 << 20)
-    a = kernels("-nic", "none", "-drive", f"file={image},readonly=on").boot()
-    b = kernels("-nic", "none", "-drive", f"file={image},readonly=on").boot()
+    a = kernels(
+        "-nic", "none", "-drive", f"file={image},readonly=on", qmp=True, death_patterns=()
+    ).boot()
+    b = kernels(
+        "-nic", "none", "-drive", f"file={image},readonly=on", qmp=True, death_patterns=()
+    ).boot()
     assert a.run("ls /").status == 0 and b.run("ls /").status == 0
     assert "lock" in _start_fails("-drive", f"file={image}")
 
@@ -137,7 +69,7 @@ def test_read_only_users_share_an_image(kernels, tmp_path):
     [("system_reset", 0), ("quit", 0), ("system_powerdown", 0), ("SIGTERM", 128 + 15)],
 )
 def test_power_controls_work_on_a_kernel_panicked_by_chaos(kernels, action, status):
-    k = kernels("-nic", "none", "-features", "chaos").boot()
+    k = kernels("-nic", "none", "-features", "chaos", qmp=True, death_patterns=()).boot()
     k.run("chaos rate 100")
     k.console.sendline("chaos mode random_panic")  # its own output is the next syscall
     k.console.expect("System halted", timeout=10)
@@ -152,7 +84,7 @@ def test_power_controls_work_on_a_kernel_panicked_by_chaos(kernels, action, stat
         assert k.qmp("query-status")["status"] == "running"
         assert k.run("echo back").output == "back"
         k.console.sendline("poweroff")
-    code, stderr = k.wait()
+    code, stderr = k.wait(), k.stderr()
     assert code == status, stderr
     assert "Traceback" not in stderr and "KernelHalt" not in stderr, stderr
     assert "RECURSIVE PANIC" not in k.console.text
@@ -163,7 +95,7 @@ def test_power_controls_work_on_a_kernel_panicked_by_chaos(kernels, action, stat
 
 
 def test_disk_full_leaves_the_console_usable(kernels):
-    k = kernels("-nic", "none", "-features", "chaos").boot()
+    k = kernels("-nic", "none", "-features", "chaos", qmp=True, death_patterns=()).boot()
     k.run("chaos rate 100")
     k.run("chaos mode disk_full")
     assert k.run("echo hi").output == "hi"
@@ -182,7 +114,7 @@ def test_disk_full_leaves_the_console_usable(kernels):
 
 
 def test_memory_pressure_leaves_the_console_usable(kernels):
-    k = kernels("-nic", "none", "-features", "chaos").boot()
+    k = kernels("-nic", "none", "-features", "chaos", qmp=True, death_patterns=()).boot()
     k.run("chaos seed 1")
     k.run("chaos rate 30")
     k.run("chaos mode memory_pressure")

@@ -13,80 +13,14 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-import pytest
 from qemu.qmp import QMPClient
 
-from sis.harness.console import SIS_LOG_LINE, Console, connect_unix
+from kernelproc import kernel_argv
+from sis.harness.console import Console, connect_unix
 from sis.kernel.fs.tools import create_disk
 
-
-def kernel_argv(*args: str) -> list[str]:
-    return [sys.executable, "-m", "sis.kernel", *args]
-
-
 HUMAN_LOG = re.compile(r"^\[\s*\d+\.\d{6}\] \[(FATAL|ERROR|WARN|INFO|DEBUG|TRACE)\] \w+: ", re.M)
-
-
-class Kernel:
-    """A `sis kernel` process with console (and optional log and QMP) on unix sockets."""
-
-    def __init__(
-        self, tmp: Path, *args: str, log: bool = False, qmp: bool = False, name: str = "k"
-    ) -> None:
-        self.dir = tmp
-        self.con_path = str(tmp / f"{name}-con.sock")
-        argv = kernel_argv("-serial", f"unix:{self.con_path}", *args)
-        if log:
-            self.log_path = str(tmp / f"{name}-log.sock")
-            argv += ["-serial", f"unix:{self.log_path}"]
-        if qmp:
-            self.qmp_path = str(tmp / f"{name}-qmp.sock")
-            argv += ["-qmp", f"unix:{self.qmp_path}"]
-        self.proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        self.console = Console(
-            connect_unix(self.con_path, 10),
-            capture_path=tmp / f"{name}-console.log",
-            death_patterns=["KERNEL PANIC"],
-        )
-        self.console.log_filter = SIS_LOG_LINE  # kernel log lines interleave on a single serial
-        self.console.echo = True  # the SIS shell echoes what it is sent
-        self.logcon = Console(connect_unix(self.log_path, 10), prompt=r"\Z\A") if log else None
-
-    def boot(self) -> Kernel:
-        self.console.wait_prompt(timeout=20)
-        return self
-
-    def run(self, command: str, timeout: float = 10):
-        return self.console.run(command, timeout)
-
-    def wait(self, timeout: float = 15) -> int:
-        return self.proc.wait(timeout)
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
-        self.console.close()
-        if self.logcon:
-            self.logcon.close()
-
-
-@pytest.fixture
-def kernels(tmp_path):
-    made: list[Kernel] = []
-
-    def make(*args: str, **kw) -> Kernel:
-        k = Kernel(tmp_path, *args, **kw, name=f"k{len(made)}")
-        made.append(k)
-        return k
-
-    yield make
-    for k in made:
-        k.close()
 
 
 def test_boots_to_banner_and_prompt_with_log_lines_first(kernels):

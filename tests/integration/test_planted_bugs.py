@@ -16,56 +16,11 @@ from pathlib import Path
 import pytest
 from qemu.qmp import QMPClient
 
+from kernelproc import KernelProcess
 from sis.contract.bugs import NULL_DEREF_IOCTL_FUNCTION
 from sis.contract.exit_codes import EXIT_PANIC, EXIT_STARTUP
 from sis.contract.syscalls import AT_FDCWD, NR, O_CREAT, O_RDWR, TIOCGETD
-from sis.harness.console import SIS_LOG_LINE, Console, connect_unix
 from sis.kernel.fs.tools import create_disk
-
-
-class Kernel:
-    """A `sis kernel` process with its console (and optionally QMP) on unix sockets."""
-
-    def __init__(self, tmp: Path, name: str, *args: str, qmp: bool = False) -> None:
-        self.con_path = str(tmp / f"{name}-con.sock")
-        argv = [sys.executable, "-m", "sis.kernel", "-serial", f"unix:{self.con_path}", *args]
-        self.qmp_path = str(tmp / f"{name}-qmp.sock")
-        if qmp:
-            argv += ["-qmp", f"unix:{self.qmp_path}"]
-        self.proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        self.console = Console(
-            connect_unix(self.con_path, 10),
-            capture_path=tmp / f"{name}-console.log",
-            death_patterns=["KERNEL PANIC"],
-        )
-        self.console.log_filter = SIS_LOG_LINE
-        self.console.echo = True
-        self.console.wait_prompt(timeout=20)
-
-    def run(self, command: str, timeout: float = 15):
-        return self.console.run(command, timeout)
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
-        self.console.close()
-
-
-@pytest.fixture
-def kernels(tmp_path: Path):
-    made: list[Kernel] = []
-
-    def make(*args: str, qmp: bool = False) -> Kernel:
-        k = Kernel(tmp_path, f"k{len(made)}", *args, qmp=qmp)
-        made.append(k)
-        return k
-
-    yield make
-    for k in made:
-        k.close()
 
 
 def test_an_unknown_bug_is_one_line_and_exit_1():
@@ -78,11 +33,11 @@ def test_an_unknown_bug_is_one_line_and_exit_1():
 
 
 def test_active_bugs_show_in_version_and_the_boot_log(kernels):
-    k = kernels("-nic", "none", "-append", "sis.bug=oom_hang,leak_on_spawn")
+    k = kernels("-nic", "none", "-append", "sis.bug=oom_hang,leak_on_spawn").boot()
     assert json.loads(k.run("version --json").output)["bugs"] == ["oom_hang", "leak_on_spawn"]
     assert "[WARN] kernel: planted bug active: oom_hang" in k.console.text
     assert "[WARN] kernel: planted bug active: leak_on_spawn" in k.console.text
-    clean = kernels("-nic", "none")
+    clean = kernels("-nic", "none").boot()
     assert json.loads(clean.run("version --json").output)["bugs"] == []
     assert "planted bug active" not in clean.console.text
 
@@ -94,13 +49,13 @@ def test_fsync_lies_loses_synced_bytes_at_a_power_cut(kernels, tmp_path: Path, b
     args = ["-nic", "none", "-drive", f"file={image}"]
     if bug:
         args += ["-append", "sis.bug=fsync_lies"]
-    k = kernels(*args)
+    k = kernels(*args).boot()
     assert k.run("echo acknowledged > /acked").status == 0
     assert k.run("sync").status == 0  # acknowledged, with or without the bug
     assert k.run("cat /acked").output == "acknowledged"
     k.proc.kill()  # the power cut: no unmount, no sync
     k.proc.wait(10)
-    again = kernels(*args)
+    again = kernels(*args).boot()
     r = again.run("cat /acked")
     if bug:
         assert r.status != 0 and "No such file or directory (ENOENT)" in r.output
@@ -108,7 +63,7 @@ def test_fsync_lies_loses_synced_bytes_at_a_power_cut(kernels, tmp_path: Path, b
         assert (r.status, r.output) == (0, "acknowledged")
 
 
-def _fuzz(k: Kernel, calls: list[dict]) -> str:
+def _fuzz(k: KernelProcess, calls: list[dict]) -> str:
     """Run one x-sis-syscall batch; the machine's status after it, or the QMP error."""
 
     async def go() -> str:
@@ -147,10 +102,10 @@ IOCTL_TIOCGETD = [{"nr": NR["ioctl"], "args": [0, TIOCGETD, "@scratch"]}]
     ],
 )
 def test_fuzz_batches_crash_a_bugged_kernel_only(kernels, bug: str, calls: list, guilty: str):
-    clean = kernels("-nic", "none", "-no-reboot", qmp=True)
+    clean = kernels("-nic", "none", "-no-reboot", qmp=True).boot()
     assert _fuzz(clean, calls) == "running"
     assert clean.run("echo alive").output == "alive"
-    k = kernels("-nic", "none", "-no-reboot", "-append", f"sis.bug={bug}", qmp=True)
+    k = kernels("-nic", "none", "-no-reboot", "-append", f"sis.bug={bug}", qmp=True).boot()
     assert "panicked" in _fuzz(k, calls)
     assert k.proc.wait(15) == EXIT_PANIC
     for _ in range(100):  # the process is gone: the console stream ends after the report
@@ -162,7 +117,7 @@ def test_fuzz_batches_crash_a_bugged_kernel_only(kernels, bug: str, calls: list,
     assert re.search(rf"#0: [0-9a-f]{{16}} {re.escape(guilty)}\+0x", text)
 
 
-def _replay(k: Kernel) -> tuple[list[tuple[str, int | None]], str]:
+def _replay(k: KernelProcess) -> tuple[list[tuple[str, int | None]], str]:
     for command in ("chaos seed 1234", "chaos rate 40", "chaos mode disk_full"):
         assert k.run(command).status == 0
     runs = []
@@ -174,8 +129,8 @@ def _replay(k: Kernel) -> tuple[list[tuple[str, int | None]], str]:
 
 
 def test_the_same_chaos_seed_replays_the_same_faults_in_two_kernels(kernels):
-    a = _replay(kernels("-nic", "none", "-features", "chaos"))
-    b = _replay(kernels("-nic", "none", "-features", "chaos"))
+    a = _replay(kernels("-nic", "none", "-features", "chaos").boot())
+    b = _replay(kernels("-nic", "none", "-features", "chaos").boot())
     assert a == b
     statuses = [status for _, status in a[0]]
     assert 0 in statuses and any(s != 0 for s in statuses)  # some faults, some successes
