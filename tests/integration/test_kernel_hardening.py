@@ -132,3 +132,23 @@ def test_memory_pressure_leaves_the_console_usable(kernels):
     assert k.run("echo calm").output == "calm"
     assert "KERNEL PANIC" not in k.console.text and "init[1]" not in k.console.text
     assert k.qmp("query-status")["status"] == "running"
+
+
+def test_chaos_is_set_and_cleared_out_of_band_even_when_the_shell_cannot_start_programs(kernels):
+    k = kernels("-nic", "none", "-features", "chaos", qmp=True, death_patterns=()).boot()
+    state = k.qmp("x-sis-chaos", seed=3, rate=100, mode="memory_pressure")
+    assert (state["mode"], state["rate"], state["seed"]) == ("memory_pressure", 100, 3)
+    assert k.run("uptime").status != 0  # no program starts: the shell alone could not undo it
+    assert k.qmp("x-sis-chaos", mode="none", rate=0)["stats"]["alloc_failures"] > 0
+    assert k.run("uptime").status == 0
+
+
+def test_x_sis_chaos_needs_the_feature_and_a_known_mode(kernels):
+    plain = kernels("-nic", "none", qmp=True, death_patterns=()).boot()
+    with pytest.raises(Exception, match="chaos feature is off"):
+        plain.qmp("x-sis-chaos", mode="disk_full")
+    k = kernels("-nic", "none", "-features", "chaos", qmp=True, death_patterns=()).boot()
+    with pytest.raises(Exception, match="unknown chaos mode 'meteor'"):
+        k.qmp("x-sis-chaos", mode="meteor")
+    with pytest.raises(Exception, match="rate"):
+        k.qmp("x-sis-chaos", rate=101)

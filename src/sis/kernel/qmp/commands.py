@@ -1,7 +1,7 @@
 """SIS's own QMP commands (`x-sis-*`): kernel metrics out of band, a syscall executor that
-runs batches of raw syscalls in a dedicated task (what fuzzers drive), and `x-sis-kcov`, which
+runs batches of raw syscalls in a dedicated task (what fuzzers drive), `x-sis-kcov`, which
 turns on coverage of the executor's kernel work (each call's result then lists the edges it
-reached first in its batch, as `cover`).
+reached first in its batch, as `cover`), and `x-sis-chaos`, the `chaos` command out of band.
 
 A call's arguments are integers or references: `@data` / `@scratch` (optionally `+OFFSET`) are
 the call's own input bytes and the batch's 64 KiB output buffer; `@ret:N` is what call N of the
@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import math
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from sis.contract.metrics import QMP_METRICS_COMMAND
 from sis.contract.syscalls import MAP_ANONYMOUS, MAP_PRIVATE, NR, PROT_READ, PROT_WRITE
-from sis.kernel.errno import errno_name
+from sis.kernel.errno import KernelError, errno_name
 from sis.kernel.kcov import Coverage
 from sis.kernel.kmetrics import snapshot
 from sis.kernel.proc.sched import SIGNALLED
@@ -42,6 +43,7 @@ SYSCALL_SCHEMA: Schema = {
     "call-timeout": ("number", False),
 }
 KCOV_SCHEMA: Schema = {"enable": ("boolean", True)}
+CHAOS_SCHEMA: Schema = {"mode": ("string", False), "rate": ("int", False), "seed": ("int", False)}
 MAX_COVER = 1 << 16  # edges one batch may report
 CALL_SCHEMA: Schema = {
     "nr": ("int", True),
@@ -66,6 +68,26 @@ def install(server: QMPServer, machine: Machine) -> None:
 
     def metrics(args: dict) -> dict:
         return snapshot(kernel())
+
+    def chaos_command(args: dict) -> dict:
+        """The `chaos` command out of band: set seed, rate and mode (each optional, in that
+        order: once the mode is set the kernel may fail any call), and say what is set and
+        what was injected. A lab rolls back through here even when the shell cannot start a
+        program any more (memory_pressure)."""
+        k = kernel()
+        if k.chaos is None:
+            raise QMPError("the chaos feature is off (start the kernel with -features chaos)")
+        try:
+            if "seed" in args:
+                k.chaos.set_seed(args["seed"])
+            if "rate" in args:
+                k.chaos.set_rate(args["rate"])
+            if "mode" in args:
+                k.chaos.set_mode(args["mode"])
+        except KernelError as e:
+            raise QMPError(e.detail or e.errno.name) from None
+        c = k.chaos
+        return {"mode": c.mode, "rate": c.rate, "seed": c.seed, "stats": asdict(c.stats)}
 
     kcov = {"enabled": False}
 
@@ -141,6 +163,7 @@ def install(server: QMPServer, machine: Machine) -> None:
     server.register(QMP_METRICS_COMMAND, metrics)
     server.register("x-sis-syscall", syscall_batch, SYSCALL_SCHEMA)
     server.register("x-sis-kcov", kcov_command, KCOV_SCHEMA)
+    server.register("x-sis-chaos", chaos_command, CHAOS_SCHEMA)
 
 
 class _Watchdog:
