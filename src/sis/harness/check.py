@@ -19,7 +19,7 @@ from sis.harness.outdir import OutputDir
 from sis.harness.phases import DEFAULT_PHASES, PHASE_ORDER, phases_by_name
 from sis.harness.phases.suites import DEFAULT_SUITES
 from sis.harness.report import write_html, write_junit
-from sis.harness.results import JobSummary, ResultLog, TestResult, read_run
+from sis.harness.results import JobSummary, ResultLog, TestResult, read_jobs, read_results
 from sis.harness.suites import Suite, load_suite
 from sis.harness.targets.profile import load_profile
 
@@ -127,16 +127,13 @@ def run_check(
 def write_reports(out: Path) -> list[TestResult]:
     """(Re)build junit.xml and report.html from results.jsonl (also after an interrupted run).
     Each report is written whole or not at all."""
-    results, _, problems = read_run(out / "results.jsonl")
-    jobs: list[JobSummary] = []
-    if (out / "jobs.jsonl").exists():  # an interrupted run may not have written any
-        _, jobs, more = read_run(out / "jobs.jsonl")
-        problems += more
+    results, problems = read_results(out / "results.jsonl")
+    jobs, more = read_jobs(out / "jobs.jsonl")
     write_junit(results, out / "junit.xml")
     write_html(
         results,
         out / "report.html",
-        notes=problems,
+        notes=problems + more,
         meta={"results": "results.jsonl", "generated": time.strftime("%Y-%m-%d %H:%M:%S")},
         jobs=jobs,
     )

@@ -9,11 +9,14 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sis.harness.outdir import OutputError, describe_os_error
+
+T = TypeVar("T")
 
 PASS, FAIL, ERROR, SKIP = "PASS", "FAIL", "ERROR", "SKIP"
 VERDICTS = (PASS, FAIL, ERROR, SKIP)
@@ -74,7 +77,6 @@ class JobSummary:
     phases: list[dict[str, Any]] = field(default_factory=list)  # {name, seconds}
     boots: list[dict[str, Any]] = field(default_factory=list)  # Session.boots as dicts
     history: list[dict[str, Any]] = field(default_factory=list)  # {t, state, why}
-    record: str = "job"  # tells a summary line from a result line
 
     @property
     def key(self) -> str:
@@ -128,32 +130,34 @@ class ResultLog:
 
 
 def read_results(path: Path) -> tuple[list[TestResult], list[str]]:
-    """Results of a JSONL file, and a note per line that could not be read (a run cut short)."""
-    results, _, problems = read_run(path)
-    return results, problems
+    """The results of a results.jsonl, and a note per line that could not be read (a run cut
+    short)."""
+    return _read_lines(path, TestResult.from_dict)
 
 
-def read_run(path: Path) -> tuple[list[TestResult], list[JobSummary], list[str]]:
-    """Results and job summaries of a results.jsonl, and a note per unreadable line."""
-    results: list[TestResult] = []
-    jobs: list[JobSummary] = []
+def read_jobs(path: Path) -> tuple[list[JobSummary], list[str]]:
+    """The job summaries of a jobs.jsonl (none if the run wrote none), and a note per
+    unreadable line."""
+    if not path.exists():
+        return [], []
+    return _read_lines(path, JobSummary.from_dict)
+
+
+def _read_lines(path: Path, parse: Callable[[dict[str, Any]], T]) -> tuple[list[T], list[str]]:
+    items: list[T] = []
     problems: list[str] = []
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as e:
-        return [], [], [describe_os_error(path, e)]
+        return [], [describe_os_error(path, e)]
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
-            d = json.loads(line)
-            if isinstance(d, dict) and d.get("record") == "job":
-                jobs.append(JobSummary.from_dict(d))
-            else:
-                results.append(TestResult.from_dict(d))
+            items.append(parse(json.loads(line)))
         except (ValueError, TypeError) as e:
-            problems.append(f"{path}:{n}: unreadable result line ({e})")
-    return results, jobs, problems
+            problems.append(f"{path}:{n}: unreadable line ({e})")
+    return items, problems
 
 
 def summarize(results: list[TestResult]) -> dict[str, int]:
