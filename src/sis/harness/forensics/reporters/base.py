@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from sis.harness.forensics.lines import Line
 from sis.harness.forensics.model import Crash, Frame
@@ -30,6 +30,16 @@ _CLONE_SUFFIX = re.compile(r"(?:\.(?:cold|isra|constprop|part|lto_priv|llvm|clon
 _OFFSET = re.compile(r"\+0x[0-9a-f]+(?:/0x[0-9a-f]+)?")
 _HEX = re.compile(r"\b(?:0x)?([0-9a-f]{5,16})\b")
 _TASK = re.compile(r"\[([^\]\s:]+):\d+\]")
+
+
+def span_of(lines: Sequence[Line]) -> dict[str, Any]:
+    """Where a report stands in its capture, and its raw text: the Crash fields every reporter
+    fills from the lines it kept."""
+    return {
+        "start_line": lines[0].number,
+        "end_line": lines[-1].number,
+        "text": "\n".join(ln.raw for ln in lines),
+    }
 
 
 def clean_function(name: str) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sis.harness.forensics.lines import Line
 from sis.harness.forensics.model import Crash, CrashType, Frame
+from sis.harness.forensics.reporters.base import span_of
 
 
 @dataclass(frozen=True)
@@ -87,9 +88,7 @@ class FirmwareReporter:
             registers=regs,
             corrupted=bool(reasons),
             corrupted_reason="; ".join(reasons),
-            start_line=span[0].number,
-            end_line=span[-1].number,
-            text="\n".join(ln.raw for ln in span),
+            **span_of(span),
             os=self.os,
             arch="arm64" if fmt.name == "u-boot-arm64" else "arm",
             message=lines[start].text.strip(),

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from sis.harness.forensics.lines import Line
 from sis.harness.forensics.model import Crash, CrashType, Frame
-from sis.harness.forensics.reporters.base import compile_all, guilty, normalize_message
+from sis.harness.forensics.reporters.base import compile_all, guilty, normalize_message, span_of
 
 _FN = r"[A-Za-z0-9_.$]+"
 
@@ -292,9 +292,7 @@ class LinuxReporter:
         crash = Crash(
             type=r.fmt.type,
             title="",
-            start_line=span[0].number,
-            end_line=span[-1].number,
-            text="\n".join(ln.raw for ln in span),
+            **span_of(span),
             os=self.os,
             message=r.message,
             fatal=r.fatal,

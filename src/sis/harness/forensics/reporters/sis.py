@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from sis.harness.forensics.lines import Line
 from sis.harness.forensics.model import Crash, CrashType, Frame
-from sis.harness.forensics.reporters.base import compile_all, guilty, normalize_message
+from sis.harness.forensics.reporters.base import compile_all, guilty, normalize_message, span_of
 
 HEADER = re.compile(r"^!+ KERNEL PANIC !+$")
 RULE = re.compile(r"^={20,}$")
@@ -118,9 +118,7 @@ class SisReporter:
             kernel_version=values.get("version", ""),
             corrupted=bool(reasons),
             corrupted_reason="; ".join(reasons),
-            start_line=span[0].number,
-            end_line=span[-1].number,
-            text="\n".join(ln.raw for ln in span),
+            **span_of(span),
             os=self.os,
             arch="sis",
             message=message,
@@ -136,9 +134,7 @@ class SisReporter:
             Crash(
                 type=CrashType.SIS_PANIC,
                 title="",
-                start_line=span[0].number,
-                end_line=span[-1].number,
-                text="\n".join(ln.raw for ln in span),
+                **span_of(span),
                 os=self.os,
                 arch="sis",
                 message=msg,
