@@ -5,7 +5,6 @@ dump)."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from qemu_marks import needs_linux_busybox
 from sis.harness.session import Session, State, TargetDied
 
 TWICE = """\
@@ -54,10 +54,7 @@ def test_the_same_crash_twice_shows_once_with_its_count(tmp_path: Path):
 
 
 @pytest.mark.qemu
-@pytest.mark.skipif(
-    shutil.which("qemu-system-x86_64") is None or not list(Path("/boot").glob("vmlinuz-*-amd64")),
-    reason="qemu-system-x86_64 or a Debian kernel not installed (make qemu-deps)",
-)
+@needs_linux_busybox
 def test_a_linux_panic_is_titled_from_its_report(tmp_path: Path):
     with Session("linux-busybox", workdir=tmp_path) as s:
         with pytest.raises(TargetDied) as died:

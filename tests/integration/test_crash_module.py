@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from qemu_marks import needs_linux_busybox
 from sis.harness.images import ImageError, build_linux_busybox, default_image_dir
 from sis.harness.results import PASS, TestResult
 from sis.harness.runner import run_suite
@@ -17,14 +18,7 @@ from sis.harness.session import Session, State, TargetDied
 from sis.harness.suites import load_suite
 from sis.harness.targets.profile import PROFILE_DIR
 
-pytestmark = [
-    pytest.mark.qemu,
-    pytest.mark.skipif(
-        shutil.which("qemu-system-x86_64") is None
-        or not list(Path("/boot").glob("vmlinuz-*-amd64")),
-        reason="qemu-system-x86_64 or a Debian kernel not installed (make qemu-deps)",
-    ),
-]
+pytestmark = [pytest.mark.qemu, needs_linux_busybox]
 
 
 def _profile(arch: str, tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -8,11 +8,11 @@ without QEMU, a Debian kernel or gcc with a static libc."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
+from qemu_marks import needs_linux_busybox
 from sis.contract.syscalls import AT_FDCWD, O_WRONLY
 from sis.harness.fuzz.fuzzer import FuzzConfig, fuzz_session_for, make_channel, run_fuzz
 from sis.harness.fuzz.program import Call, Program
@@ -22,14 +22,7 @@ from sis.harness.images import ImageError
 from sis.harness.images.arches import arch_spec
 from sis.harness.images.executor import build_executor
 
-pytestmark = [
-    pytest.mark.qemu,
-    pytest.mark.skipif(
-        shutil.which("qemu-system-x86_64") is None
-        or not list(Path("/boot").glob("vmlinuz-*-amd64")),
-        reason="qemu-system-x86_64 or a Debian kernel not installed (make qemu-deps)",
-    ),
-]
+pytestmark = [pytest.mark.qemu, needs_linux_busybox]
 TARGET = "linux-busybox"
 SIGKILL = 9
 

@@ -3,25 +3,18 @@ the tests of a suite that asks for it (`reset: snapshot`)."""
 
 from __future__ import annotations
 
-import shutil
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from qemu_marks import needs_linux_busybox
 from sis.harness.results import PASS
 from sis.harness.runner import run_suite
 from sis.harness.session import Session, State, TargetDied
 from sis.harness.suites import load_suite
 
-pytestmark = [
-    pytest.mark.qemu,
-    pytest.mark.skipif(
-        shutil.which("qemu-system-x86_64") is None
-        or not list(Path("/boot").glob("vmlinuz-*-amd64")),
-        reason="qemu-system-x86_64 or a Debian kernel not installed (make qemu-deps)",
-    ),
-]
+pytestmark = [pytest.mark.qemu, needs_linux_busybox]
 
 
 @pytest.fixture(scope="module")
