@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -72,4 +71,4 @@ def test_a_hang_is_its_own_outcome(tmp_path: Path):
         with pytest.raises(TargetDied) as died:
             s.run("sleep 30", timeout=0.5)
         assert died.value.crash["type"] == "hang"
-        assert textwrap.shorten(died.value.crash["title"], 40) == "no output from test machine"
+        assert died.value.crash["title"] == "no output from test machine"
