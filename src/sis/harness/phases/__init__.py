@@ -46,6 +46,6 @@ def phases_by_name() -> dict[str, Phase]:
 
 #: In the order `sis check` runs them.
 PHASE_ORDER = ("suites", "metrics", "chaos", "soak", "fuzz", "log_regression")
-#: `chaos` and `soak` run only when asked for (`--phases ...,chaos`): chaos power-cycles the
-#: target, a soak takes long.
+#: `chaos`, `soak` and `fuzz` run only when asked for (`--phases ...,chaos`): chaos
+#: power-cycles the target, soaks and fuzzing take long.
 DEFAULT_PHASES = ("suites", "metrics", "log_regression")
