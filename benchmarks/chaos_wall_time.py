@@ -11,7 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from sis.harness.chaos.plan import plan_chaos, run_chaos
+from sis.harness.commands.chaos import plan_chaos
+from sis.harness.plan import run_plan
 from sis.harness.session import Session
 
 
@@ -25,7 +26,7 @@ def boot_once(target: str, workdir: Path) -> float:
 
 def chaos_set(target: str, out: Path) -> tuple[float, dict[str, int]]:
     t = time.monotonic()
-    results = run_chaos(plan_chaos([], target, "default", 0, out))
+    results = run_plan(plan_chaos([], [target], "default", 0, out))
     verdicts: dict[str, int] = {}
     for r in results:
         verdicts[r.verdict] = verdicts.get(r.verdict, 0) + 1

@@ -10,9 +10,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from sis.harness.fuzz.fuzzer import FuzzConfig, fuzz_session_for, make_channel, run_fuzz
+from sis.harness.commands.fuzz import run_fuzz
+from sis.harness.fuzz.fuzzer import FuzzConfig, fuzz_overrides, make_channel
 from sis.harness.fuzz.program import Call, Program
 from sis.harness.fuzz.validate import run_cases
+from sis.harness.session import Session
+from sis.harness.targets.profile import load_profile
 
 TARGET = "linux-busybox"
 SECONDS = 30.0
@@ -30,7 +33,10 @@ def main() -> None:
         )
         out["fuzz_errors"] = run.errors
 
-        session = fuzz_session_for(TARGET, tmp / "t", "bench")
+        session = Session(
+            TARGET, workdir=tmp / "t", name="bench",
+            overrides=fuzz_overrides(load_profile(TARGET)),
+        )  # fmt: skip
         try:
             channel = make_channel(session, cover=False)
             channel.start()

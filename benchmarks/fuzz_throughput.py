@@ -11,8 +11,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from sis.harness.fuzz.fuzzer import FuzzConfig, run_fuzz
-from sis.harness.session import Session
+from sis.harness.commands.fuzz import run_fuzz
+from sis.harness.fuzz.fuzzer import FuzzConfig
+from sis.harness.session import open_session
 
 SECONDS = 30.0
 SEEDS = 5
@@ -25,7 +26,7 @@ def loop_rate(tmp: Path, cover: bool) -> tuple[float, float]:
 
 
 def round_trip_rate(tmp: Path) -> float:
-    with Session("sis", workdir=tmp / "rtt", name="rtt") as s:
+    with open_session("sis", workdir=tmp / "rtt", name="rtt") as s:
         assert s.qmp is not None
         started, n = time.perf_counter(), 300
         for _ in range(n):

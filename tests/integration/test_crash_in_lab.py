@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from qemu_marks import needs_linux_busybox
-from sis.harness.session import Session, State, TargetDied
+from sis.harness.session import State, TargetDied, open_session
 
 TWICE = """\
 name: twice
@@ -55,7 +55,7 @@ def test_the_same_crash_twice_shows_once_with_its_count(tmp_path: Path):
 @pytest.mark.qemu
 @needs_linux_busybox
 def test_a_linux_panic_is_titled_from_its_report(tmp_path: Path):
-    with Session("linux-busybox", workdir=tmp_path) as s:
+    with open_session("linux-busybox", workdir=tmp_path) as s:
         with pytest.raises(TargetDied) as died:
             s.run("echo c > /proc/sysrq-trigger")
         assert died.value.state is State.CRASHED
@@ -67,7 +67,7 @@ def test_a_linux_panic_is_titled_from_its_report(tmp_path: Path):
 
 
 def test_a_hang_is_its_own_outcome(tmp_path: Path):
-    with Session("sim", workdir=tmp_path) as s:
+    with open_session("sim", workdir=tmp_path) as s:
         with pytest.raises(TargetDied) as died:
             s.run("sleep 30", timeout=0.5)
         assert died.value.crash["type"] == "hang"

@@ -14,7 +14,7 @@ from qemu_marks import needs_linux_busybox
 from sis.harness.images import ImageError, build_linux_busybox, default_image_dir
 from sis.harness.results import PASS, TestResult
 from sis.harness.runner import run_suite
-from sis.harness.session import Session, State, TargetDied
+from sis.harness.session import State, TargetDied, open_session
 from sis.harness.suites import load_suite
 from sis.harness.targets.profile import PROFILE_DIR
 
@@ -56,7 +56,7 @@ def test_every_crash_of_the_module_is_parsed_with_its_title_and_guilty_frame(
     any_crash_profile: Path, tmp_path: Path
 ):
     results: list[TestResult] = []
-    with Session(str(any_crash_profile), workdir=tmp_path) as s:
+    with open_session(str(any_crash_profile), workdir=tmp_path) as s:
         snapshots = s.profile.reset == "snapshot"
         assert "crash_module" in s.capabilities
         run_suite(s, load_suite("crash_forensics"), results.append)
@@ -85,7 +85,7 @@ def test_every_crash_of_the_module_is_parsed_with_its_title_and_guilty_frame(
 
 def test_an_oops_that_kills_the_shell_itself_is_survived(crash_profile: Path, tmp_path: Path):
     # `echo` is a builtin: the oops kills the shell, and init starts another one.
-    with Session(str(crash_profile), workdir=tmp_path) as s:
+    with open_session(str(crash_profile), workdir=tmp_path) as s:
         with pytest.raises(TargetDied) as died:
             s.run("echo null > /proc/sis_crash")
         assert died.value.state is State.SHELL, str(died.value)

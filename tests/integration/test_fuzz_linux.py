@@ -8,19 +8,23 @@ without QEMU, a Debian kernel or gcc with a static libc."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from qemu_marks import needs_linux_busybox
 from sis.contract.syscalls import AT_FDCWD, O_WRONLY
-from sis.harness.fuzz.fuzzer import FuzzConfig, fuzz_session_for, make_channel, run_fuzz
+from sis.harness.commands.fuzz import run_fuzz
+from sis.harness.fuzz.fuzzer import FuzzConfig, fuzz_overrides, make_channel
 from sis.harness.fuzz.program import Call, Program
-from sis.harness.fuzz.replay import replay
 from sis.harness.fuzz.validate import run_cases, unexplained
 from sis.harness.images import ImageError
 from sis.harness.images.arches import arch_spec
 from sis.harness.images.executor import build_executor
+from sis.harness.session import Session
+from sis.harness.targets.profile import load_profile
 
 pytestmark = [pytest.mark.qemu, needs_linux_busybox]
 TARGET = "linux-busybox"
@@ -35,9 +39,14 @@ def executor_built() -> None:
         pytest.skip(f"cannot build the fuzz executor: {e}")
 
 
+def fuzz_session(workdir: Path, name: str) -> Session:
+    overrides = fuzz_overrides(load_profile(TARGET))
+    return Session(TARGET, workdir=workdir, name=name, overrides=overrides)
+
+
 @pytest.fixture(scope="module")
 def channel(executor_built, tmp_path_factory: pytest.TempPathFactory):
-    session = fuzz_session_for(TARGET, tmp_path_factory.mktemp("fuzz-linux"), "fz")
+    session = fuzz_session(tmp_path_factory.mktemp("fuzz-linux"), "fz")
     ch = make_channel(session, cover=False)
     ch.start()
     yield ch
@@ -82,7 +91,7 @@ def test_a_kernel_panic_from_a_program_is_a_titled_crash_that_replays(executor_b
             Call("write", ["@ret:0", "@data", 1], b"c"),
         ]
     )
-    session = fuzz_session_for(TARGET, tmp_path / "t", "panic")
+    session = fuzz_session(tmp_path / "t", "panic")
     ch = make_channel(session, cover=False)
     try:
         ch.start()
@@ -94,5 +103,11 @@ def test_a_kernel_panic_from_a_program_is_a_titled_crash_that_replays(executor_b
         assert ch.run([Program([Call("getpid")])]).results == [[{"ret": 1}]]
     finally:
         session.poweroff()
-    again = replay(panic, TARGET, workdir=tmp_path / "r")
-    assert again.crash is not None and again.crash.title == res.crash.title
+    (tmp_path / "panic.json").write_text(panic.to_json())
+    again = subprocess.run(
+        [sys.executable, "-m", "sis", "fuzz", "repro", str(tmp_path / "panic.json"),
+         "--target", TARGET, "--out", str(tmp_path / "r")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert again.returncode == 1, again.stderr
+    assert res.crash.title in again.stdout

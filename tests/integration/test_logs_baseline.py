@@ -10,12 +10,8 @@ import typer
 from typer.testing import CliRunner
 
 from sis.cli.logs import logs_app
-from sis.harness.logs import (
-    check_against_baseline,
-    log_regression_result,
-    read_baseline,
-    record_baseline,
-)
+from sis.harness.commands.logs import check_against_baseline, record_baseline
+from sis.harness.logs import log_regression_result, read_baseline
 
 app = typer.Typer()
 app.add_typer(logs_app, name="logs")

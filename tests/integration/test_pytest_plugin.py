@@ -22,5 +22,7 @@ def test_fixtures_drive_a_booted_kernel(pytester):
             assert sis_shell.run("echo one").output == "two"
         """
     )
-    result = pytester.runpytest_subprocess("--sis-target", "sim", "--sis-preset", "smp-off", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(
+        "--sis-target", "sim", "--sis-preset", "smp-off", "-p", "no:cacheprovider"
+    )
     result.assert_outcomes(passed=4, failed=1)

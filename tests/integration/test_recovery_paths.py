@@ -10,7 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from sis.harness.logs import capture_log
+from sis.harness.commands.logs import capture_log
 
 # A test that kills its own kernel: `kill -9` of the kernel process from inside is not
 # possible, so the suite panics it (the same restart path as a process that vanishes).

@@ -13,7 +13,7 @@ import pytest
 
 from sis.harness.results import FAIL, PASS
 from sis.harness.runner import run_suite
-from sis.harness.session import Session, State, TargetDied
+from sis.harness.session import Ended, Session, State, TargetDied, open_session
 from sis.harness.suites import load_suite
 from sis.harness.targets import TargetError
 
@@ -34,7 +34,7 @@ def test_states_through_a_panic_and_a_restart(session: Session):
     assert died.value.state is State.CRASHED and session.state is State.CRASHED
     session.ensure_shell()
     assert session.state is State.SHELL and len(session.boots) == 2
-    assert session.boots[0].ended == "crashed" and not session.boots[1].ended
+    assert session.boots[0].ended is Ended.CRASHED and session.boots[1].ended is Ended.RUNNING
     # Each boot keeps its own console capture: the first one holds the panic.
     first = Path(session.boots[0].artifacts["console"]).read_text(errors="replace")
     assert "KERNEL PANIC" in first
@@ -91,7 +91,7 @@ def test_after_a_test_powers_off_the_kernel_later_tests_still_pass(tmp_path: Pat
         """)
     )
     results = []
-    with Session("sim", workdir=tmp_path / "t") as s:
+    with open_session("sim", workdir=tmp_path / "t") as s:
         run_suite(s, load_suite(str(suite_file)), results.append)
     verdicts = {r.test: r.verdict for r in results}
     assert verdicts["before"] == verdicts["after poweroff"] == verdicts["after reboot"] == PASS
@@ -124,13 +124,13 @@ def test_crash_wording_follows_the_profile(tmp_path: Path):
     profile.write_text(
         text.replace("name: sis\n", "name: fw\n", 1) + '\ncrash_says: "the firmware aborted"\n'
     )
-    with Session(str(profile), workdir=tmp_path / "t") as s:
+    with open_session(str(profile), workdir=tmp_path / "t") as s:
         with pytest.raises(TargetDied, match="the firmware aborted during `panic x`"):
             s.run("panic x")
 
 
 def test_placeholders_can_be_set_per_session(tmp_path: Path):
-    with Session("sim", workdir=tmp_path, overrides={"append": "sis.bug=leak_on_spawn"}) as s:
+    with open_session("sim", workdir=tmp_path, overrides={"append": "sis.bug=leak_on_spawn"}) as s:
         assert '"leak_on_spawn"' in s.run("version --json").output
     with pytest.raises(TargetError, match="no placeholder 'bogus'"):
         Session("sim", workdir=tmp_path, overrides={"bogus": "1"})

@@ -11,7 +11,7 @@ import pytest
 from qemu_marks import needs_linux_busybox
 from sis.harness.results import PASS
 from sis.harness.runner import run_suite
-from sis.harness.session import Session, State, TargetDied
+from sis.harness.session import Ended, Session, State, TargetDied
 from sis.harness.suites import load_suite
 
 pytestmark = [pytest.mark.qemu, needs_linux_busybox]
@@ -33,7 +33,7 @@ def test_a_crash_is_recovered_from_the_snapshot_not_a_reboot(session: Session):
     assert session.state is State.CRASHED
     session.ensure_shell()
     boot = session.boots[-1]
-    assert boot.restored and session.boots[-2].ended == "crashed"
+    assert boot.restored and session.boots[-2].ended is Ended.CRASHED
     assert "Kernel panic" in session.boots[-2].crash["text"]
     # The machine is as it was just after boot: what came later is gone.
     assert "can't open" in session.run("cat /tmp/marker").output

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from sis.harness.capacity import SIM_TARGET_BYTES, default_parallel, target_bytes
-from sis.harness.check import plan
+from sis.harness.commands.check import plan
 
 MiB = 1 << 20
 

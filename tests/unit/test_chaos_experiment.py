@@ -18,19 +18,7 @@ from sis.harness.chaos.report import chart, write_chaos_report
 from sis.harness.chaos.timeline import Timeline, read_timeline
 from sis.harness.chaos.workload import Write, known_bytes, lost
 from sis.harness.datafile import DataFileError
-from sis.harness.results import FAIL, PASS, TestResult
-from sis.harness.selftest import (
-    CAUGHT,
-    CLEAN,
-    FALSE_ALARM,
-    MISSED,
-    OTHER,
-    ROWS,
-    classify,
-    format_matrix,
-    holds,
-    plan_selftest,
-)
+from sis.harness.results import FAIL, TestResult
 
 BUILT_IN = {
     "disk_full", "disk_fail", "network_fail", "memory_pressure", "slow_io", "random_panic",
@@ -163,42 +151,6 @@ def test_the_chaos_page_forbids_script_and_shows_each_verdict(tmp_path: Path) ->
     csp = re.search(r'Content-Security-Policy" content="([^"]+)"', page)
     assert csp and "default-src 'none'" in csp.group(1) and "script" not in csp.group(1)
     assert "kernel panicked under disk_full" in page and "<svg" in page
-
-
-def _result(verdict: str, reason: str = "") -> TestResult:
-    return TestResult("sis", "default", "selftest", "job", verdict, reason)
-
-
-def test_selftest_cells_say_caught_missed_false_alarm_or_another_failure() -> None:
-    row = next(r for r in ROWS if r.job == "chaos/disk_full")
-    assert classify(row, CLEAN, _result(PASS)) == "ok"
-    assert classify(row, CLEAN, _result(FAIL, "hung under disk_full")) == FALSE_ALARM
-    panicked = _result(FAIL, "kernel panicked under disk_full (KERNEL PANIC)")
-    assert classify(row, "enospc_panic", panicked) == CAUGHT
-    assert classify(row, "enospc_panic", _result(PASS)) == MISSED
-    assert classify(row, "enospc_panic", _result(FAIL, "hung under disk_full")) == OTHER
-
-
-def test_the_selftest_holds_only_with_every_bug_caught_and_a_clean_clean_run() -> None:
-    plan = plan_selftest(["chaos/power_cut"], ["fsync_lies"], Path("unused"))
-    good = {"chaos/power_cut": {CLEAN: "ok", "fsync_lies": CAUGHT}}
-    assert holds(good, plan.rows)
-    assert not holds({"chaos/power_cut": {CLEAN: "ok", "fsync_lies": MISSED}}, plan.rows)
-    assert not holds({"chaos/power_cut": {CLEAN: FALSE_ALARM, "fsync_lies": CAUGHT}}, plan.rows)
-    table = format_matrix(good, plan.columns)
-    assert "chaos/power_cut" in table and "caught" in table
-
-
-def test_every_chaos_bug_of_the_contract_has_a_row_meant_for_it() -> None:
-    meant = {b for r in ROWS for b in r.catches}
-    assert {"fsync_lies", "enospc_panic", "net_wedge", "oom_hang"} <= meant
-
-
-def test_selftest_refuses_an_unknown_job_or_bug() -> None:
-    with pytest.raises(ValueError, match="unknown job"):
-        plan_selftest(["chaos/nope"], [], Path("x"))
-    with pytest.raises(ValueError, match="unknown planted bug"):
-        plan_selftest([], ["nope"], Path("x"))
 
 
 def test_chaos_is_a_phase_of_sis_check_run_only_when_asked_for() -> None:

@@ -316,14 +316,30 @@ def test_sis_fuzz_validate_prints_the_table_and_exits_1_on_an_unexplained_differ
     from typer.testing import CliRunner
 
     from sis.cli.fuzz import fuzz_app
-    from sis.harness.fuzz import validate as v
+    from sis.harness import plan as door
+    from sis.harness.fuzz import fuzzer
+    from sis.harness.phases import phase
 
-    def fake(target, workdir, names=None, on_case=None):
-        channel = FakeChannel(None)
-        channel.arch = "sis" if target == "sis" else "linux-x86_64"
-        return run_cases(channel, target, names)  # type: ignore[arg-type]
+    class Booted:  # what the phase needs of a session: the channel is faked below
+        def __init__(self, name: str) -> None:
+            self.name = name
 
-    monkeypatch.setattr(v, "validate_target", fake)
+    def channel(session, cover):  # noqa: ANN001, ANN202
+        fake = FakeChannel(None)
+        fake.arch = "sis" if session.name == "sis" else "linux-x86_64"
+        fake.start = fake.stop = lambda: None  # type: ignore[method-assign]
+        return fake
+
+    class NoBootExecutor:  # runs the phase itself, with no kernel behind the channel
+        def run(self, jobs, report, status=None, stop=None):  # noqa: ANN001, ANN202
+            for job in jobs:
+                for r in phase("fuzz_validate").run(
+                    Booted(job.name), job, job.phase_options("fuzz_validate")
+                ):
+                    report(r)
+
+    monkeypatch.setattr(fuzzer, "make_channel", channel)
+    monkeypatch.setattr(door, "make_executor", lambda name, n: NoBootExecutor())
     runner = CliRunner()
     args = ["validate", "--out", str(tmp_path), "--case", "openat_empty_path"]
     agree = runner.invoke(fuzz_app, [*args, "-t", "sis", "-t", "linux-busybox"])

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from sis.harness.check import PlanError, plan
+from sis.harness.commands.check import PlanError, plan
 from sis.harness.datafile import DataFileError
-from sis.harness.jobs import Job
+from sis.harness.jobs import Job, check_job, label_targets
+from sis.harness.phases import check_help, options_for
 
 
 def test_a_job_round_trips_through_json_and_pickle(tmp_path: Path):
@@ -26,7 +27,7 @@ def test_phases_run_in_their_fixed_order_whatever_the_order_asked(tmp_path: Path
 
 
 def test_all_presets_make_one_job_each(tmp_path: Path):
-    keys = plan(["sim"], "all", [], tmp_path).keys
+    keys = [j.key for j in plan(["sis"], "all", [], tmp_path).jobs]
     assert keys == ["sis/default", "sis/lowmem", "sis/smp-off", "sis/no-network"]
 
 
@@ -58,8 +59,36 @@ def test_all_presets_are_the_profiles_own(tmp_path: Path):
     start = text.index("  presets:")
     end = text.index("\n", text.index("no-network:", start))
     profile.write_text(
-        text[:start]
-        + "  presets:\n    default: {}\n    tiny: {memory: 64M}\n"
-        + text[end + 1 :]
+        text[:start] + "  presets:\n    default: {}\n    tiny: {memory: 64M}\n" + text[end + 1 :]
     )
-    assert plan([str(profile)], "all", [], tmp_path).keys == ["sis/default", "sis/tiny"]
+    assert [j.key for j in plan([str(profile)], "all", [], tmp_path).jobs] == [
+        "sis/default",
+        "sis/tiny",
+    ]
+
+
+def test_an_unknown_or_mistyped_phase_option_is_one_line_naming_phase_and_key(tmp_path: Path):
+    with pytest.raises(PlanError, match=r"^phase soak has no option 'durtion' \(it has: "):
+        options_for("soak", {"durtion": 60})
+    with pytest.raises(PlanError, match=r"^phase soak option 'duration': 'long' is not a number"):
+        options_for("soak", {"duration": "long"})
+    with pytest.raises(PlanError, match="phase metrics_collect needs option 'out'"):
+        options_for("metrics_collect", {})
+    assert options_for("soak", {"duration": 60, "thresholds": ["x < 1"]}).thresholds == ("x < 1",)
+    with pytest.raises(PlanError, match="phase chaos has no option 'chaos_experiments'"):
+        plan(["sis"], "default", [], tmp_path, phases=["chaos"],
+             phase_options={"chaos": {"chaos_experiments": ["disk_full"]}})  # fmt: skip
+    job = Job("sis", "default", "sis", ("suites",), str(tmp_path), {"fuzz": {}})
+    with pytest.raises(PlanError, match="options given for phase 'fuzz'"):
+        check_job(job)
+
+
+def test_targets_given_twice_are_numbered_per_name():
+    assert label_targets(["sis", "linux-busybox", "sis"]) == ["sis-1", "linux-busybox", "sis-2"]
+
+
+def test_check_help_names_every_phase_check_offers():
+    text = check_help()
+    for name in ("suites", "metrics", "chaos", "soak", "fuzz", "crash_probe", "log_regression"):
+        assert name in text
+    assert "suites (default)" in text and "chaos (default)" not in text

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from sis.harness.commands.logs import check_against_baseline
 from sis.harness.logs.baseline import (
     Baseline,
     BaselineError,
@@ -18,7 +19,7 @@ from sis.harness.logs.baseline import (
     write_baseline,
 )
 from sis.harness.logs.diff import compare, damaged
-from sis.harness.logs.regression import check_against_baseline, log_regression_result
+from sis.harness.logs.regression import log_regression_result
 
 LOG = (
     "[    0.052729] [INFO] kernel: SIS Kernel 2921eab (main+) built 2026-11-26 python 3.11.7\r\n"

@@ -90,7 +90,9 @@ def test_qmp_trouble_falls_back_to_the_console():
 
 
 def test_linux_target_is_sampled_from_proc_with_one_command():
-    t = FakeTarget({"shell", "proc_metrics"}, outputs={PROC_COMMAND: "ctxt 10\nprocesses 4\n0.50 0.40"})
+    t = FakeTarget(
+        {"shell", "proc_metrics"}, outputs={PROC_COMMAND: "ctxt 10\nprocesses 4\n0.50 0.40"}
+    )
     s = Sampler(t, label="lb")
     assert s.sample() == {"ctx_switches": 10, "forks": 4, "uptime_seconds": 0}
     assert t.commands == [PROC_COMMAND] and s.name == "lb" and s.last_source == "proc"

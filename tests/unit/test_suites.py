@@ -73,3 +73,22 @@ def test_a_wrong_suite_is_file_line_problem(
 ) -> None:
     assert replace in SUITE
     assert refused(tmp_path, SUITE.replace(replace, by)).startswith(expected)
+
+
+@pytest.mark.parametrize(
+    ("steps", "message"),
+    [
+        ("      - {run: poweroff, ends: halt}\n", "'ends' is one of poweroff, reboot"),
+        ("      - {run: reboot, ends: reboot}\n      - run: echo\n", "only its last step"),
+        ("      - {run: x, ends: reboot, crash: {type: panic}}\n", "exclude each other"),
+    ],
+)
+def test_a_step_that_ends_the_machine_is_checked(tmp_path: Path, steps: str, message: str) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\ntests:\n  - name: t\n    steps:\n" + steps)
+    with pytest.raises(DataFileError, match=message):
+        load_suite(str(path))
+    path.write_text(
+        "name: s\ntests:\n  - name: t\n    steps:\n      - {run: poweroff, ends: poweroff}\n"
+    )
+    assert load_suite(str(path)).tests[0].steps[0].ends == "poweroff"

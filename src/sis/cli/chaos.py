@@ -1,4 +1,4 @@
-"""`sis chaos`: list the built-in experiments, run experiments on a target. Exit 0 if all
+"""`sis chaos`: list the built-in experiments, run experiments on targets. Exit 0 if all
 passed, 1 on a FAIL, 2 on an ERROR (or nothing tested, or a bad experiment), 130 when
 interrupted (the rollbacks ran first)."""
 
@@ -10,14 +10,13 @@ from typing import Annotated
 import typer
 
 from sis.cli.errors import fail
+from sis.cli.running import exit_with, run_plan_shown
 
 __all__ = ["chaos_app"]
 
 chaos_app = typer.Typer(
     no_args_is_help=True, help="Chaos experiments: faults, steady state, nothing lost."
 )
-
-_MARK = {"PASS": "✓", "FAIL": "✗", "ERROR": "!", "SKIP": "-"}
 
 
 @chaos_app.command("list")
@@ -41,42 +40,27 @@ def run(
         list[str] | None, typer.Argument(help="built-in names or experiment files (default: all)")
     ] = None,
     target: Annotated[
-        str, typer.Option("--target", "-t", help="sim, linux-busybox or a profile")
-    ] = "sim",
-    preset: Annotated[str, typer.Option(help="the preset to run in")] = "default",
+        list[str],
+        typer.Option("--target", "-t", help="sis, linux-busybox or a profile (repeatable)"),
+    ] = ["sis"],  # noqa: B006
+    preset: Annotated[str, typer.Option(help="comma-separated presets, or all")] = "default",
     seed: Annotated[int, typer.Option(help="seed of the faults: the same seed replays them")] = 0,
+    jobs: Annotated[int, typer.Option("-j", "--jobs", help="targets run at once")] = 1,
     out: Annotated[Path, typer.Option(help="where results and reports go")] = Path("sis-out/chaos"),
+    executor: Annotated[str, typer.Option(help="where jobs run: local")] = "local",
 ) -> None:
-    """Run experiments on a target: steady state, fault, rollback, nothing lost."""
-    from sis.harness.chaos.plan import plan_chaos, run_chaos, write_chaos_reports
+    """Run experiments on targets: steady state, fault, rollback, nothing lost. Writes
+    results.jsonl, jobs.jsonl, junit.xml, report.html and chaos.html (the timelines)."""
+    from sis.harness.commands.chaos import plan_chaos
     from sis.harness.datafile import DataFileError
-    from sis.harness.outdir import OutputError
-    from sis.harness.results import TestResult, exit_code, nothing_tested
+    from sis.harness.phases import PlanError
 
     try:
-        plan = plan_chaos(list(experiments or []), target, preset, seed, out)
-    except DataFileError as e:
-        fail("chaos", str(e), 2)
-
-    def show(r: TestResult) -> None:
-        why = f": {r.reason}" if r.reason else ""
-        typer.echo(f"[{_MARK.get(r.verdict, '?')}] {r.verdict}: {r.test}{why}")
-
-    try:
-        results = run_chaos(plan, on_result=show)
-    except OutputError as e:
-        fail("chaos", str(e), 2)
-    except KeyboardInterrupt:
-        try:
-            write_chaos_reports(out)
-        except OutputError:
-            pass
-        typer.echo(
-            f"interrupted: the faults were rolled back; results so far are in {out}/results.jsonl",
-            err=True,
+        plan = plan_chaos(
+            list(experiments or []), list(target), preset, seed, out, jobs=jobs, executor=executor
         )
-        raise typer.Exit(130) from None
+    except (DataFileError, PlanError, ValueError) as e:
+        fail("chaos", str(e), 2)
+    results = run_plan_shown("chaos", plan, interrupted="the faults were rolled back")
     typer.echo(f"-> {out}/chaos.html")
-    if nothing_tested(results):
-        typer.echo("sis chaos: nothing was tested (every experiment skipped): not a pass", err=True)
-    raise typer.Exit(exit_code(results))
+    exit_with("chaos", results)

@@ -1,5 +1,5 @@
 """`sis check`: the main job. Exit 0 if all passed, 1 on a FAIL, 2 on an ERROR (or a command
-line, profile or suite that cannot be run), 130 when interrupted."""
+line, profile or suite that cannot be run), 130 when interrupted (143 on SIGTERM)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,21 @@ from typing import Annotated
 import typer
 
 from sis.cli.errors import fail
+from sis.cli.running import exit_with, run_plan_shown
 
 __all__ = ["check"]
 
 
+def _phases_help() -> str:
+    from sis.harness.phases import check_help
+
+    return f"comma-separated phases to run ({check_help()})"
+
+
 def check(
     target: Annotated[
-        list[str], typer.Option("--target", "-t", help="sim, linux-busybox or a profile file")
-    ] = ["sim"],  # noqa: B006
+        list[str], typer.Option("--target", "-t", help="sis, linux-busybox or a profile file")
+    ] = ["sis"],  # noqa: B006
     preset: Annotated[str, typer.Option(help="comma-separated presets, or all")] = "default",
     suite: Annotated[
         list[str], typer.Option("--suite", "-s", help="suite name or file (repeatable)")
@@ -35,23 +42,17 @@ def check(
         bool,
         typer.Option(help="also run the readiness phases (metrics, log regression)"),
     ] = True,
-    phases: Annotated[
-        str | None,
-        typer.Option(help="comma-separated phases to run: suites, metrics, log_regression"),
-    ] = None,
+    phases: Annotated[str | None, typer.Option(help=_phases_help())] = None,
     baselines: Annotated[
         Path, typer.Option(help="log baselines recorded with `sis logs baseline --dir`")
     ] = Path("baselines"),
     executor: Annotated[str, typer.Option(help="where jobs run: local")] = "local",
 ) -> None:
     """Boot the target(s), run the phases (shell suites, then the readiness checks), write
-    results.jsonl, junit.xml and report.html. Exit 0 if all passed, 1 on a FAIL, 2 on an
-    ERROR or when nothing was tested."""
-    from sis.harness.check import PlanError, plan, run_check
+    results.jsonl, jobs.jsonl, junit.xml and report.html. Exit 0 if all passed, 1 on a FAIL,
+    2 on an ERROR or when nothing was tested."""
+    from sis.harness.commands.check import PlanError, plan
     from sis.harness.datafile import DataFileError
-    from sis.harness.outdir import OutputError
-    from sis.harness.progress import CheckProgress
-    from sis.harness.results import exit_code, nothing_tested
 
     if phases is not None:
         wanted = [x.strip() for x in phases.split(",") if x.strip()]
@@ -59,24 +60,6 @@ def check(
         wanted = None if readiness else ["suites"]
     try:
         p = plan(target, preset, suite, out, jobs, wanted, baselines, executor)
-    except (DataFileError, PlanError) as e:
+    except (DataFileError, PlanError, ValueError) as e:
         fail("check", str(e), 2)
-    with CheckProgress(p) as progress:
-        try:
-            results = run_check(p, on_result=progress.result, on_status=progress.status)
-        except OutputError as e:
-            progress.stop()
-            fail("check", str(e), 2)
-        except KeyboardInterrupt:
-            from sis.harness.check import write_reports
-
-            results = write_reports(out)
-            progress.interrupted()
-            raise typer.Exit(130) from None
-    progress.summary(results)
-    if nothing_tested(results):
-        typer.echo(
-            f"sis check: nothing was tested ({len(results)} result(s), all skipped): not a pass",
-            err=True,
-        )
-    raise typer.Exit(exit_code(results))
+    exit_with("check", run_plan_shown("check", p))

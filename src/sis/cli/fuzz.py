@@ -48,18 +48,33 @@ def fuzz(
     append: Annotated[
         str, typer.Option(help="kernel command line, e.g. sis.bug=pwrite_overflow")
     ] = "",
+    round_: Annotated[
+        str,
+        typer.Option(
+            "--round",
+            help="a long campaign is cut into rounds this long; the corpus is merged between them",
+        ),
+    ] = "5m",
+    executor: Annotated[str, typer.Option(help="where jobs run: local")] = "local",
 ) -> None:
     """Fuzz TARGET for DURATION with live progress; writes the corpus, crashes (with minimized
-    reproducers), stats.prom and summary.json to OUT."""
+    reproducers), stats.prom, summary.json, fuzz.html and the run's results and report to OUT."""
     if ctx.invoked_subcommand is not None:
         return
+    from sis.harness.commands.fuzz import plan_fuzz
     from sis.harness.datafile import DataFileError
-    from sis.harness.fuzz.fuzzer import FuzzConfig, run_fuzz
-    from sis.harness.fuzz.generate import enabled_calls
+    from sis.harness.fuzz.campaign import merge, write_summary
+    from sis.harness.fuzz.fuzzer import FuzzConfig
     from sis.harness.fuzz.progress import FuzzProgress
+    from sis.harness.outdir import OutputError
+    from sis.harness.phases import PlanError
+    from sis.harness.plan import Interrupted, run_plan
+    from sis.harness.results import ERROR
 
     try:
-        seconds = _seconds(duration)
+        seconds, round_s = _seconds(duration), _seconds(round_)
+        if seconds <= 0 or round_s <= 0:
+            raise ValueError("--duration and --round must be positive")
     except ValueError as e:
         fail("fuzz", str(e), 2)
     names = [s.strip() for s in syscalls.split(",") if s.strip()] if syscalls else None
@@ -68,15 +83,30 @@ def fuzz(
         cover=cover, append=append,
     )  # fmt: skip
     try:
-        enabled_calls(names)  # a bad --syscalls is said before anything boots
-        with FuzzProgress(config) as progress:
-            run = run_fuzz(config, on_tick=progress.update)
-    except (ValueError, DataFileError, OSError) as e:
+        plan = plan_fuzz(config, round_s=round_s, executor=executor)
+    except (ValueError, DataFileError, PlanError) as e:
         fail("fuzz", str(e), 2)
+    progress = FuzzProgress(config)
+    try:
+        with progress:
+            results = run_plan(plan, on_result=lambda r: _note_error(progress, r))
+    except OutputError as e:
+        fail("fuzz", str(e), 2)
+    except Interrupted as e:
+        typer.echo(f"interrupted: what was found so far is in {out}", err=True)
+        raise typer.Exit(e.exit_status) from None
+    run = merge(out)
+    run.errors = [r.reason for r in results if r.verdict == ERROR]
+    write_summary(out, run, config)
     progress.summary(run)
     if run.errors and not run.stats.calls:
         fail("fuzz", run.errors[0], 2)
     raise typer.Exit(1 if run.crashes else 0)
+
+
+def _note_error(progress, r) -> None:  # noqa: ANN001
+    if r.verdict == "ERROR":
+        progress.errors.append(r.reason)
 
 
 @fuzz_app.command()
@@ -85,27 +115,45 @@ def repro(
     target: Annotated[str, typer.Option("--target", "-t", help="sis or a profile")] = "sis",
     append: Annotated[str, typer.Option(help="kernel command line")] = "",
     repeat: Annotated[int, typer.Option(help="run it up to this many times")] = 1,
-    out: Annotated[Path, typer.Option(help="where the target's captures go")] = Path(
+    out: Annotated[Path, typer.Option(help="where results and the target's captures go")] = Path(
         "sis-out/fuzz-repro"
     ),
 ) -> None:
     """Replay a reproducer on a fresh boot of TARGET: exit 1 if the kernel dies (its crash
     title is printed), 0 if it survives."""
+    import json
+
     from sis.harness.datafile import DataFileError
-    from sis.harness.fuzz.replay import load_program, replay
-    from sis.harness.session import TargetDied
-    from sis.harness.targets.base import TargetError
+    from sis.harness.fuzz.replay import load_program
+    from sis.harness.jobs import target_jobs
+    from sis.harness.outdir import OutputError
+    from sis.harness.phases import PlanError
+    from sis.harness.plan import Interrupted, Plan, run_plan
+    from sis.harness.results import ERROR, FAIL
 
     try:
         program = load_program(file)
-        result = replay(program, target, workdir=out, append=append, repeat=repeat)
-    except (ValueError, DataFileError, TargetError, TargetDied, OSError) as e:
+        options = {"fuzz_repro": {"program": json.loads(program.to_json()), "repeat": repeat}}
+        jobs, _ = target_jobs(
+            [target], "default", ("fuzz_repro",), options, out / "targets",
+            overrides={"append": append} if append else None,
+        )  # fmt: skip
+        plan = Plan("SIS fuzz repro", [jobs], out)
+    except (ValueError, DataFileError, PlanError) as e:
         fail("fuzz", str(e), 2)
     typer.echo(program.listing())
-    if result.crash is not None:
-        typer.echo(f"crashed ({result.crash.kind}) on run {result.runs}: {result.crash.title}")
-        raise typer.Exit(1)
-    typer.echo(f"no crash in {result.runs} run(s); results: {result.results}")
+    try:
+        results = run_plan(plan)
+    except OutputError as e:
+        fail("fuzz", str(e), 2)
+    except Interrupted as e:
+        raise typer.Exit(e.exit_status) from None
+    replayed = next((r for r in results if r.test == "repro"), None)
+    if replayed is None or replayed.verdict == ERROR:
+        why = replayed.reason if replayed else next((r.reason for r in results), "no result")
+        fail("fuzz", why, 2)
+    typer.echo(replayed.reason)
+    raise typer.Exit(1 if replayed.verdict == FAIL else 0)
 
 
 @fuzz_app.command()
@@ -125,36 +173,58 @@ def validate(
     TARGET and print every answer beside Linux's. Exit 1 when a target answers a case
     otherwise than Linux with no reason recorded (or a case could not run), 0 when all agree."""
     from rich.console import Console
+    from rich.text import Text
 
     from sis.harness.datafile import DataFileError
-    from sis.harness.fuzz.guest_channel import ExecutorError
-    from sis.harness.fuzz.validate import TargetRun, unexplained, validate_target, write
-    from sis.harness.qmp import QMPError
-    from sis.harness.session import TargetDied
-    from sis.harness.targets.base import TargetError
+    from sis.harness.fuzz.validate import CASES, unexplained, write
+    from sis.harness.jobs import target_jobs
+    from sis.harness.outdir import OutputError
+    from sis.harness.phases import PlanError
+    from sis.harness.phases.fuzz_validate import read_runs
+    from sis.harness.plan import Interrupted, Plan, run_plan
+    from sis.harness.results import ERROR
 
     console = Console(stderr=True)
-    runs: list[TargetRun] = []
-    for t in target or ["sis"]:
-        try:
-            with console.status(f"validating {t}"):
-                run = validate_target(t, out / "targets", case)
-        except (ValueError, DataFileError, TargetError, TargetDied, QMPError, ExecutorError,
-                OSError) as e:  # fmt: skip
-            fail("fuzz", f"{t}: {e}", 2)
+    targets = target or ["sis"]
+    known = {c.name for c in CASES}
+    for name in case or []:
+        if name not in known:
+            fail("fuzz", f"no validation case {name!r}", 2)
+    try:
+        jobs, _ = target_jobs(
+            targets, "default", ("fuzz_validate",),
+            {"fuzz_validate": {"cases": list(case or [])}}, out / "targets",
+        )  # fmt: skip
+        plan = Plan("SIS fuzz validate", [jobs], out)
+    except (ValueError, DataFileError, PlanError) as e:
+        fail("fuzz", str(e), 2)
+    try:
+        with console.status(f"validating {', '.join(targets)}"):
+            results = run_plan(plan)
+    except OutputError as e:
+        fail("fuzz", str(e), 2)
+    except Interrupted as e:
+        raise typer.Exit(e.exit_status) from None
+    order = {job.name: i for i, job in enumerate(jobs)}
+    runs = sorted((r for r in read_runs(out) if r.target in order), key=lambda r: order[r.target])
+    lab = [r for r in results if r.verdict == ERROR and r.suite != "fuzz-validate"]
+    if lab or not runs:
+        fail("fuzz", lab[0].reason if lab else "no target could be validated", 2)
+    for run in runs:
         c = run.counts()
-        console.print(
-            f"{t} ({run.arch}): {len(run.answers)} cases, {c['match']} as Linux, "
+        console.print(Text(
+            f"{run.target} ({run.arch}): {len(run.answers)} cases, {c['match']} as Linux, "
             f"{c['explained']} explained, {c['differs']} differ, {c['error']} error"
-        )
-        runs.append(run)
+        ))  # fmt: skip
     try:
         path = write(out, runs)
-    except OSError as e:
-        fail("fuzz", f"cannot write {out}: {e.strerror or e}", 2)
+    except (OSError, OutputError) as e:
+        fail("fuzz", f"cannot write {out}: {e}", 2)
     typer.echo(path.read_text(), nl=False)
     bad = unexplained(runs)
     for t, a in bad:
-        console.print(f"[red]{a.verdict.upper()}[/] {t} {a.case}: {a.answer} ({a.detail})")
-    console.print(f"table: {path}  data: {out / 'validation.json'}")
+        line = Text(a.verdict.upper(), style="red")
+        line.append(f" {t} {a.case}: {a.answer} ({a.detail})")
+        console.print(line)
+    console.print(Text(f"table: {path}  data: {out / 'validation.json'}"))
     raise typer.Exit(1 if bad else 0)

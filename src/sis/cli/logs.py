@@ -24,7 +24,7 @@ logs_app = typer.Typer(
     help="Kernel logs: record a baseline, check a run against it, parse a capture.",
 )
 
-_TARGET_HELP = "sim (the reference kernel), linux-busybox, or a profile file"
+_TARGET_HELP = "sis (the reference kernel), linux-busybox, or a profile file"
 
 
 @contextmanager
@@ -44,7 +44,7 @@ def _notes(notes: list[str]) -> None:
 
 @logs_app.command("baseline")
 def baseline_cmd(
-    target: Annotated[str, typer.Option("--target", "-t", help=_TARGET_HELP)] = "sim",
+    target: Annotated[str, typer.Option("--target", "-t", help=_TARGET_HELP)] = "sis",
     preset: Annotated[str, typer.Option(help="the preset to boot")] = "default",
     name: Annotated[
         str | None, typer.Option(help="baseline name (default: <profile>-<preset>)")
@@ -61,7 +61,8 @@ def baseline_cmd(
 ) -> None:
     """Boot the target, run the suites, power it off, and write DIR/NAME.baseline: the
     normalized kernel log, one event a line."""
-    from sis.harness.logs import BaselineError, record_baseline
+    from sis.harness.commands.logs import record_baseline
+    from sis.harness.logs import BaselineError
 
     try:
         with _progress() as status:
@@ -109,7 +110,8 @@ def check_cmd(
 ) -> None:
     """Boot again, normalize the log and compare it with the baseline. Exit 1 if events of
     the baseline are missing (or, with --strict, new ones appeared)."""
-    from sis.harness.logs import BaselineError, check_against_baseline
+    from sis.harness.commands.logs import check_against_baseline
+    from sis.harness.logs import BaselineError
 
     try:
         with _progress() as status:

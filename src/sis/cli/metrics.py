@@ -22,7 +22,7 @@ metrics_app = typer.Typer(
 )
 
 TargetOpt = Annotated[
-    str, typer.Option("--target", "-t", help="sim, linux-busybox or a profile file")
+    str, typer.Option("--target", "-t", help="sis, linux-busybox or a profile file")
 ]
 PresetOpt = Annotated[str, typer.Option(help="preset of the target (default, lowmem, ...)")]
 SourceOpt = Annotated[
@@ -62,7 +62,7 @@ def _sigterm_as_interrupt() -> Any:
 
 @metrics_app.command()
 def collect(
-    target: TargetOpt = "sim",
+    target: TargetOpt = "sis",
     preset: PresetOpt = "default",
     interval: Annotated[float, typer.Option(help="seconds between samples")] = 1.0,
     duration: Annotated[
@@ -72,69 +72,54 @@ def collect(
         "sis-out/metrics.jsonl"
     ),
     source: SourceOpt = "auto",
-    workdir: WorkdirOpt = Path("sis-out/targets"),
+    workdir: WorkdirOpt = Path("sis-out/metrics"),
 ) -> None:
     """Boot a target and sample its metrics into a JSONL time series (one object a line,
     appended as it goes: Ctrl-C keeps what was collected)."""
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.text import Text
 
     from sis.harness.datafile import DataFileError
-    from sis.harness.metrics.collect import SampleError, Sampler, collect_series
-    from sis.harness.session import start_sessions
-    from sis.harness.targets import TargetError
+    from sis.harness.jobs import target_jobs
+    from sis.harness.metrics.collect import read_series
+    from sis.harness.outdir import OutputError
+    from sis.harness.phases import PlanError
+    from sis.harness.plan import Interrupted, Plan, run_plan
+    from sis.harness.results import ERROR, FAIL
 
     if interval <= 0 or duration < 0:
         fail("metrics", "--interval must be positive and --duration not negative")
     console = Console(stderr=True)
-    with _sigterm_as_interrupt():
-        try:
-            [(label, t)] = start_sessions([target], preset=preset, workdir=workdir)
-        except (TargetError, DataFileError, OSError) as e:
-            fail("metrics", str(e))
-        try:
-            sampler = Sampler(t, source, label=label)
-            console.print(f"Sampling {label}/{preset} via {sampler.source} into {out}")
-            progress = Progress(
-                TextColumn("{task.fields[what]}"),
-                BarColumn(),
-                TextColumn("{task.completed:.0f} samples"),
-                TimeElapsedColumn(),
-                console=console,
-                transient=True,
-            )
-            with progress:
-                task = progress.add_task("", total=None, what=f"{label}/{preset}")
-                summary = collect_series(
-                    sampler,
-                    out,
-                    interval=interval,
-                    duration=duration,
-                    on_sample=lambda rec: progress.advance(task),
-                    recover=t.ensure_shell,
-                )
-        except SampleError as e:
-            fail("metrics", str(e))
-        except KeyboardInterrupt:
-            from sis.harness.metrics.collect import read_series
-
-            records, _ = read_series(out)
-            console.print(f"Interrupted: {len(records)} samples in {out}")
-            raise typer.Exit(130) from None
-        finally:
-            t.poweroff()
-    note = f", {summary.errors} failed (last: {summary.last_error})" if summary.errors else ""
-    if summary.restarts:
-        note += f", target restarted {summary.restarts} time(s)"
-    console.print(f"{summary.samples} samples in {out}{note}")
-    raise typer.Exit(1 if summary.stopped == "target down" else 0)
+    options = {"metrics_collect": {"out": str(out.resolve()), "interval": interval,
+                                   "duration": duration, "source": source}}  # fmt: skip
+    try:
+        jobs, _ = target_jobs([target], preset, ("metrics_collect",), options, workdir / "targets")
+        plan = Plan("SIS metrics collect", [jobs], workdir)
+    except (DataFileError, PlanError, ValueError) as e:
+        fail("metrics", str(e))
+    console.print(Text(f"Sampling {jobs[0].key} into {out}"))
+    try:
+        with console.status(f"sampling {jobs[0].key}"):
+            results = run_plan(plan)
+    except OutputError as e:
+        fail("metrics", str(e))
+    except Interrupted as e:
+        records, _ = read_series(out)
+        console.print(Text(f"Interrupted: {len(records)} samples in {out}"))
+        raise typer.Exit(e.exit_status) from None
+    collected = next((r for r in results if r.test == "collect"), None)
+    if collected is None or collected.verdict == ERROR:
+        fail("metrics", collected.reason if collected else results[0].reason if results else
+             "nothing was collected")  # fmt: skip
+    console.print(Text(collected.reason))
+    raise typer.Exit(1 if collected.verdict == FAIL else 0)
 
 
 @metrics_app.command()
 def serve(
     target: Annotated[
-        list[str], typer.Option("--target", "-t", help="sim, linux-busybox or a profile file")
-    ] = ["sim"],  # noqa: B006
+        list[str], typer.Option("--target", "-t", help="sis, linux-busybox or a profile file")
+    ] = ["sis"],  # noqa: B006
     preset: PresetOpt = "default",
     listen: Annotated[str, typer.Option(help="HOST:PORT to serve /metrics on")] = "127.0.0.1:9464",
     cache: Annotated[float, typer.Option(help="seconds a sample is reused across scrapes")] = 0.5,
@@ -144,35 +129,41 @@ def serve(
 ) -> None:
     """Boot the targets and serve their live metrics for Prometheus until Ctrl-C."""
     from rich.console import Console
+    from rich.text import Text
 
     from sis.harness.datafile import DataFileError
-    from sis.harness.metrics.collect import SampleError
+    from sis.harness.jobs import label_targets
+    from sis.harness.metrics.collect import SampleError, Sampler
     from sis.harness.metrics.export import MetricsExporter
-    from sis.harness.session import start_sessions
+    from sis.harness.session import open_session
     from sis.harness.targets import TargetError
+    from sis.harness.targets.profile import load_profile
 
     console = Console(stderr=True)
     try:
         host, port = parse_listen(listen)
-    except ValueError as e:
+        labels = label_targets([load_profile(t).name for t in target])
+    except (ValueError, DataFileError) as e:
         fail("metrics", str(e))
-    with _sigterm_as_interrupt():
+    with _sigterm_as_interrupt(), contextlib.ExitStack() as stack:
         try:
-            console.print(f"Booting {len(target)} target(s) ({preset})...")
-            booted = start_sessions(target, preset=preset, workdir=workdir)
+            console.print(f"Booting {len(target)} target(s) ({preset})...", markup=False)
+            booted = [
+                (label, stack.enter_context(open_session(
+                    spec, preset=preset, workdir=workdir, name=f"{label}-{preset}")))
+                for spec, label in zip(target, labels, strict=True)
+            ]  # fmt: skip
         except (TargetError, DataFileError, OSError) as e:
             fail("metrics", str(e))
         except KeyboardInterrupt:
             raise typer.Exit(130) from None
         exporter = None
         try:
-            from sis.harness.metrics.collect import Sampler
-
             sources = [Sampler(t, source, label=label, timeout=timeout) for label, t in booted]
             exporter = MetricsExporter(sources, cache_seconds=cache, timeout=timeout)
             exporter.start(host, port)
             names = ", ".join(f"{s.name} ({s.source})" for s in sources)
-            console.print(f"Serving {names} on {exporter.url} (Ctrl-C to stop)")
+            console.print(Text(f"Serving {names} on {exporter.url} (Ctrl-C to stop)"))
             given_up: set[str] = set()
             while True:
                 time.sleep(1.0)
@@ -180,13 +171,13 @@ def serve(
                 for s, (_, session) in zip(sources, booted, strict=True):
                     if s.name in given_up or s.alive():
                         continue
-                    console.print(f"{s.name} is down; sis_target_up 0 until it is restarted")
+                    console.print(Text(f"{s.name} is down; sis_target_up 0 until it is restarted"))
                     try:
                         session.ensure_shell()
-                        console.print(f"{s.name} restarted")
+                        console.print(Text(f"{s.name} restarted"))
                     except TargetError as e:
                         given_up.add(s.name)
-                        console.print(f"{s.name} could not be restarted ({e}); serving up 0")
+                        console.print(Text(f"{s.name} could not be restarted ({e}); serving up 0"))
         except (OSError, SampleError, ValueError) as e:
             fail("metrics", str(e))
         except KeyboardInterrupt:
@@ -194,5 +185,3 @@ def serve(
         finally:
             if exporter is not None:
                 exporter.stop()
-            for _, t in booted:
-                t.poweroff()

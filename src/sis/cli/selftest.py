@@ -1,6 +1,7 @@
-"""`sis selftest`: every readiness job against the clean reference kernel and each planted bug;
-prints the detection matrix. Exit 0 only when every bug is caught by the job meant for it and
-no job fails on the clean kernel; 1 otherwise; 2 when the command cannot run; 130 on Ctrl-C."""
+"""`sis selftest`: every readiness job against the clean reference kernel and every planted
+bug; prints the detection matrix. Exit 0 only when every bug is caught by each job meant for
+it, no job raises a false alarm and no cell failed to run; 1 otherwise; 2 when the command
+cannot run; 130 on Ctrl-C (143 on SIGTERM), with matrix.json saying `complete: false`."""
 
 from __future__ import annotations
 
@@ -16,44 +17,94 @@ __all__ = ["selftest"]
 
 def selftest(
     job: Annotated[
-        list[str], typer.Option("--job", "-j", help="a job row, e.g. chaos/disk_full (repeatable)")
+        list[str], typer.Option("--job", help="a job row, e.g. chaos/disk_full (repeatable)")
     ] = [],  # noqa: B006
     bug: Annotated[
         list[str], typer.Option("--bug", "-b", help="a planted bug (repeatable; default: all)")
     ] = [],  # noqa: B006
     clean: Annotated[bool, typer.Option(help="also run the clean kernel (false alarms)")] = True,
-    seed: Annotated[int, typer.Option(help="seed of the faults")] = 0,
+    diagonal: Annotated[
+        bool, typer.Option(help="only each bug against the jobs meant for it (and clean)")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="seed of the faults, workloads and fuzzer")] = 0,
+    bug_seed: Annotated[
+        int | None,
+        typer.Option(help="where the planted bugs' triggers are placed [default: random]"),
+    ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option("-j", "--jobs", help="cells run at once [default: as many as fit]"),
+    ] = None,
     out: Annotated[Path, typer.Option(help="where results and the matrix go")] = Path(
         "sis-out/selftest"
     ),
+    executor: Annotated[str, typer.Option(help="where jobs run: local")] = "local",
 ) -> None:
-    """Prove the readiness jobs catch the bugs they claim to (contract section 9)."""
+    """Prove the readiness jobs catch the bugs they claim to (contract section 9) and stay
+    quiet where they should."""
+    from sis.harness.commands.selftest import (
+        MATRIX,
+        as_plan,
+        build_matrix,
+        format_matrix,
+        on_cell_results,
+        plan_selftest,
+        write_matrix,
+    )
     from sis.harness.outdir import OutputError
+    from sis.harness.plan import Interrupted, run_plan
     from sis.harness.results import TestResult
-    from sis.harness.selftest import format_matrix, holds, plan_selftest, run_selftest
 
     try:
-        plan = plan_selftest(list(job), list(bug), out, seed, clean)
+        plan = plan_selftest(list(job), list(bug), out, seed, clean, bug_seed, diagonal)
+        door = as_plan(plan, jobs, executor)
     except ValueError as e:
         fail("selftest", str(e), 2)
+    typer.echo(f"bug seed {plan.bug_seed} (repeat with --bug-seed {plan.bug_seed}), "
+               f"{len(plan.cells)} cells, {door.parallel} at once")  # fmt: skip
 
     def show(job_name: str, column: str, cell: str, r: TestResult) -> None:
-        why = f": {r.reason}" if r.reason and cell not in ("ok", "-") else ""
+        why = f": {r.reason}" if r.reason and cell not in ("ok", "quiet") else ""
         typer.echo(f"{job_name} on {column}: {cell}{why}")
 
+    # A matrix left by an earlier run must not stand for this one if it dies.
+    (out / MATRIX).unlink(missing_ok=True)
     try:
-        matrix = run_selftest(plan, on_cell=show)
+        results = run_plan(door, on_result=on_cell_results(plan, show))
     except OutputError as e:
         fail("selftest", str(e), 2)
-    except KeyboardInterrupt:
-        typer.echo(f"interrupted: the results so far are in {out}/results.jsonl", err=True)
-        raise typer.Exit(130) from None
+    except Interrupted as e:
+        _incomplete(plan)
+        typer.echo(f"interrupted: matrix.json says holds: false; results so far in {out}",
+                   err=True)  # fmt: skip
+        raise typer.Exit(e.exit_status) from None
+    except Exception as e:  # noqa: BLE001 - said in one line, the matrix marked incomplete
+        _incomplete(plan)
+        fail("selftest", f"the run failed ({type(e).__name__}: {e}); matrix.json says "
+             "holds: false", 2)  # fmt: skip
+    matrix, reasons = build_matrix(plan, results)
+    try:
+        ok = write_matrix(plan, matrix, reasons, complete=True)
+    except OutputError as e:
+        fail("selftest", str(e), 2)
     typer.echo("")
-    typer.echo(format_matrix(matrix, plan.columns))
-    ok = holds(matrix, plan.rows)
+    typer.echo(format_matrix(matrix, plan.columns, plan.rows))
     typer.echo(
         "selftest: every planted bug caught, no false alarm"
         if ok
         else "selftest: FAILED (a bug missed, a false alarm or an error; see the matrix)"
     )
     raise typer.Exit(0 if ok else 1)
+
+
+def _incomplete(plan) -> None:  # noqa: ANN001
+    from sis.harness.commands.selftest import build_matrix, write_matrix
+    from sis.harness.outdir import OutputError
+    from sis.harness.results import read_results
+
+    results, _ = read_results(plan.out / "results.jsonl")
+    matrix, reasons = build_matrix(plan, results)
+    try:
+        write_matrix(plan, matrix, reasons, complete=False)
+    except OutputError:
+        pass

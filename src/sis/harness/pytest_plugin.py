@@ -3,7 +3,7 @@
     def test_my_kernel(sis_shell):
         assert sis_shell.run("echo hi").output == "hi"
 
-Options: --sis-target (sim, linux-busybox or a profile file; default sim), --sis-preset
+Options: --sis-target (sis, linux-busybox or a profile file; default sis), --sis-preset
 (default), --sis-out (where captures go; default a pytest temp dir). The target boots once per
 test session and is rebooted before a test if an earlier test left it dead or panicked."""
 
@@ -16,13 +16,13 @@ import pytest
 
 from sis.harness.console import Console
 from sis.harness.qmp import QMPMonitor
-from sis.harness.session import Session
+from sis.harness.session import Session, open_session
 from sis.harness.targets import TargetError
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("sis", "SIS kernel targets")
-    group.addoption("--sis-target", default="sim", help="sim, linux-busybox or a profile file")
+    group.addoption("--sis-target", default="sis", help="sis, linux-busybox or a profile file")
     group.addoption(
         "--sis-preset", default="default", help="default, lowmem, smp-off or no-network"
     )
@@ -36,13 +36,15 @@ def sis_session(
     """The target's Session for the whole test session (booted once, powered off at the end)."""
     opt = request.config.getoption
     out = Path(opt("--sis-out")) if opt("--sis-out") else tmp_path_factory.mktemp("sis")
+    opened = open_session(opt("--sis-target"), preset=opt("--sis-preset"), workdir=out)
     try:
-        session = Session(opt("--sis-target"), preset=opt("--sis-preset"), workdir=out)
-        session.start()
+        session = opened.__enter__()
     except TargetError as e:
         pytest.fail(f"SIS target did not start: {e}", pytrace=False)
-    yield session
-    session.poweroff()
+    try:
+        yield session
+    finally:
+        opened.__exit__(None, None, None)
 
 
 @pytest.fixture

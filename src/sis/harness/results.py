@@ -77,6 +77,7 @@ class JobSummary:
     phases: list[dict[str, Any]] = field(default_factory=list)  # {name, seconds}
     boots: list[dict[str, Any]] = field(default_factory=list)  # Session.boots as dicts
     history: list[dict[str, Any]] = field(default_factory=list)  # {t, state, why}
+    interrupted: bool = False  # the run was stopped while this job ran
 
     @property
     def key(self) -> str:
@@ -110,6 +111,8 @@ class ResultLog:
     def add(self, result: TestResult | JobSummary) -> None:
         line = (result.to_json() + "\n").encode("utf-8")
         with self._lock:
+            if self._fd < 0:
+                return  # the run is over (a job still winding down after an interrupt)
             size = os.fstat(self._fd).st_size
             try:
                 written = os.write(self._fd, line)
@@ -125,8 +128,11 @@ class ResultLog:
                 self.results.append(result)
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            os.close(self._fd)
+        with self._lock:
+            if self._fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(self._fd)
+                self._fd = -1
 
 
 def read_results(path: Path) -> tuple[list[TestResult], list[str]]:

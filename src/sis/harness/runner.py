@@ -14,7 +14,7 @@ from typing import Any
 
 from sis.harness.console import ConsoleError
 from sis.harness.results import ERROR, FAIL, PASS, SKIP, StepResult, TestResult
-from sis.harness.session import Session, State, TargetDied
+from sis.harness.session import PoweredOff, Session, State, TargetDied
 from sis.harness.suites import Step, Suite, Test
 from sis.harness.targets.base import TargetError
 
@@ -79,6 +79,32 @@ def run_crash_step(
     why = f"expected a crash ({', '.join(f'{k} {v}' for k, v in step.crash.items())}), but "
     why += f"the command finished with status {r.status} and the kernel reported nothing"
     return StepResult(command, r.output, r.status, r.duration_s, False, why), {}
+
+
+def run_ending_step(session: Session, step: Step, variables: dict[str, str]) -> StepResult:
+    """Run a step that must end the machine (`ends: poweroff|reboot`): it passes when the
+    machine ends that way within the step's timeout. TargetDied if it crashed or hung."""
+    command = _substitute(step.run, variables)
+    started = time.monotonic()
+
+    def result(ok: bool, why: str = "", output: str = "") -> StepResult:
+        return StepResult(command, output, None, time.monotonic() - started, ok, why)
+
+    try:
+        r = session.run(command, timeout=step.timeout)
+        # The command returned: the machine may still be on its way down.
+        left = max(0.0, step.timeout - (time.monotonic() - started))
+        session.await_end(command, left)
+    except PoweredOff as e:
+        if e.how == step.ends:
+            return result(True)
+        return result(False, f"expected the kernel to {step.ends}, but {e}")
+    return result(
+        False,
+        f"expected the kernel to {step.ends} within {step.timeout:.0f} s; it did not "
+        f"(`{command}` exited with status {r.status})",
+        r.output,
+    )
 
 
 def run_step(session: Session, step: Step, variables: dict[str, str]) -> StepResult:
@@ -203,6 +229,8 @@ def run_test(
                 session.ensure_shell()  # an expected crash ended the last step: come back
             if step.crash is not None:
                 result, crash = run_crash_step(session, step, variables)
+            elif step.ends is not None:
+                result = run_ending_step(session, step, variables)
             else:
                 result = run_step(session, step, variables)
         except TargetDied as e:

@@ -9,14 +9,19 @@ explicit:
                      (BootError)           └──poweroff()──▶ off
 
 `ensure_shell()` brings any state back to `shell`: a hung shell is interrupted (Ctrl-C) and,
-if no prompt comes back, restarted like a crashed or gone one. Every boot keeps its own
-artifacts (console and kernel-log captures, QMP events, stderr), listed in `boots`.
+if no prompt comes back, restarted like a crashed or gone one; `power_cycle()` is a cold boot
+that keeps the disk (a power cut). Every transition is journaled in one place
+(`NAME.session.jsonl` beside the captures); every boot keeps its own artifacts, listed in
+`boots`. How a crash is diagnosed is `sis.harness.crashwatch`.
 
-No orphans: the target process is started with PR_SET_PDEATHSIG, so it gets SIGKILL when the
-*thread* that started it ends (that is how Linux defines the parent), and in its own process
-group, which `kill()` ends as a whole. So a session must be started, used and powered off from
-one thread that lives as long as the session: executors run each job in one thread, the CLI in
-its main thread.
+Sessions are made in exactly two places: `sis.harness.jobs.run_job` (every command's jobs) and
+`open_session()` below (long-lived services: `sis metrics serve`, the pytest plugin).
+
+No orphans: the target process gets SIGKILL when the *thread* that started it ends (that is how
+Linux defines the parent for PR_SET_PDEATHSIG) and runs in its own process group, which
+`kill()` ends as a whole. So a session is started, used and powered off from one thread that
+lives as long as the session; a job's session is powered off when its job ends, whatever the
+executor does with its threads afterwards.
 """
 
 from __future__ import annotations
@@ -24,14 +29,14 @@ from __future__ import annotations
 import contextlib
 import enum
 import json
-import os
 import re
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sis.harness.console import (
     CommandResult,
@@ -41,25 +46,19 @@ from sis.harness.console import (
     ConsoleTimeout,
     DeathString,
 )
-from sis.harness.forensics import Crash, find_crashes, outcome_crash
+from sis.harness.crashwatch import CrashWatch, crash_view
+from sis.harness.forensics import outcome_crash
 from sis.harness.qmp import QMPError, QMPMonitor
 from sis.harness.targets import make_target
 from sis.harness.targets.base import BootError, TargetError
-from sis.harness.targets.process import ProcessTarget
+from sis.harness.targets.process import ProcessTarget, launching
 from sis.harness.targets.profile import Profile
+
+__all__ = ["Boot", "Ended", "PoweredOff", "Session", "State", "StopToken", "Stopped", "TargetDied", "launching",
+           "open_session"]  # fmt: skip
 
 #: How long an interrupted (Ctrl-C) shell may take to give its prompt back before a restart.
 INTERRUPT_GRACE_S = 5.0
-#: How much of a boot's capture is searched for its crash report (the end of it).
-CRASH_SCAN_BYTES = 4 << 20
-#: A crash report takes a moment to finish arriving after its first line.
-CRASH_SETTLE_S = 0.3
-#: A report is written line by line (a 60-line oops takes ~0.5 s at 115200 baud): it is over
-#: when the serial lines have been quiet this long, or after REPORT_MAX_S.
-REPORT_QUIET_S = 0.3
-REPORT_MAX_S = 5.0
-#: How long a shell that lived through an oops has to answer.
-SURVIVAL_PROBE_S = 5.0
 #: How long a command that should have crashed the kernel may leave its report trailing.
 CRASH_WAIT_S = 3.0
 
@@ -73,6 +72,35 @@ class State(enum.Enum):
     GONE = "gone"  # the console closed or the process ended without a panic
 
 
+class Ended(enum.Enum):
+    """How a boot ended."""
+
+    RUNNING = ""  # not yet
+    POWEROFF = "poweroff"  # the lab shut it down
+    RESTART = "restart"  # the lab restarted a working machine (a reset between tests)
+    POWER_CYCLE = "power cycle"  # a cold boot on purpose (a power cut)
+    KILLED = "killed"
+    CRASHED = "crashed"
+    HUNG = "hung"
+    GONE = "gone"
+
+    @classmethod
+    def of(cls, state: State) -> Ended:
+        return {State.CRASHED: cls.CRASHED, State.HUNG: cls.HUNG}.get(state, cls.GONE)
+
+
+class Stopped(Exception):
+    """The run was interrupted (its stop token is set): nothing more is started."""
+
+
+class StopToken(Protocol):
+    """Set when the run is interrupted: a threading.Event, or an executor's own (a cluster's
+    event seen from a worker). Jobs check it between steps and wait on it instead of sleeping."""
+
+    def is_set(self) -> bool: ...
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
 class TargetDied(Exception):
     """The kernel panicked, oopsed, hung or went away during a command: the kernel's fault, a
     FAIL. `crash` is the parsed crash (sis.harness.forensics: type, title, guilty frame, text)
@@ -84,6 +112,21 @@ class TargetDied(Exception):
         super().__init__(message)
 
 
+class PoweredOff(TargetDied):
+    """The kernel ended cleanly during a command, the way `how` says: "poweroff" (QMP SHUTDOWN
+    reason guest-shutdown) or "reboot" (guest-reset; under -no-reboot the machine then ends).
+    A FAIL unless the step said it `ends:` that way."""
+
+    def __init__(self, how: str, command: str) -> None:
+        self.how = how
+        verb = "powered off" if how == "poweroff" else "rebooted"
+        super().__init__(State.GONE, f"the kernel {verb} during `{command}`")
+
+
+#: How long the machine's SHUTDOWN event may trail the console closing.
+SHUTDOWN_EVENT_WAIT_S = 2.0
+
+
 @dataclass
 class Boot:
     """One boot of the target: when, its capture files, and how it ended."""
@@ -91,12 +134,16 @@ class Boot:
     number: int
     started: float = field(default_factory=time.time)
     seconds_to_shell: float | None = None
-    ended: str = ""  # "" while running, else the state it ended in or "poweroff"
+    ended: Ended = Ended.RUNNING
     artifacts: dict[str, str] = field(default_factory=dict)
     #: How the boot's crash was diagnosed, when it ended in one: the forensics fields type,
     #: title, frame, corrupted and text (sis.harness.forensics).
     crash: dict[str, Any] = field(default_factory=dict)
     restored: bool = False  # resumed from the snapshot instead of booted
+
+    def record(self) -> dict[str, Any]:
+        """As plain data (job summaries, reports)."""
+        return {**asdict(self), "ended": self.ended.value}
 
 
 class Session:
@@ -108,8 +155,10 @@ class Session:
         workdir: Path | str = Path("sis-out/targets"),
         name: str | None = None,
         overrides: dict[str, str] | None = None,
+        stop: StopToken | None = None,
     ) -> None:
-        """`overrides` set the profile's placeholders, e.g. {"append": "sis.bug=oom_hang"}."""
+        """`overrides` set the profile's placeholders, e.g. {"append": "sis.bug=oom_hang"};
+        once `stop` is set, nothing more is started (Stopped)."""
         self.target = (
             target
             if isinstance(target, ProcessTarget)
@@ -117,14 +166,13 @@ class Session:
                 target, preset=preset, workdir=Path(workdir), name=name, overrides=overrides
             )
         )
+        self.stop = stop
         self._state = State.OFF
         self._lock = threading.RLock()
         self.boots: list[Boot] = []
         self.history: list[tuple[float, State, str]] = []
         self.snapshot = False  # a just-booted snapshot exists to reset to
-        # Crashes of this boot's captures already diagnosed, per capture: the next diagnosis
-        # is the first one after them, not a follow-on warning the kernel printed later.
-        self._diagnosed: dict[str, int] = {}
+        self.crashes = CrashWatch(self.target)
         self._journal = self.target.workdir / f"{self.target.name}.session.jsonl"
 
     # -- what phases read -----------------------------------------------------------------------
@@ -151,6 +199,38 @@ class Session:
     @property
     def qmp(self) -> QMPMonitor | None:
         return self.target.qmp
+
+    @property
+    def workdir(self) -> Path:
+        return self.target.workdir
+
+    @property
+    def overrides(self) -> dict[str, str]:
+        """The placeholder values this session's target was made with."""
+        return dict(self.target.overrides)
+
+    @property
+    def command(self) -> list[str]:
+        """The command line of the last start."""
+        return list(self.target.argv)
+
+    @property
+    def pid(self) -> int | None:
+        proc = self.target.proc
+        return proc.pid if proc is not None else None
+
+    @property
+    def exit_status(self) -> int | None:
+        return self.target.exit_status
+
+    @property
+    def boot_count(self) -> int:
+        """Boots so far (what names each boot's capture files)."""
+        return self.target.boots
+
+    def disk_path(self) -> Path:
+        """The target's scratch disk image (made for this run)."""
+        return self.target.workdir / f"{self.target.name}.disk.img"
 
     @property
     def state(self) -> State:
@@ -180,30 +260,34 @@ class Session:
         """The capture files of the current (or last) boot."""
         return self.target.artifacts()
 
+    def history_records(self) -> list[dict[str, Any]]:
+        return [{"t": t, "state": st.value, "why": why} for t, st, why in self.history]
+
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self, *, restore: bool = False) -> None:
         """Boot to the shell prompt (or, with `restore`, resume the just-booted snapshot), or
         raise BootError (the state then says how it failed)."""
         with self._lock:
+            self._check_stop()
             if self._state not in (State.OFF, State.CRASHED, State.HUNG, State.GONE):
                 raise TargetError(f"{self.name} is already {self._state.value}")
             self._transition(State.BOOTING, "resume the snapshot" if restore else "start")
             boot = Boot(number=self.target.boots + 1, restored=restore)
             self.boots.append(boot)
-            self._diagnosed = {}
+            self.crashes.new_boot()
             started = time.monotonic()
             try:
                 self.target.start(restore=restore)
             except BootError as e:
-                boot.artifacts = self._artifact_names()
-                boot.ended = {"panicked": "crashed", "hung": "hung"}.get(e.kind, "gone")
-                if boot.ended == State.CRASHED.value:
-                    boot.crash = self._diagnose(boot.artifacts, boot.ended)
-                self._transition(State(boot.ended), str(e))
+                self._check_stop()
+                state = {"panicked": State.CRASHED, "hung": State.HUNG}.get(e.kind, State.GONE)
+                self._end_boot(Ended.of(state), diagnose=state is State.CRASHED)
+                self._transition(state, str(e))
                 raise
             except BaseException as e:
-                boot.ended = "gone"
+                self._end_boot(Ended.GONE, diagnose=False)
                 self._transition(State.GONE, f"could not start: {e}")
+                self._check_stop()
                 raise
             boot.seconds_to_shell = time.monotonic() - started
             boot.artifacts = self._artifact_names()
@@ -224,6 +308,7 @@ class Session:
         """Make sure the shell answers: start if off, interrupt a hung command, restart after a
         crash, a hang that Ctrl-C does not end, or a target that went away."""
         with self._lock:
+            self._check_stop()
             state = self.state
             if state is State.SHELL:
                 return
@@ -238,21 +323,29 @@ class Session:
         """Back to a just-booted machine: resumed from the snapshot when there is one (falling
         back to a reboot if that fails), else rebooted."""
         with self._lock:
-            self._end_boot(self._state.value if self._state is not State.SHELL else "restart")
-            self.target.kill()
-            self._state = State.OFF
+            self._check_stop()
+            ended = Ended.RESTART if self._state is State.SHELL else Ended.of(self._state)
+            self._stop_target(ended, "restart")
             if self.snapshot:
                 try:
                     self.start(restore=True)
                     return
                 except TargetError as e:
                     self.snapshot = False
-                    self._end_boot(self._state.value)
-                    self.target.kill()
-                    self._transition(State.OFF, f"resuming the snapshot failed ({e}); rebooting")
+                    self._stop_target(
+                        Ended.of(self._state), f"resuming the snapshot failed ({e}); rebooting"
+                    )
             self.start()
 
     reset = restart
+
+    def power_cycle(self) -> None:
+        """A cold boot that keeps the disk: the machine loses power (its process is killed,
+        nothing is flushed on its behalf) and boots again from the same disk image."""
+        with self._lock:
+            self._check_stop()
+            self._stop_target(Ended.POWER_CYCLE, "power cycle")
+            self.start()
 
     def poweroff(self) -> int | None:
         """Shut the target down the profile's way (`shutdown:`), then make sure it is gone.
@@ -268,16 +361,27 @@ class Session:
                 if proc is not None:
                     with contextlib.suppress(subprocess.TimeoutExpired):
                         proc.wait(spec.timeout)
-            self.target.kill()
-            self._end_boot("poweroff")
-            self._transition(State.OFF, "poweroff")
+            self._stop_target(Ended.POWEROFF, "poweroff")
             return self.target.exit_status
 
     def kill(self) -> None:
         with self._lock:
-            self.target.kill()
-            self._end_boot("killed")
-            self._transition(State.OFF, "killed")
+            self._stop_target(Ended.KILLED, "killed")
+
+    def abort(self) -> None:
+        """End the target process at once, from any thread, without waiting for the session's
+        lock: whatever the session's own thread was waiting for ends with it. For interrupts;
+        the owning thread still powers the session off."""
+        self.target.kill()
+
+    def _stop_target(self, ended: Ended, why: str) -> None:
+        self._end_boot(ended)
+        self.target.kill()
+        self._transition(State.OFF, why)
+
+    def _check_stop(self) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise Stopped(f"{self.name}: the run was interrupted")
 
     def _ask_shutdown(self, method: str, command: str) -> None:
         qmp = self.target.qmp
@@ -309,15 +413,19 @@ class Session:
                 raise TargetDied(
                     State.HUNG,
                     f"`{command}` did not finish within {timeout:.0f} s (hung)",
-                    _crash_view(outcome_crash("hang", f"`{command}` did not finish")),
+                    crash_view(outcome_crash("hang", f"`{command}` did not finish")),
                 ) from None
             except ConsoleClosed:
                 death = self._settle_death()
                 if death:
                     self._transition(State.CRASHED, death)
                     raise self._died(command, death) from None
+                how = self._clean_end()
+                if how:
+                    self._transition(State.GONE, f"the kernel ended cleanly ({how})")
+                    raise PoweredOff(how, command) from None
                 self._transition(State.GONE, "console closed")
-                crash = self._diagnose(self._artifact_names(), State.GONE.value)
+                crash = self.crashes.diagnose(self._artifact_names(), State.GONE.value)
                 raise TargetDied(
                     State.GONE, f"the target went away during `{command}`", crash
                 ) from None
@@ -338,7 +446,32 @@ class Session:
             raise TargetDied(
                 State.GONE,
                 f"the target went away during `{command}`",
-                self._diagnose(self._artifact_names(), State.GONE.value),
+                self.crashes.diagnose(self._artifact_names(), State.GONE.value),
+            )
+
+    def await_end(self, command: str, wait: float) -> None:
+        """After `command` returned: wait up to `wait` seconds for the machine to end. Raises
+        PoweredOff for a clean end, TargetDied for a crash or a target that went away; returns
+        if it is still running."""
+        with self._lock:
+            deadline = time.monotonic() + wait
+            while self.target.alive() and not self.target.console.closed:
+                if self._death_seen() is not None or time.monotonic() >= deadline:
+                    break
+                time.sleep(0.05)
+            if (seen := self._death_seen()) is not None:
+                raise self._crash_of(command, seen.match.strip())
+            if self.target.alive() and not self.target.console.closed:
+                return
+            how = self._clean_end()
+            if how:
+                self._transition(State.GONE, f"the kernel ended cleanly ({how})")
+                raise PoweredOff(how, command)
+            self._transition(State.GONE, f"process exited with status {self.target.exit_status}")
+            raise TargetDied(
+                State.GONE,
+                f"the target went away during `{command}`",
+                self.crashes.diagnose(self._artifact_names(), State.GONE.value),
             )
 
     # -- internals ------------------------------------------------------------------------------
@@ -351,8 +484,8 @@ class Session:
     def _crash_of(self, command: str, match: str) -> TargetDied:
         """A death pattern during `command`: an oops the kernel survived (the shell answers; a
         FAIL of its own, no restart), else a crash."""
-        if self._survived():
-            crash = self._diagnose(self._artifact_names(), "oops")
+        if self.crashes.survived():
+            crash = self.crashes.diagnose(self._artifact_names(), "oops")
             title = crash.get("title") or match
             self._transition(State.SHELL, f"oops, the kernel survived: {title}")
             return TargetDied(
@@ -360,6 +493,25 @@ class Session:
             )
         self._transition(State.CRASHED, match)
         return self._died(command, match)
+
+    def _clean_end(self) -> str:
+        """After the console closed with no crash seen: "poweroff" or "reboot" when the machine
+        says so (its QMP SHUTDOWN event's reason) and reported no panic; "" otherwise."""
+        qmp = self.target.qmp
+        if qmp is None:
+            return ""
+        deadline = time.monotonic() + SHUTDOWN_EVENT_WAIT_S
+        while True:
+            names = {ev.name: ev for ev in qmp.events}
+            if "GUEST_PANICKED" in names:
+                return ""
+            shutdown = names.get("SHUTDOWN")
+            if shutdown is not None:
+                reason = shutdown.data.get("reason")
+                return {"guest-shutdown": "poweroff", "guest-reset": "reboot"}.get(reason, "")
+            if time.monotonic() >= deadline:
+                return ""
+            time.sleep(0.05)
 
     def _observed(self) -> tuple[State, str] | None:
         """A change visible from outside: a panic on a serial line, the process or console gone."""
@@ -388,34 +540,18 @@ class Session:
         self._transition(State.SHELL, "Ctrl-C gave the prompt back")
         return True
 
-    def _end_boot(self, how: str) -> None:
-        if self.boots and not self.boots[-1].ended:
+    def _end_boot(self, how: Ended, *, diagnose: bool = True) -> None:
+        if self.boots and self.boots[-1].ended is Ended.RUNNING:
             boot = self.boots[-1]
             boot.ended = how
             boot.artifacts = self._artifact_names()
-            if how in (State.CRASHED.value, State.GONE.value, State.HUNG.value):
-                boot.crash = boot.crash or self._diagnose(boot.artifacts, how)
-
-    def _diagnose(self, artifacts: dict[str, str], how: str) -> dict[str, Any]:
-        """The crash that ended a boot, from its captures (the kernel log first, then the
-        console); a boot that went away or hung without a report gets the lab's outcome."""
-        hint = "sis" if self.profile.kind == "sim" else None
-        for kind in ("kernel_log", "console"):
-            crashes = find_crashes(_read_tail(artifacts.get(kind)), os_hint=hint)
-            if crashes:
-                first_new = min(self._diagnosed.get(kind, 0), len(crashes) - 1)
-                self._diagnosed[kind] = len(crashes)
-                return _crash_view(crashes[first_new])
-        if how == State.HUNG.value:
-            return _crash_view(outcome_crash("hang", "a command did not finish"))
-        if how == State.GONE.value:
-            return _crash_view(outcome_crash("lost", "the target went away without a report"))
-        return {}
+            if diagnose and how in (Ended.CRASHED, Ended.GONE, Ended.HUNG):
+                boot.crash = boot.crash or self.crashes.diagnose(boot.artifacts, how.value)
 
     def _died(self, command: str, death: str) -> TargetDied:
         """The crash during `command`, titled by forensics when its report can be parsed."""
-        time.sleep(CRASH_SETTLE_S)  # the rest of the report is still on its way
-        crash = self._diagnose(self._artifact_names(), State.CRASHED.value)
+        self.crashes.settle()
+        crash = self.crashes.diagnose(self._artifact_names(), State.CRASHED.value)
         if self.boots:
             self.boots[-1].crash = crash  # what ended the boot, as the FAIL says
         what = crash.get("title") or death
@@ -423,129 +559,42 @@ class Session:
             State.CRASHED, f"{self.profile.crash_says} during `{command}`: {what}", crash
         )
 
-    def _survived(self) -> bool:
-        """After a crash pattern: did the kernel live on (an oops that killed only the task)?
-        Not if the process ended, the machine reported a panic, or the shell does not answer."""
-        self._await_quiet()
-        qmp = self.target.qmp
-        if not self.target.alive() or (
-            qmp is not None and any(ev.name == "GUEST_PANICKED" for ev in qmp.events)
-        ):
-            return False
-        for con in (self.target.console, self.target.log_console):
-            if con is not None:
-                con.clear_death()
-        # Twice: when the oops killed the shell itself, the first probe goes (whole or in
-        # part) to a tty nobody reads, and the shell init starts in its place answers the second.
-        for _ in range(2):
-            try:
-                probe = self.target.run("echo sis-alive", timeout=SURVIVAL_PROBE_S)
-            except ConsoleTimeout:
-                continue
-            except ConsoleError:
-                return False
-            if self.target.death() is not None:
-                return False
-            if probe.output.strip().endswith("sis-alive"):
-                return True
-        return False
-
-    def _await_quiet(self) -> None:
-        """Wait for the end of a report still arriving: its later lines (`Call Trace:`) must
-        not count as a second death once the first is cleared."""
-        captures = [
-            con.capture_path
-            for con in (self.target.console, self.target.log_console)
-            if con is not None and con.capture_path is not None
-        ]
-        deadline = time.monotonic() + REPORT_MAX_S
-        sizes: list[int] = []
-        while time.monotonic() < deadline:
-            time.sleep(REPORT_QUIET_S)
-            now = [_size(p) for p in captures]
-            if now == sizes:
-                return
-            sizes = now
-
     def _artifact_names(self) -> dict[str, str]:
         return {k: str(v) for k, v in self.target.artifacts().items()}
 
     def _transition(self, new: State, why: str) -> None:
+        """Every change of state goes through here, and into the journal beside the captures:
+        why a target was restarted, and when."""
         if new is self._state and why == (self.history[-1][2] if self.history else ""):
             return
         self._state = new
         now = time.time()
         self.history.append((now, new, why))
-        # A journal of transitions beside the captures: why a target was restarted, and when.
         with contextlib.suppress(OSError):
             with open(self._journal, "a", encoding="utf-8") as f:
                 f.write(json.dumps({"t": now, "state": new.value, "why": why}) + "\n")
-
-    def __enter__(self) -> Session:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.poweroff()
 
     def __repr__(self) -> str:
         return f"<Session {self.name} {self._state.value} boots={len(self.boots)}>"
 
 
-def start_sessions(
-    specs: list[str], *, preset: str, workdir: Path | str
-) -> list[tuple[str, Session]]:
-    """Start one session per target spec, each labelled by its profile's name (numbered when a
-    profile repeats); on any failure the ones already started are stopped. Call it from the
-    thread that will use and power off the sessions (see the module's note on orphans)."""
-    from collections import Counter
-
-    from sis.harness.targets.profile import load_profile
-
-    names = [load_profile(s).name for s in specs]
-    counts, seen = Counter(names), Counter[str]()
-    labels = []
-    for n in names:
-        seen[n] += 1
-        labels.append(n if counts[n] == 1 else f"{n}-{seen[n]}")
-    sessions = [
-        Session(s, preset=preset, workdir=workdir, name=f"{label}-{preset}")
-        for s, label in zip(specs, labels, strict=True)
-    ]
-    try:
-        for s in sessions:
-            s.start()
-    except BaseException:
-        for s in sessions:
-            s.kill()
-        raise
-    return list(zip(labels, sessions, strict=True))
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return -1
-
-
-def _read_tail(path: str | None) -> str:
-    if not path:
-        return ""
-    try:
-        with open(path, "rb") as f:
-            f.seek(max(0, os.path.getsize(path) - CRASH_SCAN_BYTES))
-            return f.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""
-
-
-def _crash_view(crash: Crash) -> dict[str, Any]:
-    """What results and reports keep of a crash."""
-    return {
-        "type": str(crash.type),
-        "title": crash.title,
-        "frame": crash.frame or "",
-        "corrupted": crash.corrupted,
-        "text": crash.text,
-    }
+@contextlib.contextmanager
+def open_session(
+    target: str,
+    *,
+    preset: str = "default",
+    workdir: Path | str,
+    name: str | None = None,
+    overrides: dict[str, str] | None = None,
+) -> Iterator[Session]:
+    """A started session for a long-lived service (`sis metrics serve`, the pytest plugin),
+    powered off when the block ends. Jobs get theirs from run_job. Use it from the thread that
+    will use and end the session (see the module's note on orphans)."""
+    with launching():
+        session = Session(target, preset=preset, workdir=workdir, name=name, overrides=overrides)
+        try:
+            session.start()
+            yield session
+        finally:
+            if session.state is not State.OFF or session.alive():
+                session.poweroff()

@@ -94,21 +94,6 @@ def pack_stat(
     )
 
 
-def unpack_stat(data: bytes) -> dict[str, int]:
-    v = struct.unpack(STAT_FORMAT, data)
-    return {
-        "dev": v[0],
-        "ino": v[1],
-        "mode": v[2],
-        "nlink": v[3],
-        "size": v[8],
-        "blksize": v[9],
-        "blocks": v[11],
-        "mtime": v[14],
-        "mtime_nsec": v[15],
-    }
-
-
 def pack_dirent(ino: int, offset: int, dtype: int, name: bytes) -> bytes:
     """struct linux_dirent64, padded to 8 bytes."""
     reclen = (19 + len(name) + 1 + 7) & ~7
@@ -225,6 +210,3 @@ class FdTable:
             if f is not None:
                 f.refs += 1
         return child
-
-    def open_count(self) -> int:
-        return sum(1 for f in self.slots if f is not None)

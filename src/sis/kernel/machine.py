@@ -1,5 +1,7 @@
-"""The machine: devices that outlive a boot (serial ports, QMP monitor, the root disk) and the
-power states around the kernel — boot, pause, reset, reboot, panic, power-off.
+"""The machine: devices that outlive a boot (serial ports, QMP monitor, the root disk, the NIC's
+link state) and the power states around the kernel — boot, pause, reset, reboot, panic,
+power-off. It hands devices to the kernel; what the kernel makes of them (file system, network
+stack, chaos) is the boot sequence's work (`sis.kernel.boot`).
 
 Exit status of the process: 0 after power-off, quit, or a reboot request under -no-reboot;
 1 when the machine cannot start (bad disk image, socket in use); 3 after a panic under
@@ -10,12 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import signal
 import sys
 from typing import Any
 
-from sis.contract.bugs import ENOSPC_PANIC
 from sis.contract.exit_codes import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -23,7 +23,6 @@ from sis.contract.exit_codes import (
     EXIT_SIGNAL_BASE,
     EXIT_STARTUP,
 )
-from sis.kernel import bugs
 from sis.kernel.config import MachineConfig
 from sis.kernel.drivers.block import FileBlockDevice, MemoryBlockDevice
 from sis.kernel.drivers.serial import SerialPort
@@ -69,7 +68,7 @@ class Machine:
         for port in self.serials:
             port.write(data)
 
-    # -- devices the kernel attaches at boot -------------------------------------------------------
+    # -- devices the kernel finds at boot ----------------------------------------------------------
     def _open_disk(self) -> None:
         from sis.kernel.fs.filesystem import FileSystem
 
@@ -84,41 +83,9 @@ class Machine:
         except KernelError as e:
             raise StartupError(f"{path}: {e.detail or e.errno.message}") from None
 
-    def mount_root(self, k: Kernel) -> None:
-        from sis.kernel.fs.filesystem import FileSystem
-
-        disk = self.disk
-        if k.chaos is not None:
-            from sis.kernel.chaos import ChaosBlockDevice
-
-            disk = ChaosBlockDevice(disk, k.chaos)
-        k.fs = FileSystem.mount(disk)
-        if k.chaos is not None:
-            k.fs.space_hook = k.chaos.at_space  # disk_full strikes where space is consumed
-        if ENOSPC_PANIC in k.bugs:
-            k.fs.commit_error_hook = functools.partial(bugs.journal_commit_error, k)
-        s = k.fs.statfs()
-        source = self.cfg.drive.file if self.cfg.drive else "ramdisk"
-        k.printk.info(
-            "fs",
-            "mounted",
-            f"root file system mounted on / from {source}",
-            blocks=s.total_blocks,
-            free_blocks=s.free_blocks,
-            read_only=disk.read_only,
-        )
-
-    def attach_network(self, k: Kernel) -> None:
-        from sis.kernel.net import setup_network
-
-        if self.cfg.nic.kind == "none":
-            k.printk.info("net", "no_nic", "no network interface (loopback only)")
-        k.net = setup_network(k, self.cfg.nic, self.nic_link)
-
-    def attach_chaos(self, k: Kernel) -> None:
-        from sis.kernel.chaos import ChaosEngine
-
-        k.chaos = ChaosEngine(k)
+    def root_disk(self) -> Any:
+        """The root block device (the -drive image, or a fresh in-memory one)."""
+        return self.disk
 
     # -- power ---------------------------------------------------------------------------------------
     def request(self, action: str) -> None:

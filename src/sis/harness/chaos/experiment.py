@@ -348,3 +348,8 @@ def parse_experiment(data: Any, path: Path) -> Experiment:
         verify=verify,
         path=path,
     )
+
+
+def load_experiments(names: list[str]) -> list[Experiment]:
+    """The experiments named (all built-ins when none): DataFileError with FILE:LINE on a bad one."""
+    return [load_experiment(n) for n in (names or builtin_experiments())]

@@ -31,7 +31,7 @@ from sis.harness.metrics.collect import SampleError, Sampler
 from sis.harness.outdir import write_atomic
 from sis.harness.qmp import QMPError
 from sis.harness.results import ERROR, FAIL, PASS, SKIP, StepResult, TestResult
-from sis.harness.session import Session, State, TargetDied
+from sis.harness.session import Session, State, Stopped, TargetDied
 from sis.harness.targets.base import TargetError
 
 PROBE_RETRY_PAUSE_S = 0.5
@@ -150,7 +150,7 @@ def run_experiment(session: Session, exp: Experiment, *, seed: int = 0, out: Pat
     history_from = len(session.history)
     boots_from = max(0, len(session.boots) - 1)
     _mark_log(run)
-    run.timeline.mark("state", f"experiment starts on boot {session.target.boots}")
+    run.timeline.mark("state", f"experiment starts on boot {session.boot_count}")
     _sample(run)
 
     verdict, reason = PASS, ""
@@ -166,7 +166,7 @@ def run_experiment(session: Session, exp: Experiment, *, seed: int = 0, out: Pat
         verdict, reason = e.verdict, e.reason
         if journal["status"] == "completed":
             journal["status"] = "failed"
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Stopped):
         interrupted = True
         journal["status"] = "interrupted"
         with contextlib.suppress(ConsoleError, AttributeError):
@@ -174,9 +174,9 @@ def run_experiment(session: Session, exp: Experiment, *, seed: int = 0, out: Pat
     finally:
         ok = _rollback(run)
     if interrupted:
-        run.notes.append("interrupted (Ctrl-C): rollbacks ran, the experiment did not finish")
+        run.notes.append("interrupted: rollbacks ran, the experiment did not finish")
         finish(ERROR, "interrupted")
-        raise KeyboardInterrupt
+        raise Stopped(f"{exp.name} was interrupted")
     if not ok and verdict == PASS:
         verdict, reason = ERROR, "rollback failed: " + run.rollbacks[-1].get("error", "")
 
@@ -198,7 +198,7 @@ def run_experiment(session: Session, exp: Experiment, *, seed: int = 0, out: Pat
     for t, state, why in session.history[history_from:]:
         run.timeline.mark("state", f"{state.value}: {why}", t)
     journal["boots"] = [
-        {"number": b.number, "started": b.started, "ended": b.ended, "artifacts": b.artifacts}
+        {"number": b.number, "started": b.started, "ended": b.ended.value, "artifacts": b.artifacts}
         for b in session.boots[boots_from:]
     ]
     return finish(verdict, reason)
@@ -209,6 +209,8 @@ def run_experiment(session: Session, exp: Experiment, *, seed: int = 0, out: Pat
 
 def _method(run: _Run, injectors: dict[str, Injector], workload: Workload | None) -> None:
     for act in run.exp.method:
+        if run.session.stop is not None and run.session.stop.is_set():
+            raise Stopped(f"{run.exp.name} was interrupted")
         entry: dict[str, Any] = {"type": act.kind, "name": act.name, "start": time.time()}
         run.activities.append(entry)
         t0 = time.monotonic()
@@ -245,7 +247,7 @@ def _activity(
         inj = injectors[act.fault]
         # Recorded as active first: a kernel that dies while the fault is being set up still
         # gets its rollback.
-        run.active.append((inj, session.target.boots))
+        run.active.append((inj, session.boot_count))
         what = inj.inject(act.rate, run.seed)
         run.timeline.mark("inject", f"{act.fault}: {what}", fault=act.fault)
         _alive(run, act)
@@ -260,7 +262,11 @@ def _activity(
         acked = sum(1 for w in writes if w.acked)
         return f"{acked} of {len(writes)} writes acknowledged"
     if act.kind == "wait":
-        time.sleep(act.seconds)
+        stop = run.session.stop
+        if stop is not None and stop.wait(act.seconds):
+            raise Stopped(f"{run.exp.name} was interrupted")
+        if stop is None:
+            time.sleep(act.seconds)
         _alive(run, act)
         return ""
     assert act.probe is not None
@@ -277,7 +283,7 @@ def _alive(run: _Run, act: Activity) -> None:
     the workload): the state says so."""
     state = run.session.state
     if state in (State.CRASHED, State.GONE):
-        why = run.session.death() or f"process ended ({run.session.target.exit_status})"
+        why = run.session.death() or f"process ended ({run.session.exit_status})"
         raise TargetDied(state, why)
 
 
@@ -342,7 +348,7 @@ def _do_rollback(run: _Run) -> bool:
         try:
             _cold_boot(session)
             record("bring back the shell", f"{state.value}: restarted (cold boot, same disk)")
-        except TargetError as e:
+        except (TargetError, Stopped) as e:
             record("bring back the shell", "restart", str(e))
             return False
     while run.active:
@@ -350,7 +356,7 @@ def _do_rollback(run: _Run) -> bool:
         if inj.fault == "power_cut":
             record(f"clear {inj.fault}", inj.clear())
             continue
-        if boot != session.target.boots:
+        if boot != session.boot_count:
             record(f"clear {inj.fault}", "cleared by the restart (a new boot has no fault)")
             continue
         try:
@@ -359,7 +365,7 @@ def _do_rollback(run: _Run) -> bool:
             try:
                 _cold_boot(session)
                 record(f"clear {inj.fault}", f"could not clear ({e}): restarted")
-            except TargetError as e2:
+            except (TargetError, Stopped) as e2:
                 record(f"clear {inj.fault}", "restart", str(e2))
                 return False
             run.active.clear()
@@ -375,8 +381,7 @@ def _cold_boot(session: Session) -> None:
     """Power off hard and boot again on the same disk, as a machine does after a crash. Not
     the session's snapshot reset: that puts the disk back too, and would hide (or fake) the
     loss of acknowledged writes."""
-    session.kill()
-    session.start()
+    session.power_cycle()
 
 
 # ------------------------------------------------------------------------------------ after
@@ -422,7 +427,7 @@ def _disk_image(session: Session) -> Path | None:
     image = session.profile.image.get("disk")
     if image and "builder" not in session.profile.image:
         return Path(image)
-    return session.target.workdir / f"{session.target.name}.disk.img"
+    return session.disk_path()
 
 
 # ------------------------------------------------------------------------------------ probes
@@ -521,7 +526,7 @@ def _sample(run: _Run) -> dict[str, int] | None:
     if not source:
         return None
     try:
-        values = Sampler(session.target, source, timeout=10).sample()
+        values = Sampler(session, source, timeout=10).sample()
     except (SampleError, ConsoleError, QMPError, OSError):
         return None
     run.timeline.metric(values)

@@ -1,9 +1,13 @@
-"""Executors decide where jobs run. `local` runs them in a thread pool on this machine (`-j N`);
+"""Executors decide where jobs run. `local` runs them on this machine, at most `-j` at once;
 another executor (a cluster) implements the same `run`: take plain-data jobs, call `report`
-with each result as it comes (results are plain data too), return when all jobs are done."""
+with each result as it comes (results are plain data too), return when all jobs are done.
+
+Interrupting is the same everywhere: the caller sets `stop`; jobs not started never start,
+running ones end at their next step (run_job checks the token), and `run` returns."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -11,7 +15,16 @@ from sis.harness.jobs import Job, Report, Status
 
 
 class Executor(Protocol):
-    def run(self, jobs: Sequence[Job], report: Report, status: Status | None = None) -> None: ...
+    def run(
+        self,
+        jobs: Sequence[Job],
+        report: Report,
+        status: Status | None = None,
+        stop: threading.Event | None = None,
+    ) -> None: ...
+
+
+EXECUTORS = ("local",)
 
 
 def make_executor(name: str, jobs: int = 1) -> Executor:
@@ -19,4 +32,4 @@ def make_executor(name: str, jobs: int = 1) -> Executor:
         from sis.harness.executors.local import LocalExecutor
 
         return LocalExecutor(jobs)
-    raise ValueError(f"unknown executor {name!r} (known: local)")
+    raise ValueError(f"unknown executor {name!r} (known: {', '.join(EXECUTORS)})")

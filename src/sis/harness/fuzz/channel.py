@@ -7,6 +7,7 @@ batch finds a fresh kernel."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import time
@@ -71,7 +72,10 @@ class QmpChannel:
         self.start()
 
     def stop(self) -> None:
-        self.session.poweroff()
+        """Done with the channel (the session belongs to its job, which powers it off)."""
+        if self.cover and self.session.qmp is not None and self.session.alive():
+            with contextlib.suppress(QMPError):
+                self.session.qmp.execute("x-sis-kcov", {"enable": False}, timeout=5)
 
     def run(self, programs: list[Program]) -> BatchResult:
         # Every batch starts in a new empty directory (as syzkaller runs each program in a

@@ -21,7 +21,10 @@ def call_signal(name: str, result: dict) -> set[int]:
 
 
 class Corpus:
-    def __init__(self, directory: Path | None) -> None:
+    """`directory` holds this corpus (new finds are written there); `seeds`, a campaign's
+    merged corpus, is read too but never written."""
+
+    def __init__(self, directory: Path | None, *, seeds: Path | None = None) -> None:
         self.dir = directory
         self.programs: list[Program] = []
         self.signal: set[int] = set()
@@ -29,7 +32,14 @@ class Corpus:
         self._lock = threading.Lock()
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
-            for path in sorted(directory.glob("*.json")):
+        seen: set[str] = set()
+        for where in (seeds, directory):
+            if where is None or not where.is_dir():
+                continue
+            for path in sorted(where.glob("*.json")):
+                if path.name in seen:
+                    continue
+                seen.add(path.name)
                 try:
                     self.programs.append(Program.from_json(path.read_text()))
                 except (OSError, ValueError):

@@ -1,18 +1,17 @@
-"""The fuzz loop: programs generated from the descriptions or mutated from the corpus, run in
-batches on each target (one worker thread and one Session per `-j`), new signal kept in the
-corpus, crashes deduplicated by title and minimized into reproducers.
+"""The fuzz loop on one booted target: programs generated from the descriptions or mutated from
+the corpus, run in batches, new signal kept in the corpus, crashes deduplicated by title and
+minimized into reproducers. It runs inside a job (the `fuzz` phase); a campaign over several
+targets and rounds is `sis.harness.fuzz.campaign`.
 
-Everything lands in the output directory as it happens: corpus/*.json, crashes/<title>/
-(report.txt, log.json: the batch that crashed, repro.json and repro.txt), stats.prom (the
-Prometheus text, rewritten every few seconds), events.jsonl, and summary.json at the end."""
+Everything lands in the job's directory as it happens: corpus/*.json, crashes/<title>/
+(report.txt, log.json: the batch that crashed, repro.json and repro.txt), stats.prom and
+stats.json (rewritten every few seconds), events.jsonl, and summary.json at the end."""
 
 from __future__ import annotations
 
 import json
 import random
-import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,11 +32,11 @@ from sis.harness.fuzz.minimize import reproduce
 from sis.harness.fuzz.program import Program
 from sis.harness.fuzz.stats import Stats
 from sis.harness.outdir import write_atomic
-from sis.harness.session import Session
-from sis.harness.targets.profile import load_profile
+from sis.harness.session import Session, StopToken
+from sis.harness.targets.profile import Profile, load_profile
 
 BATCH_PROGRAMS = 128  # programs per executor round trip
-STATS_EVERY_S = 5.0
+STATS_EVERY_S = 1.0
 
 
 @dataclass
@@ -52,6 +51,9 @@ class FuzzConfig:
     append: str = ""  # the target's kernel command line (e.g. sis.bug=pwrite_overflow)
     batch: int = BATCH_PROGRAMS
     stop_on_crash: bool = False  # end the run after the first reproducer (tests, selftest)
+    #: A campaign's corpus to start from (read only); the loop's own finds go to out/corpus.
+    corpus_from: Path | None = None
+    worker: int = 0  # which worker of the campaign: part of the random seed
 
 
 @dataclass
@@ -70,29 +72,22 @@ class FuzzRun:
     stats: Stats = field(default_factory=Stats)
     crashes: dict[str, CrashRecord] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
-    stop: threading.Event = field(default_factory=threading.Event)
+    stopped: bool = False
 
 
-def fuzz_session_for(target: str, workdir: Path, name: str, append: str = "") -> Session:
-    """A Session of `target` ready to be fuzzed: the reference kernel as it is; a QEMU
-    target with its executor's virtio-serial port (and the executor built into a
-    linux-busybox image)."""
-    profile = load_profile(target)
-    overrides = {"append": append} if append else {}
-    if profile.kind != "sim":
-        ensure_executor_image(profile)
-        overrides |= guest_overrides(profile, socket_dir())
-    return Session(target, workdir=workdir, name=name, overrides=overrides or None)
-
-
-def make_session(config: FuzzConfig, index: int, workdir: Path) -> Session:
-    return fuzz_session_for(config.target, workdir, f"fuzz-{index}", config.append)
+def fuzz_overrides(profile: Profile) -> dict[str, str]:
+    """The placeholders a target is started with to be fuzzed: none for the reference kernel;
+    a QEMU target's executor port (and the executor built into a linux-busybox image)."""
+    if profile.kind == "sim":
+        return {}
+    ensure_executor_image(profile)
+    return guest_overrides(profile, socket_dir())
 
 
 def make_channel(session: Session, cover: bool) -> Channel:
     if session.profile.kind == "sim":
         return QmpChannel(session, cover=cover)
-    sock = session.target.overrides.get("fuzz_sock")
+    sock = session.overrides.get("fuzz_sock")
     if not sock or not has_port(session.profile):
         raise ValueError(
             f"{session.name} was started without the fuzz executor's port: fuzz "
@@ -114,63 +109,42 @@ def usable_calls(calls: list[Syscall], channel: Channel) -> list[Syscall]:
     return out
 
 
-def _prepare(config: FuzzConfig) -> tuple[FuzzRun, Corpus, list]:
-    calls = enabled_calls(config.syscalls)  # a bad --syscalls fails before anything boots
+def check_config(config: FuzzConfig) -> list[Syscall]:
+    """The calls to fuzz; ValueError (one line) for a bad --syscalls or --cover on a target
+    without coverage, before anything boots."""
+    calls = enabled_calls(config.syscalls)
     if config.cover and load_profile(config.target).kind != "sim":
         raise ValueError(
             f"coverage feedback needs the reference kernel's x-sis-kcov; {config.target} has "
             "none (drop --cover)"
         )
-    for sub in ("corpus", "crashes", "targets"):
-        (config.out / sub).mkdir(parents=True, exist_ok=True)
-    run = FuzzRun(config)
-    corpus = Corpus(config.out / "corpus")
-    run.stats.corpus = len(corpus)
-    return run, corpus, calls
+    return calls
 
 
 def fuzz_session(session: Session, config: FuzzConfig) -> FuzzRun:
-    """Fuzz a session the caller started (and powers off), in the calling thread: the fuzz
-    phase of `sis check`."""
-    run, corpus, calls = _prepare(config)
-    _worker(run, corpus, calls, 0, time.monotonic() + config.duration, session)
-    _finish(run)
-    return run
-
-
-def run_fuzz(config: FuzzConfig, on_tick: Callable[[FuzzRun], None] | None = None) -> FuzzRun:
-    """Fuzz until the duration passes (or `stop` is set); returns what was found."""
-    run, corpus, calls = _prepare(config)
-    deadline = time.monotonic() + config.duration
-    threads = [
-        threading.Thread(
-            target=_worker, args=(run, corpus, calls, i, deadline), name=f"fuzz-{i}", daemon=True
-        )
-        for i in range(max(1, config.jobs))
-    ]
-    for t in threads:
-        t.start()
-    last_stats = 0.0
+    """Fuzz a started session for `config.duration` (or until its job is stopped), in the
+    calling thread; the session belongs to the caller."""
+    calls = check_config(config)
+    for sub in ("corpus", "crashes"):
+        (config.out / sub).mkdir(parents=True, exist_ok=True)
+    run = FuzzRun(config)
+    corpus = Corpus(config.out / "corpus", seeds=config.corpus_from)
+    run.stats.corpus = len(corpus)
     try:
-        while any(t.is_alive() for t in threads):
-            time.sleep(0.25)
-            if on_tick is not None:
-                on_tick(run)
-            if time.monotonic() - last_stats > STATS_EVERY_S:
-                last_stats = time.monotonic()
-                write_atomic(config.out / "stats.prom", run.stats.prometheus())
-    except KeyboardInterrupt:
-        run.stop.set()  # workers finish their batch and power their targets off
-        for t in threads:
-            t.join(30)
-    _finish(run)
+        _loop(run, corpus, calls, session, time.monotonic() + config.duration)
+    finally:
+        _finish(run)
     return run
 
 
 def _finish(run: FuzzRun) -> None:
-    config, out = run.config, run.config.out
-    write_atomic(out / "stats.prom", run.stats.prometheus())
-    summary = run.stats.summary() | {
+    _write_stats(run)
+    write_atomic(run.config.out / "summary.json", json.dumps(_summary(run), indent=1) + "\n")
+
+
+def _summary(run: FuzzRun) -> dict:
+    config = run.config
+    return run.stats.summary() | {
         "target": config.target,
         "seed": config.seed,
         "append": config.append,
@@ -187,22 +161,7 @@ def _finish(run: FuzzRun) -> None:
             }
             for c in run.crashes.values()
         ],
-        "validation": _validation(out),
     }
-    write_atomic(out / "summary.json", json.dumps(summary, indent=1) + "\n")
-
-
-def _validation(out: Path) -> dict | None:
-    """What `sis fuzz validate` wrote into the same OUT, per target, with its table."""
-    try:
-        data = json.loads((out / "validation.json").read_text())
-        return {
-            "table": str(out / "validation.txt"),
-            "targets": {t["target"]: t["counts"] for t in data["targets"]},
-            "unexplained": len(data["unexplained"]),
-        }
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
 
 
 def _event(run: FuzzRun, **data: object) -> None:
@@ -210,19 +169,13 @@ def _event(run: FuzzRun, **data: object) -> None:
         f.write(json.dumps({"t": round(run.stats.elapsed, 3), **data}) + "\n")
 
 
-def _worker(
-    run: FuzzRun,
-    corpus: Corpus,
-    calls: list,
-    index: int,
-    deadline: float,
-    given: Session | None = None,
-) -> None:
+def _loop(run: FuzzRun, corpus: Corpus, calls: list, session: Session, deadline: float) -> None:
     config = run.config
-    rng = random.Random(config.seed * 1000 + index)
-    session: Session | None = given
+    stop: StopToken | None = session.stop
+    rng = random.Random(config.seed * 1000 + config.worker)
+    channel: Channel | None = None
+    generator = ThreadPoolExecutor(1, thread_name_prefix=f"fuzz-gen-{config.worker}")
     try:
-        session = session or make_session(config, index, config.out / "targets")
         channel = make_channel(session, config.cover)
         channel.start()
         gen = Generator(rng, usable_calls(calls, channel))
@@ -238,9 +191,11 @@ def _worker(
 
         # The next batch is generated while the kernel runs this one (the executor round trip
         # waits on a socket, so the two overlap on two CPUs).
-        generator = ThreadPoolExecutor(1, thread_name_prefix=f"fuzz-gen-{index}")
         upcoming = generator.submit(next_batch)
-        while time.monotonic() < deadline and not run.stop.is_set():
+        last_stats = 0.0
+        while time.monotonic() < deadline and not run.stopped:
+            if stop is not None and stop.is_set():
+                return
             batch = upcoming.result()
             upcoming = generator.submit(next_batch)
             res = channel.run(batch)
@@ -253,15 +208,24 @@ def _worker(
                     run.stats.cover = len(corpus.edges)
             if res.crash is not None:
                 _crashed(run, channel, batch, res.crash, res.crash_at)
-    except Exception as e:  # the lab could not go on with this target: say so, keep the others
-        run.errors.append(f"worker {index}: {type(e).__name__}: {e}")
-        _event(run, event="error", worker=index, error=str(e))
+            if time.monotonic() - last_stats > STATS_EVERY_S:
+                last_stats = time.monotonic()
+                _write_stats(run)
+    except Exception as e:  # the lab could not go on with this target: say so in the results
+        if stop is not None and stop.is_set():
+            return
+        run.errors.append(f"{type(e).__name__}: {e}" if not str(e) else str(e))
+        _event(run, event="error", error=str(e))
     finally:
-        if given is None and session is not None:
-            try:
-                session.poweroff()
-            except Exception:  # noqa: S110 - the target may already be gone
-                pass
+        generator.shutdown(wait=True, cancel_futures=True)
+        if channel is not None:
+            channel.stop()
+
+
+def _write_stats(run: FuzzRun) -> None:
+    out = run.config.out
+    write_atomic(out / "stats.prom", run.stats.prometheus())
+    write_atomic(out / "stats.json", json.dumps(_summary(run)) + "\n")
 
 
 def _crashed(
@@ -304,4 +268,4 @@ def _crashed(
         program=repro.listing() if repro else None,
     )
     if run.config.stop_on_crash and repro is not None:
-        run.stop.set()
+        run.stopped = True

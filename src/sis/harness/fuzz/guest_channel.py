@@ -124,8 +124,8 @@ class GuestChannel:
         self._connect()
 
     def stop(self) -> None:
+        """Done with the channel: its socket is closed (the session belongs to its job)."""
         self._close()
-        self.session.poweroff()
 
     def _close(self) -> None:
         if self.sock is not None:

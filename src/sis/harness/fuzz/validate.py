@@ -188,24 +188,3 @@ def write(out: Path, runs: list[TargetRun]) -> Path:
     write_atomic(out / "validation.json", json.dumps(data, indent=1) + "\n")
     write_atomic(out / "validation.txt", table(runs))
     return out / "validation.txt"
-
-
-def validate_target(
-    target: str,
-    workdir: Path,
-    names: list[str] | None = None,
-    on_case: Callable[[Answer], None] | None = None,
-) -> TargetRun:
-    """Boot `target` (with its executor), run the suite, power it off."""
-    from sis.harness.fuzz.fuzzer import fuzz_session_for, make_channel
-
-    session = fuzz_session_for(target, workdir, "validate")
-    try:
-        channel = make_channel(session, cover=False)
-        channel.start()
-        return run_cases(channel, target, names, on_case)
-    finally:
-        try:
-            session.poweroff()
-        except Exception:  # noqa: S110 - the target may already be gone
-            pass

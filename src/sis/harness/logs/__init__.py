@@ -1,7 +1,8 @@
 """Kernel logs: parsing captures in any of the log dialects (`formats`, `parse`), turning
 records into stable event signatures (`normalize`), baseline files (`baseline`), a run's log
 as a capture (`capture`), comparing a capture with a baseline (`diff`), and the log regression
-check of `sis logs` and `sis check` (`regression`)."""
+check of `sis check` (`regression`). Recording and checking baselines from the command line
+is `sis.harness.commands.logs`."""
 
 from sis.harness.logs.baseline import (
     Baseline,
@@ -11,15 +12,11 @@ from sis.harness.logs.baseline import (
     read_baseline,
     write_baseline,
 )
-from sis.harness.logs.capture import Capture, capture_from_file, capture_log
+from sis.harness.logs.capture import Capture, capture_from_file
 from sis.harness.logs.diff import BaselineDiff, compare
 from sis.harness.logs.normalize import normalize_text, signature
 from sis.harness.logs.parse import Gap, LogRecord, ParseReport, Problem, parse_file, parse_text
-from sis.harness.logs.regression import (
-    check_against_baseline,
-    log_regression_result,
-    record_baseline,
-)
+from sis.harness.logs.regression import log_regression_result
 from sis.harness.logs.stream import signatures
 
 __all__ = [
@@ -33,8 +30,6 @@ __all__ = [
     "Problem",
     "baseline_path",
     "capture_from_file",
-    "capture_log",
-    "check_against_baseline",
     "compare",
     "find_baseline",
     "log_regression_result",
@@ -42,7 +37,6 @@ __all__ = [
     "parse_file",
     "parse_text",
     "read_baseline",
-    "record_baseline",
     "signature",
     "signatures",
     "write_baseline",

@@ -9,17 +9,18 @@ differ from run to run, so the run's directory is masked as ``<workdir>`` before
 from __future__ import annotations
 
 import contextlib
+import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sis.harness.logs.baseline import BaselineError
 from sis.harness.logs.parse import Problem
 from sis.harness.logs.stream import scan
-from sis.harness.results import ERROR, FAIL, TestResult
+from sis.harness.results import TestResult
 
-__all__ = ["Capture", "Status", "capture_from_file", "capture_log"]
+__all__ = ["Capture", "Status", "capture_from_file", "capture_session_log", "read_capture"]
 
 #: Told what a capture is doing ("booting sis/default"), for a progress display.
 Status = Callable[[str], None]
@@ -34,7 +35,7 @@ class Capture:
     preset: str
     suites: list[str]
     source: str  # "kernel_log" or "console"
-    problems: list[Problem]  # malformed log lines
+    problems: list[Problem] | list[str]  # malformed log lines
     signatures: list[str]
     lines: list[int]  # the log line of each signature
     log_path: Path | None = None
@@ -89,70 +90,63 @@ def _from_text(
     return capture
 
 
-def capture_log(
-    target: str = "sim",
-    *,
-    preset: str = "default",
-    suites: Sequence[str] = (),
-    workdir: str | Path,
-    on_status: Status | None = None,
-) -> Capture:
-    """Boot `target`, run `suites`, power it off, and parse and normalize its kernel log
-    (its own serial line if the profile has one, else the records in the console)."""
-    from sis.harness.datafile import DataFileError
-    from sis.harness.runner import run_suite
-    from sis.harness.session import Session
-    from sis.harness.suites import load_suite
-    from sis.harness.targets import TargetError
+#: The suite name of the capture's own result.
+SUITE = "log_capture"
 
-    status = on_status or (lambda _text: None)
-    workdir = Path(workdir).resolve()
-    try:
-        loaded = [load_suite(s) for s in suites]
-        tgt = Session(target, preset=preset, workdir=workdir)
-    except (DataFileError, TargetError) as e:
-        raise BaselineError(str(e)) from None
-    profile = tgt.profile
-    results: list[TestResult] = []
-    try:
-        status(f"booting {profile.name}/{preset}")
-        tgt.start()
-        for suite in loaded:
-            status(f"running suite {suite.name}")
-            run_suite(tgt, suite, results.append)
-    except TargetError as e:
-        raise BaselineError(f"{profile.name}/{preset}: {e}") from None
-    finally:
-        status("powering off")
-        tgt.poweroff()
-    artifacts = tgt.artifacts()
+
+def capture_path(workdir: Path, name: str, preset: str) -> Path:
+    return workdir / f"{name}-{preset}.capture.json"
+
+
+def capture_session_log(session: object, workdir: Path, suites: list[str]) -> Capture:
+    """The capture of a session that has just been powered off: its last real boot's log (a
+    boot resumed from a snapshot prints no boot log)."""
+    booted = [b for b in session.boots if not b.restored]  # type: ignore[attr-defined]
+    artifacts = booted[-1].artifacts if booted else {}
     source = "kernel_log" if "kernel_log" in artifacts else "console"
     log_path = artifacts.get(source)
+    profile = session.profile  # type: ignore[attr-defined]
+    preset = session.preset  # type: ignore[attr-defined]
     if log_path is None:
         raise BaselineError(f"{profile.name}/{preset} left no {source} capture in {workdir}")
     capture = _from_text(
-        log_path.read_bytes(),
-        source,
-        target=target,
-        profile=profile.name,
-        preset=preset,
-        suites=[s.name for s in loaded],
-        log_path=log_path,
+        Path(log_path).read_bytes(), source, target=str(profile.path or profile.name),
+        profile=profile.name, preset=preset, suites=suites, log_path=Path(log_path),
         workdir=workdir,
-    )
-    capture.results = results
-    bad = [r for r in results if r.verdict in (FAIL, ERROR)]
-    if bad:
+    )  # fmt: skip
+    if len(session.boots) > 1:  # type: ignore[attr-defined]
         capture.notes.append(
-            f"{len(bad)} suite test(s) did not pass while the log was captured, "
-            f"first: {bad[0].suite} :: {bad[0].test}: {bad[0].reason}"
-        )
-    if len(tgt.boots) > 1:
-        capture.notes.append(
-            f"the kernel was restarted {len(tgt.boots) - 1} time(s) during the suites; "
+            f"the kernel was restarted {len(session.boots) - 1} time(s) during the suites; "  # type: ignore[attr-defined]
             "only the last boot's log is used"
         )
     return capture
+
+
+def write_capture(capture: Capture, path: Path) -> None:
+    from sis.harness.outdir import write_atomic
+
+    data = {
+        "target": capture.target, "profile": capture.profile, "preset": capture.preset,
+        "suites": capture.suites, "source": capture.source, "signatures": capture.signatures,
+        "lines": capture.lines, "notes": capture.notes,
+        "problems": [str(p) for p in capture.problems],
+        "log_path": str(capture.log_path) if capture.log_path else None,
+    }  # fmt: skip
+    write_atomic(path, json.dumps(data) + "\n")
+
+
+def read_capture(path: Path) -> Capture:
+    try:
+        data = json.loads(path.read_text())
+        return Capture(
+            target=data["target"], profile=data["profile"], preset=data["preset"],
+            suites=list(data["suites"]), source=data["source"], problems=list(data["problems"]),
+            signatures=list(data["signatures"]), lines=list(data["lines"]),
+            log_path=Path(data["log_path"]) if data.get("log_path") else None,
+            notes=list(data["notes"]),
+        )  # fmt: skip
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise BaselineError(f"{path}: not a log capture ({e})") from None
 
 
 def capture_from_file(

@@ -363,9 +363,3 @@ def _signature(level: str | None, subsystem: str, body: str) -> str:
 def signature(record: LogRecord) -> str:
     """The event signature of a record: ``LEVEL subsystem: body``, normalized."""
     return _signature(record.level, record.subsystem, record.body)
-
-
-def clear_caches() -> None:
-    """Forget cached results (for measurements; results never depend on the caches)."""
-    _spans.cache_clear()
-    _signature.cache_clear()

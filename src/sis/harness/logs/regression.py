@@ -1,16 +1,10 @@
-"""The log regression check: record a baseline from a run (`sis logs baseline`), check a
-run against it (`sis logs check`), and the same check as a result of `sis check`.
-
-A check boots the target again (the one the baseline names unless overridden), runs the same
-suites, and compares its normalized log with the baseline (`sis.harness.logs.diff`); or it
-takes a log already captured, as `sis check` does with each target's own run.
-"""
+"""The log regression check as a result of `sis check`: the run's own log against the
+baseline recorded for its target and preset (`sis.harness.logs.diff`). Recording and checking
+from the command line is `sis.harness.commands.logs`."""
 
 from __future__ import annotations
 
 import shlex
-import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,111 +14,30 @@ from sis.harness.logs.baseline import (
     Baseline,
     BaselineError,
     accept_command,
-    baseline_path,
-    collapse,
     find_baseline,
     read_baseline,
-    write_baseline,
 )
-from sis.harness.logs.capture import Status, capture_from_file, capture_log
+from sis.harness.logs.capture import Capture, capture_from_file
 from sis.harness.logs.diff import BaselineDiff, compare
 from sis.harness.results import ERROR, FAIL, PASS, StepResult, TestResult
 
-__all__ = ["SUITE", "check_against_baseline", "log_regression_result", "record_baseline"]
+__all__ = ["SUITE", "log_regression_result"]
 
 #: The suite name of the check's result in `sis check`.
 SUITE = "log_regression"
 
 
-def _utc_now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-class _Workdir:
-    """The given directory, or a fresh temporary one that is removed unless kept."""
-
-    def __init__(self, given: str | Path | None) -> None:
-        self.given = given is not None
-        self.path = Path(given) if given is not None else Path(tempfile.mkdtemp(prefix="sis-logs-"))
-        self.keep = self.given
-
-    def close(self) -> None:
-        if not self.keep:
-            shutil.rmtree(self.path, ignore_errors=True)
-
-
-def record_baseline(
-    target: str = "sim",
+def diff_capture(
+    base: Baseline,
+    path: Path,
+    capture: Capture,
+    target: str,
+    preset: str,
+    suites: Sequence[str],
     *,
-    directory: str | Path,
-    name: str | None = None,
-    preset: str = "default",
-    suites: Sequence[str] = (),
-    workdir: str | Path | None = None,
-    on_status: Status | None = None,
-) -> Baseline:
-    """Boot `target`, run `suites`, and write its normalized log as `directory/NAME.baseline`
-    (NAME defaults to ``<profile>-<preset>``). Returns the baseline (with `path` set)."""
-    wd = _Workdir(workdir)
-    try:
-        capture = capture_log(
-            target, preset=preset, suites=suites, workdir=wd.path, on_status=on_status
-        )
-    finally:
-        wd.close()
-    name = name or f"{capture.profile}-{preset}"
-    path = baseline_path(directory, name)
-    baseline = Baseline(
-        target=target,
-        profile=capture.profile,
-        preset=preset,
-        suites=list(suites),
-        source=capture.source,
-        recorded=_utc_now(),
-        records=len(capture.signatures),
-        events=collapse(capture.signatures),
-        notes=capture.notes,
-    )
-    if not baseline.events:
-        raise BaselineError(
-            f"{capture.profile}/{preset} logged no records; nothing to record as a baseline"
-            + (f" ({capture.notes[0]})" if capture.notes else "")
-        )
-    write_baseline(baseline, path, accept_command(target, preset, name, directory, suites))
-    return baseline
-
-
-def check_against_baseline(
-    name: str,
-    directory: str | Path,
-    *,
-    target: str | None = None,
-    preset: str | None = None,
-    suites: Sequence[str] | None = None,
     strict: bool = False,
-    workdir: str | Path | None = None,
-    log: str | Path | None = None,
-    on_status: Status | None = None,
 ) -> BaselineDiff:
-    """Run the target the baseline names (or `target`/`preset`/`suites` if given), or take
-    the log file `log`, and compare its normalized log with the baseline."""
-    path = baseline_path(directory, name)
-    base = read_baseline(path)
-    target = target or base.target
-    preset = preset or base.preset
-    suite_names = list(base.suites if suites is None else suites)
-    wd: _Workdir | None = None
-    if log is not None:
-        capture = capture_from_file(log, source=base.source, target=target, preset=preset)
-    else:
-        wd = _Workdir(workdir)
-        try:
-            capture = capture_log(
-                target, preset=preset, suites=suite_names, workdir=wd.path, on_status=on_status
-            )
-        except BaseException:
-            wd.close()
-            raise
+    """A capture compared with the baseline at `path`, with the command that accepts it."""
     diff = compare(
         base.signatures(),
         capture.signatures,
@@ -134,13 +47,9 @@ def check_against_baseline(
     )
     diff.baseline_path = path
     diff.what = f"{base.profile or base.target}/{base.preset}, recorded {base.recorded or '?'}"
-    diff.accept = accept_command(target, preset, name, directory, suite_names)
+    name = path.name.removesuffix(SUFFIX)
+    diff.accept = accept_command(target, preset, name, path.parent, list(suites))
     diff.notes = capture.notes
-    if wd is not None:
-        if diff.ok:
-            wd.close()
-        else:
-            wd.keep = True  # the evidence stays for the user
     diff.log_path = capture.log_path
     return diff
 
@@ -152,12 +61,11 @@ def log_regression_result(
     *,
     artifacts: dict[str, str] | dict[str, Path] | None = None,
     strict: bool = False,
-    workdir: str | Path | None = None,
 ) -> TestResult | None:
     """The log regression check of `sis check`, as a TestResult (suite "log_regression",
     test = the baseline's name), or None when `directory` has no baseline for this target
-    and preset. With `artifacts` (a target's `artifacts()` after its run) the log of that
-    run is checked; otherwise the target is booted again with the baseline's suites."""
+    and preset. `artifacts` are a target's captures after its run: the log of that run is
+    checked."""
     started = time.monotonic()
     path = find_baseline(directory, target_profile_name, preset)
     if path is None:
@@ -184,15 +92,12 @@ def log_regression_result(
         if artifacts:
             log = artifacts.get("kernel_log") if base.source == "kernel_log" else None
             log = log or artifacts.get("console")
+        if not log:
+            return result(ERROR, "this run left no log to check", ok=False)
         target = base.target if (base.profile or base.target) == target_profile_name else None
-        diff = check_against_baseline(
-            name,
-            directory,
-            target=target or target_profile_name,
-            preset=preset,
-            strict=strict,
-            workdir=workdir,
-            log=log,
+        capture = capture_from_file(log, source=base.source, target=target or "", preset=preset)
+        diff = diff_capture(
+            base, path, capture, target or target_profile_name, preset, base.suites, strict=strict
         )
     except BaselineError as e:
         return result(ERROR, str(e), ok=False)

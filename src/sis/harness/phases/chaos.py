@@ -1,13 +1,14 @@
-"""The chaos experiments as a phase of `sis check` (not in the default set: `--phases
-chaos`). Options: `chaos_experiments` (names or files; default all built-ins), `seed`."""
+"""The chaos experiments, one after another on the job's target: `sis chaos run`, and
+`sis check --phases ...,chaos` (not a default phase: it power-cycles the target)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sis.harness.chaos.plan import load_experiments
+from sis.harness.chaos.experiment import load_experiments
 from sis.harness.chaos.runner import SUITE, run_experiment
 from sis.harness.results import TestResult
 from sis.harness.session import Session
@@ -16,18 +17,27 @@ if TYPE_CHECKING:
     from sis.harness.jobs import Job
 
 
+@dataclass(frozen=True)
+class ChaosOptions:
+    experiments: tuple[str, ...] = ()  # built-in names or experiment files; none: all built-ins
+    seed: int = 0  # seed of the faults: the same seed replays them
+
+
 class ChaosPhase:
     name = "chaos"
     requires = frozenset({"shell"})
     after_poweroff = False
+    Options = ChaosOptions
 
-    def planned(self, job: Job) -> list[tuple[str, str]]:
-        return [
-            (SUITE, e.name) for e in load_experiments(job.options.get("chaos_experiments") or [])
-        ]
+    def planned(self, job: Job, options: ChaosOptions) -> list[tuple[str, str]]:
+        return [(SUITE, e.name) for e in load_experiments(list(options.experiments))]
 
-    def run(self, session: Session, job: Job) -> Iterator[TestResult]:
-        out = Path(job.workdir).parent / "chaos"
-        seed = int(job.options.get("seed", 0))
-        for exp in load_experiments(job.options.get("chaos_experiments") or []):
-            yield run_experiment(session, exp, seed=seed, out=out)
+    def run(self, session: Session, job: Job, options: ChaosOptions) -> Iterator[TestResult]:
+        out = chaos_dir(job)
+        for exp in load_experiments(list(options.experiments)):
+            yield run_experiment(session, exp, seed=options.seed, out=out)
+
+
+def chaos_dir(job: Job) -> Path:
+    """Where the experiments' journals go: OUT/chaos."""
+    return Path(job.workdir).parent / "chaos"

@@ -1,11 +1,12 @@
-"""The fuzz phase: the target's syscalls fuzzed for a while (`job.options["fuzz"]`: duration,
-seed, cover, syscalls), one FAIL per unique crash (its title, with the minimized reproducer
-as an artifact), else one PASS that says how much was run."""
+"""The fuzz phase: the target's syscalls fuzzed for a while, one FAIL per unique crash (its
+title, with the minimized reproducer as an artifact), else one PASS that says how much was
+run. A campaign (`sis fuzz -j N`) is rounds of such jobs (`sis.harness.fuzz.campaign`)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,36 +20,50 @@ if TYPE_CHECKING:
 CHECK_DURATION_S = 60.0
 
 
+@dataclass(frozen=True)
+class FuzzOptions:
+    duration: float = CHECK_DURATION_S  # seconds
+    seed: int = 0  # same seed, same programs
+    worker: int = 0  # which worker of a campaign (part of the seed)
+    cover: bool = False  # coverage feedback (x-sis-kcov, the reference kernel only)
+    syscalls: tuple[str, ...] | None = None  # the calls to fuzz (default: all safe ones)
+    batch: int = 128  # programs per executor round trip
+    stop_on_crash: bool = False  # end after the first reproducer
+    out: str = ""  # where this job's corpus, crashes and stats go (default OUT/fuzz/KEY)
+    corpus_from: str = ""  # a campaign's merged corpus to start from
+
+
 class FuzzPhase:
     name = "fuzz"
     requires = frozenset({"shell", "sis_contract"})
     after_poweroff = False
+    Options = FuzzOptions
 
-    def planned(self, job: Job) -> list[tuple[str, str]]:
+    def planned(self, job: Job, options: FuzzOptions) -> list[tuple[str, str]]:
         return []  # one result per crash found, known only by running
 
-    def run(self, session: Session, job: Job) -> Iterator[TestResult]:
+    def overrides(self, job: Job, options: FuzzOptions) -> dict[str, str]:
+        from sis.harness.fuzz.fuzzer import fuzz_overrides
+        from sis.harness.targets.profile import load_profile
+
+        return fuzz_overrides(load_profile(job.target))
+
+    def run(self, session: Session, job: Job, options: FuzzOptions) -> Iterator[TestResult]:
         from sis.harness.fuzz.fuzzer import FuzzConfig, fuzz_session
 
-        options = dict(job.options.get("fuzz", {}))
-        out = (
-            Path(options.get("out") or Path(job.workdir).parent)
-            / "fuzz"
-            / job.key.replace("/", "-")
-        )
+        out = Path(options.out) if options.out else fuzz_dir(job)
         config = FuzzConfig(
-            target=job.target,
-            duration=float(options.get("duration", CHECK_DURATION_S)),
-            seed=int(options.get("seed", 0)),
-            out=out,
-            syscalls=options.get("syscalls"),
-            cover=bool(options.get("cover", False)),
-        )
+            target=job.target, duration=options.duration, seed=options.seed, out=out,
+            syscalls=list(options.syscalls) if options.syscalls else None,
+            cover=options.cover, append=job.overrides.get("append", ""), batch=options.batch,
+            stop_on_crash=options.stop_on_crash, worker=options.worker,
+            corpus_from=Path(options.corpus_from) if options.corpus_from else None,
+        )  # fmt: skip
         started = time.monotonic()
 
         def result(test: str, verdict: str, reason: str, artifacts: dict[str, str]) -> TestResult:
             return TestResult(
-                target=job.target_name, preset=job.preset, suite="fuzz", test=test,
+                target=job.name, preset=job.preset, suite="fuzz", test=test,
                 verdict=verdict, reason=reason, duration_s=time.monotonic() - started,
                 artifacts=artifacts,
             )  # fmt: skip
@@ -79,33 +94,5 @@ class FuzzPhase:
             )  # fmt: skip
 
 
-#: `sis selftest`: long enough to find each planted fuzz bug; a crash ends the run.
-SELFTEST_DURATION_S = 180.0
-
-
-def selftest_fuzz(session: Session, seed: int, out: Path) -> TestResult:
-    """One verdict for the self-test matrix: FAIL naming the first crash's title, else PASS."""
-    from sis.harness.fuzz.fuzzer import FuzzConfig, fuzz_session
-
-    started = time.monotonic()
-    config = FuzzConfig(
-        duration=SELFTEST_DURATION_S, seed=seed, out=out / "fuzz", stop_on_crash=True
-    )
-    try:
-        run = fuzz_session(session, config)
-    except ValueError as e:
-        verdict, reason = ERROR, str(e)
-    else:
-        if run.crashes:
-            rec = next(iter(run.crashes.values()))
-            how = f"reproducer: {len(rec.repro)} call(s)" if rec.repro else "no reproducer"
-            verdict, reason = FAIL, f"kernel crashed under fuzzing: {rec.title}; {how}"
-        elif run.errors and not run.stats.calls:
-            verdict, reason = ERROR, run.errors[0]
-        else:
-            verdict, reason = PASS, f"no crash in {run.stats.calls:,} calls"
-    return TestResult(
-        target=session.name, preset=session.preset, suite="selftest", test="fuzz/syscalls",
-        verdict=verdict, reason=reason, duration_s=time.monotonic() - started,
-        artifacts={"fuzz": str(out / "fuzz")},
-    )  # fmt: skip
+def fuzz_dir(job: Job) -> Path:
+    return Path(job.workdir).parent / "fuzz" / job.key.replace("/", "-")

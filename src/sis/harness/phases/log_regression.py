@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sis.harness.logs import log_regression_result
@@ -17,16 +18,24 @@ if TYPE_CHECKING:
     from sis.harness.jobs import Job
 
 
+@dataclass(frozen=True)
+class LogRegressionOptions:
+    baselines: str = "baselines"  # the directory `sis logs baseline --dir` wrote
+
+
 class LogRegressionPhase:
     name = "log_regression"
     requires = frozenset()
     after_poweroff = True
+    Options = LogRegressionOptions
 
-    def planned(self, job: Job) -> list[tuple[str, str]]:
+    def planned(self, job: Job, options: LogRegressionOptions) -> list[tuple[str, str]]:
         return []
 
-    def run(self, session: Session, job: Job) -> Iterator[TestResult]:
-        baselines = job.options.get("baselines", "baselines")
+    def run(
+        self, session: Session, job: Job, options: LogRegressionOptions
+    ) -> Iterator[TestResult]:
+        baselines = options.baselines
         # The log of the last real boot: a boot resumed from a snapshot prints no boot log.
         booted = [b for b in session.boots if not b.restored]
         artifacts = booted[-1].artifacts if booted else session.artifacts()

@@ -1,11 +1,12 @@
 """The soak phase: the workload played for a while with samples taken all along, then judged
-(leaks, thresholds). Options come from `job.options["soak"]` (see `SoakConfig`), plus `out`
-(where the samples go) and `resume`. One result per rule: a leak or a broken threshold FAILs."""
+(leaks, thresholds). One result per rule: a leak or a broken threshold FAILs. Samples go to
+OUT/soak/<target>-<preset>/ (`sis soak` writes its report from them)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,46 +24,51 @@ CHECK_DURATION_S = 60.0
 CHECK_INTERVAL_S = 2.0
 
 
-def config_from(options: dict) -> SoakConfig:
-    keys = SoakConfig.__dataclass_fields__
-    given = {k: v for k, v in options.items() if k in keys}
-    given.setdefault("duration", CHECK_DURATION_S)
-    given.setdefault("interval", CHECK_INTERVAL_S)
-    if "thresholds" in given:
-        given["thresholds"] = tuple(given["thresholds"])
-    return SoakConfig(**given)
+@dataclass(frozen=True)
+class SoakOptions:
+    workload: str = "churn"  # a built-in workload or a workload file; "" samples only
+    duration: float = CHECK_DURATION_S  # seconds
+    interval: float = CHECK_INTERVAL_S  # seconds between samples
+    seed: int = 0  # seed of the workload's random choices
+    thresholds: tuple[str, ...] = ()  # rules such as 'p99(ctx_switch_p99_ns) < 5ms over 5m'
+    leak_min: float = 1.0  # the smallest growth, in MiB/h, that counts as a leak
+    warmup: float = 0.1  # fraction of each boot's samples discarded as warm-up
+    resume: bool = False  # continue the series recorded in OUT/soak
 
 
 class SoakPhase:
     name = "soak"
     requires = frozenset({"shell"})
     after_poweroff = False
+    Options = SoakOptions
 
-    def planned(self, job: Job) -> list[tuple[str, str]]:
+    def planned(self, job: Job, options: SoakOptions) -> list[tuple[str, str]]:
         return []  # the rules depend on the metrics the target offers
 
-    def run(self, session: Session, job: Job) -> Iterator[TestResult]:
-        options = dict(job.options.get("soak", {}))
-        config = config_from(options)
-        out = Path(options.get("out") or Path(job.workdir).parent)
-        directory = soak_dir(out, job.target_name, job.preset)
+    def run(self, session: Session, job: Job, options: SoakOptions) -> Iterator[TestResult]:
+        config = SoakConfig(
+            workload=options.workload, interval=options.interval, duration=options.duration,
+            seed=options.seed, thresholds=options.thresholds, leak_min=options.leak_min,
+            warmup=options.warmup, append=session.overrides.get("append", ""),
+        )  # fmt: skip
+        directory = soak_dir(Path(job.workdir).parent, job.name, job.preset)
         started = time.monotonic()
 
         def result(test: str, verdict: str, reason: str) -> TestResult:
             return TestResult(
-                target=job.target_name, preset=job.preset, suite="soak", test=test,
+                target=job.name, preset=job.preset, suite="soak", test=test,
                 verdict=verdict, reason=reason, duration_s=time.monotonic() - started,
                 artifacts={"samples": str(directory / "samples.csv")},
             )  # fmt: skip
 
         try:
-            outcome = run_soak(session, config, directory, resume=bool(options.get("resume")))
+            outcome = run_soak(session, config, directory, resume=options.resume, stop=session.stop)
         except SoakError as e:
             yield result("soak", ERROR, str(e))
             return
         j = judge(
             outcome.records,
-            thresholds=tuple(config.thresholds) + _workload_rules(config),
+            thresholds=tuple(config.thresholds) + workload_rules(config.workload),
             leak_min=config.leak_min,
             warmup=config.warmup,
         )
@@ -70,36 +76,7 @@ class SoakPhase:
             yield result(rule.name, rule.verdict, rule.says)
 
 
-def _workload_rules(config: SoakConfig) -> tuple[str, ...]:
+def workload_rules(workload: str) -> tuple[str, ...]:
     from sis.harness.soak.workload import load_workload
 
-    return load_workload(config.workload).thresholds if config.workload else ()
-
-
-#: The self-test's soak: long enough for the leak analysis, short enough for a matrix cell.
-SELFTEST_DURATION_S = 30.0
-SELFTEST_INTERVAL_S = 1.0
-
-
-def selftest_soak(session: Session, seed: int, out: Path) -> TestResult:
-    """`sis selftest`'s soak row: a short churn soak judged as a whole (FAIL, with the failed
-    rules' evidence first, e.g. `leaking +350.12 MiB/h (95% interval ...)`)."""
-    from sis.harness.results import FAIL
-
-    session.ensure_shell()
-    config = SoakConfig(duration=SELFTEST_DURATION_S, interval=SELFTEST_INTERVAL_S, seed=seed)
-    directory = soak_dir(out, session.name, session.preset)
-    started = time.monotonic()
-    try:
-        outcome = run_soak(session, config, directory)
-        j = judge(outcome.records, thresholds=_workload_rules(config))
-        verdict = j.verdict
-        reason = "; ".join(r.says for r in (j.failed or j.rules))
-    except SoakError as e:
-        verdict, reason = ERROR, str(e)
-    return TestResult(
-        target=session.name, preset=session.preset, suite="soak", test="soak",
-        verdict=FAIL if verdict == FAIL else verdict, reason=reason,
-        duration_s=time.monotonic() - started,
-        artifacts={"samples": str(directory / "samples.csv")},
-    )  # fmt: skip
+    return load_workload(workload).thresholds if workload else ()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sis.harness.results import TestResult
@@ -16,21 +17,27 @@ if TYPE_CHECKING:
 DEFAULT_SUITES = ("basic_commands", "process_ops", "networking", "system_info")
 
 
-def job_suites(job: Job) -> list[Suite]:
-    return [load_suite(s) for s in job.options.get("suites") or DEFAULT_SUITES]
+@dataclass(frozen=True)
+class SuitesOptions:
+    suites: tuple[str, ...] = DEFAULT_SUITES  # built-in names or suite files
 
 
 class SuitesPhase:
     name = "suites"
     requires = frozenset({"shell"})
     after_poweroff = False
+    Options = SuitesOptions
 
-    def planned(self, job: Job) -> list[tuple[str, str]]:
-        return [(s.name, t.name) for s in job_suites(job) for t in s.tests]
+    def planned(self, job: Job, options: SuitesOptions) -> list[tuple[str, str]]:
+        return [(s.name, t.name) for s in _suites(options) for t in s.tests]
 
-    def run(self, session: Session, job: Job) -> Iterator[TestResult]:
+    def run(self, session: Session, job: Job, options: SuitesOptions) -> Iterator[TestResult]:
         results: list[TestResult] = []
-        for suite in job_suites(job):
+        for suite in _suites(options):
             run_suite(session, suite, results.append)
             yield from results
             results.clear()
+
+
+def _suites(options: SuitesOptions) -> list[Suite]:
+    return [load_suite(s) for s in options.suites or DEFAULT_SUITES]

@@ -43,6 +43,7 @@ def write_html(
     notes: list[str] | None = None,
     meta: dict[str, str] | None = None,
     jobs: list[JobSummary] | None = None,
+    pages: dict[str, str] | None = None,
 ) -> None:
     """The report of a run: a scorecard, then per target what ran it (kernel, command line,
     boot and phase times, a timeline of boots and crashes, captures per boot) and each test."""
@@ -83,6 +84,7 @@ def write_html(
         link=link,
         notes=notes or [],
         meta=meta or {},
+        pages=pages or {},  # the command's own pages (chaos timelines, soak charts), by file
         style=Markup(_STYLE),  # the package's own file, not input
         csp=content_security_policy(_STYLE),
     )

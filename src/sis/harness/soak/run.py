@@ -32,7 +32,7 @@ from sis.harness.soak.workload import Counters, WorkloadRunner, load_workload
 from sis.harness.targets.base import TargetError
 
 if TYPE_CHECKING:
-    from sis.harness.session import Session
+    from sis.harness.session import Session, StopToken
 
 #: What a dying target raises during a step or a sample: the soak restarts it.
 _DIED = (TargetDied, ConsoleError)
@@ -75,7 +75,7 @@ def run_soak(
     *,
     resume: bool = False,
     sample: bool = True,
-    stop: threading.Event | None = None,
+    stop: StopToken | None = None,
     on_sample: Callable[[dict[str, Any]], None] | None = None,
 ) -> SoakOutcome:
     """Soak a session that is at its shell. `sample=False` plays the workload unsampled (to
@@ -96,7 +96,7 @@ def _soak(
     log: SampleLog,
     resume: bool,
     sample: bool,
-    stop: threading.Event,
+    stop: StopToken,
     on_sample: Callable[[dict[str, Any]], None] | None,
 ) -> SoakOutcome:
     outcome = SoakOutcome(log.directory)
@@ -137,7 +137,7 @@ def _soak(
         except ValueError as e:
             raise SoakError(str(e)) from None
         runner.counters = counters
-    sampler = Sampler(session, label=session.name)  # type: ignore[arg-type]
+    sampler = Sampler(session, label=session.name)
     remaining = max(0.0, config.duration - done)
 
     def restart(why: str, panicked: bool) -> bool:
@@ -241,9 +241,8 @@ _FRAGMENTATION = re.compile(r"fragmentation (\d+(?:\.\d+)?)%")
 
 def _host_cpu(session: Session) -> dict[str, int]:
     """CPU time the target's process has used, as the host sees it (user + system, ms)."""
-    proc = session.target.proc
     try:
-        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = Path(f"/proc/{session.pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (AttributeError, OSError, IndexError):
         return {}
     ticks = int(fields[11]) + int(fields[12])  # utime, stime

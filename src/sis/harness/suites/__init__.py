@@ -23,7 +23,10 @@ from sis.harness.datafile import (
 SUITE_DIR = Path(__file__).resolve().parent / "shell"
 _STEP_KEYS = {
     "run", "expect", "not_expect", "status", "timeout", "capture", "retry", "requires", "crash",
+    "ends",
 }  # fmt: skip
+#: How a step may end the machine on purpose (`ends:`).
+ENDS = ("poweroff", "reboot")
 _CRASH_KEYS = {"type", "title", "frame"}
 _TEST_KEYS = {"name", "steps", "requires", "description"}
 _SUITE_KEYS = {"name", "description", "requires", "setup", "teardown", "tests", "reset"}
@@ -48,6 +51,9 @@ class Step:
     #: the crash's title), `frame` (a regex the guilty frame must match whole). None: an
     #: ordinary step, for which any crash is a FAIL.
     crash: dict[str, str] | None = None
+    #: The step must end the machine this way (poweroff or reboot) within its timeout; the
+    #: next test gets a fresh boot. None: a clean poweroff during the step is a FAIL.
+    ends: str | None = None
 
 
 @dataclass
@@ -169,8 +175,18 @@ def parse_step(data: Any, path: Path, where: int | None = None) -> Step:
         raise DataFileError(
             path, line_of(data, "retry"), "step: 'retry' is a count of extra attempts"
         )
+    ends = data.get("ends")
+    if ends is not None and ends not in ENDS:
+        raise DataFileError(
+            path, line_of(data, "ends"), f"step: 'ends' is one of {', '.join(ENDS)}"
+        )
+    if ends is not None and "crash" in data:
+        raise DataFileError(
+            path, line_of(data, "ends"), "step: 'ends' and 'crash' exclude each other"
+        )
     return Step(
         crash=_crash(data, path),
+        ends=ends,
         run=run,
         expect=_regexes(data.get("expect"), path, line_of(data, "expect"), "expect"),
         not_expect=_regexes(
@@ -253,6 +269,10 @@ def parse_suite(data: Any, path: Path) -> Suite:
             )
         if any(x.name == t["name"] for x in tests):
             raise DataFileError(path, line_of(t), f"test {t['name']!r} is defined twice")
+        if any(step.ends for step in steps[:-1]):
+            raise DataFileError(
+                path, line_of(t), f"test {t['name']!r}: only its last step may end the machine"
+            )
         tests.append(
             Test(
                 t["name"],
@@ -262,6 +282,11 @@ def parse_suite(data: Any, path: Path) -> Suite:
                 line_of(t),
             )
         )
+    for fixture in ("setup", "teardown"):
+        if any(step.ends for step in _steps(data.get(fixture), path, None, fixture)):
+            raise DataFileError(
+                path, line_of(data, fixture), f"suite: a {fixture} step cannot end the machine"
+            )
     return Suite(
         name=name,
         tests=tests,

@@ -6,7 +6,6 @@ and it never leaves the process behind, even if the lab itself is killed."""
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import re
 import shlex
@@ -14,7 +13,9 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from sis.harness.console import (
@@ -30,16 +31,29 @@ from sis.harness.qmp import QMPError, QMPMonitor
 from sis.harness.targets.base import BootError, TargetError
 from sis.harness.targets.profile import Profile
 
-_PR_SET_PDEATHSIG = 1
+#: Set to refuse starting a target outside a job (`sis.harness.jobs.run_job`) or
+#: `sis.harness.session.open_session`: the test that proves every command goes through them.
+JOBS_ONLY = False
+_launch = threading.local()
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGKILL when the lab process dies (no orphans)."""
+@contextlib.contextmanager
+def launching() -> Iterator[None]:
+    """Starting targets is allowed in this thread while the block runs (run_job, open_session)."""
+    _launch.depth = getattr(_launch, "depth", 0) + 1
     try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:
-        pass
+        yield
+    finally:
+        _launch.depth -= 1
+
+
+def _die_with_parent(argv: list[str]) -> list[str]:
+    """`argv` run through util-linux's setpriv so that it gets SIGKILL when the thread that
+    started it ends (PR_SET_PDEATHSIG, kept across exec): no orphans even if the lab is killed.
+    No `preexec_fn`: it is unsafe in a process with threads, and the lab always has some.
+    Without setpriv (not a util-linux system) the session's own kill is all there is."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", "--", *argv] if setpriv else argv
 
 
 class ProcessTarget:
@@ -112,6 +126,10 @@ class ProcessTarget:
         `save_snapshot()` instead of booting (targets that support it)."""
         if self.alive():
             raise TargetError(f"{self.name} is already running")
+        if JOBS_ONLY and not getattr(_launch, "depth", 0):
+            raise TargetError(
+                f"{self.name}: a target is started only inside a job (run_job) or open_session()"
+            )
         # A missing QEMU is said before any image is built, and both before any socket is made.
         executable = self.executable()
         extra = self._values = self.values()
@@ -140,11 +158,10 @@ class ProcessTarget:
         started = time.monotonic()
         try:
             self.proc = subprocess.Popen(
-                argv,
+                _die_with_parent(argv),
                 stdin=subprocess.DEVNULL,
                 stdout=stderr,
                 stderr=stderr,
-                preexec_fn=_die_with_parent,
                 start_new_session=True,
             )
         except OSError as e:

@@ -212,12 +212,6 @@ class NetStack:
                 with contextlib.suppress(KernelError):
                     self.neighbours.announce(iface)
 
-    def set_send_fault(self, hook: Any) -> None:
-        """Chaos: `hook(nic, frame) -> Errno | None` runs before every send on a real NIC."""
-        for iface in self.interfaces.values():
-            if not iface.loopback:
-                iface.nic.fail_hook = hook
-
     # -- routing ------------------------------------------------------------------------------
     def is_local(self, addr: int) -> bool:
         return ipv4.is_loopback(addr) or any(i.addr == addr for i in self.interfaces.values())

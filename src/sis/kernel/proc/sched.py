@@ -47,12 +47,6 @@ class WaitQueue:
             self.sched.wake(t, WOKEN)
         return len(waiters)
 
-    def wake_one(self) -> bool:
-        if not self.waiters:
-            return False
-        self.sched.wake(self.waiters.pop(0), WOKEN)
-        return True
-
 
 class Cpu:
     def __init__(self, index: int) -> None:
