@@ -232,6 +232,9 @@ def _run_phases(job, session, steps, emit, say, timed, stop) -> None:  # noqa: A
     except TargetError as e:
         # The target could not be brought back between phases: what is left cannot run.
         emit(_result(job, "lab", "restart", ERROR, f"target could not be restarted: {e}"))
+    except Exception as e:  # noqa: BLE001 - a phase that breaks is the lab's failure, said
+        what = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        emit(_result(job, p.name, p.name, ERROR, f"the lab failed in the {p.name} phase: {what}"))
 
 
 def _power_off(session: Session, summary: JobSummary, say, started, stop) -> None:  # noqa: ANN001
