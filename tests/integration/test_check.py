@@ -37,7 +37,7 @@ def test_default_check_is_green_with_reports(tmp_path):
         assert not skipped
     # No log baseline was recorded: the check says so, and how to record one.
     [baseline] = [x for x in rs if x["suite"] == "log_regression"]
-    assert baseline["verdict"] == "SKIP" and "sis logs baseline --target sim" in baseline["reason"]
+    assert baseline["verdict"] == "SKIP" and "sis logs baseline --target sis" in baseline["reason"]
     skipped.add("baseline")
     assert len(rs) >= 20 and all(x["verdict"] == "PASS" for x in rs if x["test"] not in skipped)
     assert {x["suite"] for x in rs} >= {

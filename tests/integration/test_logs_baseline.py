@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from typer.testing import CliRunner
 from sis.cli.logs import logs_app
 from sis.harness.commands.logs import check_against_baseline, record_baseline
 from sis.harness.logs import log_regression_result, read_baseline
+from sis.harness.results import read_results
 
 app = typer.Typer()
 app.add_typer(logs_app, name="logs")
@@ -49,7 +52,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_baseline_records_the_boot_log(recorded: Path) -> None:
     b = read_baseline(recorded)
-    assert (b.target, b.profile, b.preset, b.source) == ("sim", "sis", "default", "kernel_log")
+    assert (b.target, b.profile, b.preset, b.source) == ("sis", "sis", "default", "kernel_log")
     sigs = b.signatures()
     assert sigs[0].startswith("INFO kernel: SIS Kernel <hash> (<branch>) built <date>")
     assert "INFO net: eth0: link up iface=eth0" in sigs
@@ -104,19 +107,26 @@ def test_an_event_the_kernel_does_not_emit_fails_with_a_diff(
     assert "  INFO kernel: Run /sbin/init as init process" in r.output
     assert "FAIL: 1 event removed" in r.output
     assert (
-        f"sis logs baseline --target sim --preset default --name boot --dir {edited.parent}"
+        f"sis logs baseline --target sis --preset default --name boot --dir {edited.parent}"
         in r.output
     )
     assert "The full log of this run:" in r.output
 
 
-def test_sis_check_hook_reruns_the_recorded_suites(tmp_path: Path) -> None:
-    b = record_baseline("sim", directory=tmp_path / "b", suites=["system_info"])
+def test_sis_check_compares_its_own_run_with_the_recorded_baseline(tmp_path: Path) -> None:
+    b = record_baseline("sis", directory=tmp_path / "b", suites=["system_info"])
     assert b.path == tmp_path / "b" / "sis-default.baseline"
     assert read_baseline(b.path).suites == ["system_info"]
-    result = log_regression_result("sis", "default", tmp_path / "b", workdir=tmp_path / "w")
-    assert result is not None
-    assert (result.verdict, result.suite, result.test) == ("PASS", "log_regression", "sis-default")
+    r = subprocess.run(
+        [sys.executable, "-m", "sis", "check", "--phases", "suites,log_regression", "--suite",
+         "system_info", "--baselines", str(tmp_path / "b"), "--out", str(tmp_path / "o")],
+        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    [result] = [x for x in read_results(tmp_path / "o" / "results.jsonl")[0]
+                if x.suite == "log_regression"]  # fmt: skip
+    assert (result.verdict, result.test) == ("PASS", "sis-default")
+    assert log_regression_result("sis", "default", tmp_path / "b") is not None
 
 
 def test_a_line_the_serial_port_damaged_is_not_a_removed_event(recorded: Path) -> None:

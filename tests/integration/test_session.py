@@ -40,7 +40,7 @@ def test_states_through_a_panic_and_a_restart(session: Session):
     assert "KERNEL PANIC" in first
     assert "KERNEL PANIC" not in Path(session.artifacts()["console"]).read_text(errors="replace")
     states = [s.value for _, s, _ in session.history]
-    assert states == ["booting", "shell", "crashed", "booting", "shell"]
+    assert states == ["booting", "shell", "crashed", "off", "booting", "shell"]
 
 
 def test_a_hung_command_is_interrupted_without_a_restart(session: Session):

@@ -44,10 +44,10 @@ def selftest(
     quiet where they should."""
     from sis.harness.commands.selftest import (
         MATRIX,
+        CellWatch,
         as_plan,
         build_matrix,
         format_matrix,
-        on_cell_results,
         plan_selftest,
         write_matrix,
     )
@@ -63,14 +63,16 @@ def selftest(
     typer.echo(f"bug seed {plan.bug_seed} (repeat with --bug-seed {plan.bug_seed}), "
                f"{len(plan.cells)} cells, {door.parallel} at once")  # fmt: skip
 
-    def show(job_name: str, column: str, cell: str, r: TestResult) -> None:
-        why = f": {r.reason}" if r.reason and cell not in ("ok", "quiet") else ""
+    def show(job_name: str, column: str, cell: str, r: TestResult | None) -> None:
+        why = f": {r.reason}" if r is not None and r.reason and cell not in ("ok", "quiet") else ""
         typer.echo(f"{job_name} on {column}: {cell}{why}")
+
+    watch = CellWatch(plan, show)
 
     # A matrix left by an earlier run must not stand for this one if it dies.
     (out / MATRIX).unlink(missing_ok=True)
     try:
-        results = run_plan(door, on_result=on_cell_results(plan, show))
+        results = run_plan(door, on_result=watch.result, on_status=watch.status)
     except OutputError as e:
         fail("selftest", str(e), 2)
     except Interrupted as e:

@@ -192,7 +192,6 @@ def run_job(
                 return
             except (TargetError, DataFileError, OSError, ValueError) as e:
                 lab_error(f"target did not start: {e}")
-                say("error")
                 return
             summary.kernel = kernel_version(session)
             timed = _Timer(summary)
@@ -202,7 +201,7 @@ def run_job(
             if session is not None:
                 _power_off(session, summary, say, started, stop)
                 report(summary)
-    say("done")
+            say("done")  # what the job reported is all there will be
 
 
 def _none(job: Job, options: Any) -> dict[str, str]:

@@ -244,24 +244,26 @@ def write_matrix(
     return ok
 
 
-def on_cell_results(
-    plan: SelftestPlan, show: Callable[[str, str, str, TestResult], None]
-) -> Callable[[TestResult], None]:
-    """A result callback that says each cell as soon as its job has reported (one result per
-    cell for most rows; the first FAIL is shown for the others)."""
-    cells = {cell_label(row, column): (row, column) for row, column in plan.cells}
-    shown: set[str] = set()
+class CellWatch:
+    """Says each cell as soon as its job is done: `result` and `status` are a run's callbacks
+    (the job's results are gathered until its status says "done")."""
 
-    def on_result(r: TestResult) -> None:
-        if r.target not in cells or r.target in shown:
+    def __init__(
+        self, plan: SelftestPlan, show: Callable[[str, str, str, TestResult | None], None]
+    ) -> None:
+        self.cells = {f"{cell_label(r, c)}/default": (r, c) for r, c in plan.cells}
+        self.show = show
+        self.results: dict[str, list[TestResult]] = {}
+
+    def result(self, r: TestResult) -> None:
+        self.results.setdefault(f"{r.target}/{r.preset}", []).append(r)
+
+    def status(self, key: str, text: str) -> None:
+        if text != "done" or key not in self.cells:
             return
-        row, column = cells[r.target]
-        if r.verdict == PASS and row.phase in ("soak", "chaos"):
-            return  # more results may follow; the matrix says the cell's final word
-        shown.add(r.target)
-        show(row.job, column, classify(row, column, cell_result([r])), r)
-
-    return on_result
+        row, column = self.cells[key]
+        cell = cell_result(self.results.get(key, []))
+        self.show(row.job, column, classify(row, column, cell), cell)
 
 
 def format_matrix(
