@@ -159,7 +159,10 @@ def serve(
             raise typer.Exit(130) from None
         exporter = None
         try:
-            sources = [Sampler(t, source, label=label, timeout=timeout) for label, t in booted]
+            sources = [
+                Sampler(session, source, label=label, timeout=timeout)
+                for label, session in booted
+            ]
             exporter = MetricsExporter(sources, cache_seconds=cache, timeout=timeout)
             exporter.start(host, port)
             names = ", ".join(f"{s.name} ({s.source})" for s in sources)
