@@ -121,6 +121,13 @@ def test_a_short_soak_does_not_call_a_warm_up_creep_a_leak(seed: int):
     assert analyse_leak("mem_slab_bytes", t2, y2).leaking
 
 
+def test_an_exact_line_is_a_leak():
+    """No scatter at all (a planted leak of a fixed size per event, sampled evenly)."""
+    t = np.arange(31) * 1.0
+    a = analyse_leak("heap_current_bytes", t, 35840 + 4096 * 5 * t)
+    assert a.leaking and a.mk_trend == "increasing", a.says
+
+
 def test_a_fast_leak_is_caught_in_a_minute():
     t = np.arange(31) * 2.0
     y = 26 * MIB + 500 * MIB * t / HOUR + np.random.default_rng(0).normal(0, 250 * 1024, t.size)

@@ -259,6 +259,10 @@ def analyse_leak(
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         mk = pymannkendall.hamed_rao_modification_test(ys, alpha=ALPHA)
+        if not math.isfinite(mk.p):
+            # A series with no scatter about its trend (an exact line) has no autocorrelation
+            # to correct for, and Hamed–Rao divides by zero: the plain test is the right one.
+            mk = pymannkendall.original_test(ys, alpha=ALPHA)
     a.mk_trend, a.mk_p = str(mk.trend), float(mk.p)
     a.slope, a.low, a.high = _theil_sen(mib, hours, var_s=float(mk.var_s))
     # The line through the centre of the data, so the band pivots where the fit is surest.
