@@ -135,6 +135,16 @@ def test_a_fast_leak_is_caught_in_a_minute():
     assert a.leaking and not a.undecided, a.says
 
 
+def test_a_growth_too_small_to_matter_against_the_memory_there_is_is_not_judged():
+    """A minute in the middle of a clean guest's soak: slab caches creeping in whole pages."""
+    t = np.arange(31) * 2.0
+    y = 17 * MIB + np.floor(2.5 * MIB * t / HOUR / 4096) * 4096
+    a = analyse_leak("mem_slab_bytes", t, y, capacity=205 * MIB)
+    assert not a.leaking and "a thousandth of the memory" in a.undecided, a.says
+    # Without the capacity to weigh it against, a steady staircase is a trend.
+    assert analyse_leak("mem_slab_bytes", t, y).leaking
+
+
 def test_a_growth_inside_the_scatter_is_not_judged():
     t = np.arange(31) * 2.0
     y = 26 * MIB + 6 * MIB * t / HOUR + np.random.default_rng(3).normal(0, 256 * 1024, t.size)

@@ -12,9 +12,11 @@ least that fast too. Plain Mann–Kendall or an OLS slope flags sawtooth and war
 does not.
 
 A leak rule that cannot tell a leak from a warm-up says so (`LeakAnalysis.undecided`, a SKIP):
-too few samples after the warm-up, or a growth over the judged stretch no larger than the rise
-the warm-up itself made (a cache still filling after its first burst grows like that; a soak
-long enough for a leak to outgrow it tells them apart).
+too few samples after the warm-up, or a growth over the judged stretch too small in absolute
+terms to matter over it: no larger than the rise the warm-up itself made (a cache still filling
+after its first burst grows like that), than the series' scatter about its trend, or than a
+thousandth of the memory there is. A soak long enough for a leak to outgrow them tells them
+apart, and the verdict says about how long that is.
 
 Windowed thresholds (`p99(ctx_switch_p99_ns) < 5ms over 5m`, `errors == 0`) are checked on
 every window, and the worst one is named.
@@ -39,6 +41,12 @@ MIN_SAMPLES = 12
 ENVELOPE_WINDOWS = 10
 #: Samples before and after a candidate change point (after it, a slope needs its interval).
 _BEFORE, _SIDE = 2, 4
+#: A warm-up grows at least this many times as fast as the series does after it.
+_BURST = 3.0
+#: A growth within the judged stretch below this share of the memory there is does not matter
+#: over it: a kernel's caches and bookkeeping drift by that much (a clean Linux guest's slab
+#: caches grow ~30 KiB a minute for many minutes), and a leak that matters outgrows it.
+MATTERS = 1 / 1000
 
 
 @dataclass(frozen=True)
@@ -206,8 +214,10 @@ def _slows_down(t: np.ndarray, y: np.ndarray, b: int) -> bool:
     """Whether the split at `b` ends a warm-up. The line fitted to the samples after it, drawn
     back at the steepest slope its 95% interval allows, must pass well above the samples before
     it (by more than three times the scatter after: the series rose faster than it grows now);
-    that rise at least twice the growth after; and the level reached kept (the samples after
-    do not fall back below those before, as a sawtooth's drop to its base does)."""
+    that rise a burst, at least _BURST times as fast as the growth after (a leak whose pace
+    follows a load that slows, say from 450 to 220 MiB/h, has no warm-up); and the level
+    reached kept (the samples after do not fall back below those before, as a sawtooth's drop
+    to its base does)."""
     slope, _, high = _theil_sen(y[b:], t[b:])
     level = float(np.median(y[b:] - slope * t[b:]))
     scatter = 1.4826 * float(np.median(np.abs(y[b:] - level - slope * t[b:])))
@@ -218,7 +228,7 @@ def _slows_down(t: np.ndarray, y: np.ndarray, b: int) -> bool:
         return False
     first = min(3, b)
     rate = (top - float(np.median(y[:first]))) / max(t[b] - float(np.mean(t[:first])), 1e-9)
-    if rate <= 2 * max(high, 0.0):
+    if rate <= _BURST * max(high, 0.0):
         return False
     return bool(np.percentile(y[b:], 10) >= np.median(y[:b]))
 
@@ -284,13 +294,25 @@ def analyse_leak(
     mk_text = f"Hamed–Rao Mann–Kendall: {a.mk_trend}, p={a.mk_p:.2g}"
     env = f"lower envelope {a.envelope_slope:+.2f} MiB/h"
     if trend and interval and envelope:
+        slowing = _still_slowing(ts, mib)
+        if slowing:
+            a.undecided = (
+                f"grew {fig}, but {slowing} ({found}): a warm-up still ending cannot be "
+                "told from a leak; a longer soak would show where it levels off"
+            )
+            a.says = f"not judged: {a.undecided}; {mk_text}"
+            return a
         # Growth the data vouch for over the judged stretch (the interval's lower end), against
-        # the rise the warm-up made and the scatter of the series about its trend: no more
-        # than either, and a cache still filling, or the series' own wandering, explains it.
+        # the rise the warm-up made, the scatter of the series about its trend and a share of
+        # the memory there is: no more than any, and a cache still filling, the series' own
+        # wandering or a kernel's bookkeeping explains it as well as a leak does.
         grown = a.low * MIB / HOUR * a.span_s
         a.scatter = 1.4826 * float(np.median(np.abs(mib - a.intercept / MIB - a.slope * hours)))
         a.scatter *= MIB
-        floor, what = max((w.rise, "the warm-up rose"), (a.scatter, "the series scatters by"))
+        floors = [(w.rise, "the warm-up rose"), (a.scatter, "the series scatters by")]
+        if capacity:
+            floors.append((capacity * MATTERS, "that are a thousandth of the memory there is"))
+        floor, what = max(floors)
         if grown <= floor:
             needed = floor / (a.low * MIB / HOUR) * 1.25 + (a.warmup_until - t_all[0])
             a.undecided = (
@@ -315,6 +337,21 @@ def analyse_leak(
         missing.append(f"the {env} is below {min_rate:g} MiB/h")
     a.says = f"no leak: {', '.join(missing)}; slope {fig}; {mk_text} ({found})"
     return a
+
+
+def _still_slowing(t: np.ndarray, mib: np.ndarray) -> str:
+    """Why the judged stretch is a warm-up still ending ("" when it is not): its second half
+    grows significantly slower than its first, by at least _BURST times."""
+    h = t.size // 2
+    hours = (t - t[0]) / HOUR
+    first, first_low, _ = _theil_sen(mib[:h], hours[:h])
+    second, _, second_high = _theil_sen(mib[h:], hours[h:])
+    if first > 0 and second_high < first_low and second * _BURST <= first:
+        return (
+            f"it grew {first:+.2f} MiB/h in the first half of the judged stretch and "
+            f"{second:+.2f} MiB/h in the second"
+        )
+    return ""
 
 
 def _warmup_text(a: LeakAnalysis, t: np.ndarray) -> str:
