@@ -3,8 +3,8 @@ Hamed–Rao Mann–Kendall test (corrected for autocorrelation, so a healthy saw
 not a trend) and scipy's Theil–Sen slope with its 95% interval.
 
 The warm-up is found in the data (`find_warmup`): a change point after which the series grows
-significantly slower and never falls back to where it was (caches filling, then full), sought
-again in what follows until the rest grows at one steady rate. A memory series is called
+several times slower and never falls back to where it was (caches filling, then full), sought
+again in what follows until the rest has no such change. A memory series is called
 leaking only when all of these agree on that rest: the Hamed–Rao test finds an increasing
 trend (p < ALPHA), the Theil–Sen interval lies wholly above the practical minimum rate, and the
 lower envelope (the minimum of each window, i.e. what the allocator never gives back) rises at
@@ -12,8 +12,9 @@ least that fast too. Plain Mann–Kendall or an OLS slope flags sawtooth and war
 does not.
 
 A leak rule that cannot tell a leak from a warm-up says so (`LeakAnalysis.undecided`, a SKIP):
-too few samples after the warm-up, or a growth over the judged stretch too small in absolute
-terms to matter over it: no larger than the rise the warm-up itself made (a cache still filling
+too few samples after the warm-up, a judged stretch whose growth still falls off (its second
+half grows at a third of its first half's rate or less: a warm-up still ending), or a growth
+over the judged stretch too small in absolute terms to matter over it: no larger than the rise the warm-up itself made (a cache still filling
 after its first burst grows like that), than the series' scatter about its trend, or than a
 thousandth of the memory there is. A soak long enough for a leak to outgrow them tells them
 apart, and the verdict says about how long that is.
@@ -128,9 +129,11 @@ def _theil_sen(
     n = y.size
     if n < 2:
         return 0.0, 0.0, 0.0
-    dx = x[:, np.newaxis] - x
-    dy = y[:, np.newaxis] - y
-    slopes = np.sort(dy[dx > 0] / dx[dx > 0])
+    i, j = np.triu_indices(n, k=1)  # each pair once: half the memory of a full matrix
+    dx = x[j] - x[i]
+    keep = dx > 0
+    slopes = np.sort((y[j] - y[i])[keep] / dx[keep])
+    del i, j, dx, keep
     if slopes.size == 0:
         return 0.0, 0.0, 0.0
     _, counts = np.unique(y, return_counts=True)
@@ -182,12 +185,13 @@ def find_warmup(
     min_after: int = MIN_SAMPLES,
 ) -> WarmUp:
     """Where the warm-up ends: the first `at_least` samples (and the first `fraction` of the
-    time span, a floor the user may set), then every change point after which the series grows
-    significantly slower (the Theil–Sen intervals of the two sides do not overlap, the slope at
-    least halves) and stays at or above the level it reached (a sawtooth's drop back to its
-    base is not a warm-up ending). The search goes on in what follows, so a warm-up that tapers
-    off in steps is followed to its end; it stops where the rest grows at one steady rate
-    (`settled`) or where fewer than `min_after` samples would be left."""
+    time span, a floor the user may set), then every change point (where two lines fit best)
+    before which the series rose in a burst, significantly and at least _BURST times as fast
+    as it grows after, and after which it stays at or above the level it reached (a
+    sawtooth's drop back to its base is not a warm-up ending): `_slows_down`. The search goes
+    on in what follows, so a warm-up that tapers off in steps is followed to its end; it stops
+    where the rest has no such change (`settled`) or where fewer than `min_after` samples
+    would be left."""
     ta, ya = np.asarray(t, dtype=float), np.asarray(y, dtype=float)
     if ta.size == 0:
         return WarmUp(0, 0.0, 0, False)
@@ -244,7 +248,7 @@ def analyse_leak(
 ) -> LeakAnalysis:
     """Judge one memory series (bytes over seconds). `min_rate` is the smallest growth, in
     MiB/h, worth calling a leak; `capacity` the bytes at which memory runs out (for the
-    time-to-OOM projection); `warmup` a share of the time span never judged, whatever the data
+    time-to-OOM projection, and the yardstick of a growth that matters: MATTERS); `warmup` a share of the time span never judged, whatever the data
     say (the warm-up itself is found in the data: `find_warmup`)."""
     import pymannkendall
 
