@@ -313,17 +313,23 @@ def analyse_leak(
         grown = a.low * MIB / HOUR * a.span_s
         a.scatter = 1.4826 * float(np.median(np.abs(mib - a.intercept / MIB - a.slope * hours)))
         a.scatter *= MIB
-        floors = [(w.rise, "the warm-up rose"), (a.scatter, "the series scatters by")]
+        floors = [
+            (w.rise, "the warm-up rose", "a cache still filling after its burst grows as much"),
+            (a.scatter, "the series scatters by", "the series wanders that far on its own"),
+        ]
         if capacity:
-            floors.append((capacity * MATTERS, "that are a thousandth of the memory there is"))
-        floor, what = max(floors)
+            floors.append((
+                capacity * MATTERS, "that are a thousandth of the memory there is",
+                "a kernel's caches and bookkeeping drift that much",
+            ))  # fmt: skip
+        floor, what, why = max(floors)
         if grown <= floor:
             needed = floor / (a.low * MIB / HOUR) * 1.25 + (a.warmup_until - t_all[0])
             a.undecided = (
                 f"grew {fig}, but that is at least {_bytes(grown)} over the "
                 f"{_span(a.span_s)} judged, no more than the {_bytes(floor)} {what} "
-                f"({found}): too little to tell a leak from a warm-up still finishing; a soak "
-                f"of about {_span(needed)} would tell"
+                f"({found}): too little to call a leak, as {why}; a soak of about "
+                f"{_span(needed)} would tell"
             )
             a.says = f"not judged: {a.undecided}; {mk_text}"
             return a
