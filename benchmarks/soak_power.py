@@ -17,6 +17,11 @@ the soak started (where the warm-up is). Each window is judged as a soak of that
 (some memory series judged leaking), SKIP (some series could not be told from warm-up or
 noise, none leaking) or PASS.
 
+Power against leaks of known size: every clean window is judged again with a steady leak of
+each `--inject` rate (MiB/h) added to the series the target leaks into (the kernel heap on sis,
+memory in use on Linux), so the leak sits in real noise and a real warm-up; `injected_leaks`
+gives the share of windows caught at each rate.
+
 Baseline, in the same run: the judge as it was before the warm-up was found in the data (a
 fixed 10% of each window discarded, at least two samples, no SKIP for a growth that cannot
 be told from warm-up, Sen's interval without the autocorrelation correction), on the same
@@ -46,10 +51,12 @@ LENGTHS = (60.0, 600.0)
 KEEP = tuple(sorted({k for pair in MEMORY for k in pair}))
 #: The recordings --record makes: (name, target, workload, append, minutes, interval).
 RECORDINGS = (
-    ("sis-clean", "sim", "churn", "", 25, 2.0),
-    ("sis-leak_on_spawn", "sim", "churn", "sis.bug=leak_on_spawn", 12, 2.0),
-    ("linux-busybox-clean", "linux-busybox", "churn", "", 25, 2.0),
-    ("linux-busybox-tmpfs-grow", "linux-busybox", "tmpfs-grow", "", 12, 2.0),
+    ("sis-clean-25min", "sim", "churn", "", 25, 2.0),
+    ("sis-clean-10min-1s", "sim", "churn", "", 10, 1.0),
+    ("sis-leak_on_spawn-10min-1s", "sim", "churn", "sis.bug=leak_on_spawn", 10, 1.0),
+    ("linux-busybox-clean-25min", "linux-busybox", "churn", "", 25, 2.0),
+    ("linux-busybox-clean-10min", "linux-busybox", "churn", "", 10, 2.0),
+    ("linux-busybox-tmpfs-grow-10min", "linux-busybox", "tmpfs-grow", "", 10, 2.0),
 )
 
 
@@ -174,6 +181,21 @@ def baseline_verdict(samples: list[dict[str, Any]]) -> str:
     return FAIL if leaking else "PASS"
 
 
+def inject(window: list[dict[str, Any]], rate: float) -> list[dict[str, Any]]:
+    """The window with a leak of `rate` MiB/h added, from its first sample on, to the memory
+    series the target leaks into: the kernel heap on sis, memory in use on Linux (its slab
+    and scatter stay as recorded)."""
+    t0 = window[0]["t"]
+    out = []
+    for r in window:
+        metrics = dict(r["metrics"])
+        key = "heap_current_bytes" if "heap_current_bytes" in metrics else "mem_used_bytes"
+        if key in metrics:
+            metrics[key] = metrics[key] + rate * 2**20 / 3600 * (r["t"] - t0)
+        out.append({**r, "metrics": metrics})
+    return out
+
+
 def tally(verdicts: list[str]) -> dict[str, Any]:
     n = len(verdicts)
     out: dict[str, Any] = {"windows": n}
@@ -193,6 +215,13 @@ def main() -> None:
         default=[],
         metavar="NAME=SAMPLES_JSONL",
         help="keep a soak already run (its samples.jsonl) as recording NAME in --data",
+    )
+    ap.add_argument(
+        "--inject",
+        type=float,
+        nargs="*",
+        default=[2.0, 8.0, 30.0, 120.0],
+        help="leak rates (MiB/h) added to clean windows to measure power",
     )
     ap.add_argument("--step", type=float, default=1 / 3, help="window step, a share of its length")
     args = ap.parse_args()
@@ -239,6 +268,25 @@ def main() -> None:
             "windows": t["windows"],
         }  # fmt: skip
     result["summary"] = summary
+    # Power against leaks of known rates added to every clean window (real noise, real warm-up).
+    injected: dict[str, Any] = {}
+    for path in paths:
+        about, samples = load(path)
+        if about.get("positive"):
+            continue
+        target = "sis" if "heap_current_bytes" in samples[0]["metrics"] else "linux"
+        for length in LENGTHS:
+            cut = windows(samples, length, max(length * args.step, 1.0))
+            for rate in args.inject:
+                got = [verdict(inject(w, rate)) for w in cut]
+                key = f"{target}_{length:.0f}s"
+                injected.setdefault(key, {}).setdefault(f"{rate:g}", []).extend(got)
+    result["injected_leaks"] = {
+        key: {rate: {"detection_rate": tally(v)["fail_rate"],
+                     "skip_rate": round(v.count(SKIP) / len(v), 3), "windows": len(v)}
+              for rate, v in by_rate.items()}
+        for key, by_rate in injected.items()
+    }  # fmt: skip
     result["judging_s"] = round(time.perf_counter() - started, 1)
     result["load_average_1min"] = round(os.getloadavg()[0], 2)
     result["python"] = platform.python_version()
