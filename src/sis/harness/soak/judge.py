@@ -97,8 +97,10 @@ def judge(
     *,
     thresholds: tuple[str, ...] | list[str] = (),
     leak_min: float = 1.0,
-    warmup: float = 0.1,
+    warmup: float = 0.0,
 ) -> Judgement:
+    """`warmup`: a share of each boot never judged for leaks, on top of the warm-up found in
+    the data (0: only what the data show)."""
     samples = [r for r in records if r.get("kind") == "sample"]
     j = Judgement(ERROR, samples=len(samples))
     if not samples:
@@ -137,7 +139,7 @@ def judge(
             capacity=float(cap_v[-1]) if cap_v.size else None,
         )
         j.leaks.append(a)
-        verdict = (FAIL if a.leaking else PASS) if a.judged else SKIP
+        verdict = SKIP if a.undecided or not a.judged else FAIL if a.leaking else PASS
         j.rules.append(Rule(f"no leak in {metric}", verdict, a.says))
     # Thresholds.
     rules = list(dict.fromkeys([*DEFAULT_THRESHOLDS, *thresholds]))
@@ -162,11 +164,20 @@ def headline(j: Judgement) -> str:
             else r.says
             for r in j.failed
         )
-    judged = [a for a in j.leaks if a.judged]
+    decided = [a for a in j.leaks if a.judged and not a.undecided]
+    undecided = [a for a in j.leaks if a.undecided or not a.judged]
     if j.verdict == PASS:
-        if judged:
-            leak = ", ".join(f"{a.metric} {a.slope:+.2f} MiB/h" for a in judged)
-            return f"PASS: no leak ({leak}), every threshold held"
-        why = next((a.says for a in j.leaks), "no memory series to judge")
-        return f"PASS: every threshold held; leaks {why}"
+        leak = ", ".join(f"{a.metric} {a.slope:+.2f} MiB/h" for a in decided)
+        line = (
+            f"PASS: no leak ({leak}), every threshold held"
+            if leak
+            else "PASS: every threshold held"
+        )
+        if undecided:
+            line += "; leaks not judged: " + "; ".join(
+                f"{a.metric} {a.undecided or a.says}" for a in undecided
+            )
+        elif not j.leaks:
+            line += "; no memory series to judge for leaks"
+        return line
     return f"{j.verdict}: " + "; ".join(r.says for r in j.rules)

@@ -1,7 +1,7 @@
 """The soak report: one self-contained HTML file (OUT/soak-report.html) that works offline.
 
 Charts are inline SVG drawn here, on the server side: a line per boot segment, the warm-up
-shaded, gaps hatched, panics and restarts as markers, and on memory the Theil–Sen trend with
+found in the data shaded, gaps hatched, panics and restarts as markers, and on memory the Theil–Sen trend with
 its 95% band and the lower envelope. The page runs no script and loads nothing: a strict
 Content-Security-Policy (as in sis.harness.report.html) allows only its own style sheet, by
 hash, and every value that came from a target is HTML-escaped."""
@@ -170,7 +170,14 @@ def _svg(
         seg_t = [float(r["t"]) for r in recs if r["kind"] == "sample"
                  and int(r.get("segment", 0)) == _segment_of(recs, leak.warmup_until)]  # fmt: skip
         start = min(seg_t) if seg_t else t0
-        out.append(_rect(x(start), x(leak.warmup_until), "#e9e9e9", "warm-up, discarded"))
+        out.append(
+            _rect(
+                x(start),
+                x(leak.warmup_until),
+                "#e9e9e9",
+                "warm-up found in the data: not judged for leaks",
+            )
+        )
     for r in recs:
         if r["kind"] == "gap":
             since = float(r.get("since", r["t"]))
