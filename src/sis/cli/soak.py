@@ -40,8 +40,12 @@ def soak(
         float, typer.Option(help="the smallest growth, in MiB/h, that counts as a leak")
     ] = 1.0,
     warmup: Annotated[
-        float, typer.Option(help="fraction of each boot's samples discarded as warm-up")
-    ] = 0.1,
+        float,
+        typer.Option(
+            help="a share of each boot never judged for leaks, beyond the warm-up the samples "
+            "show (found in the data)"
+        ),
+    ] = 0.0,
     append: Annotated[
         str, typer.Option(help="the kernel command line, e.g. sis.bug=leak_on_spawn")
     ] = "",

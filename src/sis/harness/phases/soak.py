@@ -32,7 +32,7 @@ class SoakOptions:
     seed: int = 0  # seed of the workload's random choices
     thresholds: tuple[str, ...] = ()  # rules such as 'p99(ctx_switch_p99_ns) < 5ms over 5m'
     leak_min: float = 1.0  # the smallest growth, in MiB/h, that counts as a leak
-    warmup: float = 0.1  # fraction of each boot's samples discarded as warm-up
+    warmup: float = 0.0  # a share of each boot never judged, beyond the warm-up the data show
     resume: bool = False  # continue the series recorded in OUT/soak
 
 

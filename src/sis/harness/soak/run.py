@@ -51,7 +51,7 @@ class SoakConfig:
     seed: int = 0
     thresholds: tuple[str, ...] = ()
     leak_min: float = 1.0  # MiB/h
-    warmup: float = 0.1  # fraction of each segment discarded before leak analysis
+    warmup: float = 0.0  # a share of each boot never judged, beyond the warm-up the data show
     append: str = ""  # the target's kernel command line, when set (e.g. a planted bug)
 
     def settings(self) -> dict[str, Any]:
