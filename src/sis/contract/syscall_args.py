@@ -9,6 +9,7 @@ like, so a fuzzer can make valid calls most of the time and break them on purpos
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 
 from sis.contract import syscalls as sc
@@ -140,7 +141,30 @@ _OPEN_COMMON = (
     sc.O_RDWR | sc.O_CREAT, sc.O_WRONLY | sc.O_CREAT | sc.O_TRUNC, sc.O_RDONLY,
     sc.O_RDONLY | sc.O_DIRECTORY, sc.O_RDWR, sc.O_WRONLY | sc.O_APPEND | sc.O_CREAT,
 )  # fmt: skip
-_TIOC = (sc.TIOCGPGRP, sc.TIOCSPGRP, sc.TCGETS, sc.TIOCGWINSZ, sc.TIOCGETD, 0x5402, 0x541B)
+#: Every request of the kernel's ioctl table (sis.contract.syscalls.IOCTLS).
+_IOCTL_REQUESTS = tuple(i.nr for i in sc.IOCTLS)
+#: A console's usual struct termios (ICRNL; OPOST|ONLCR; B115200|CS8|CREAD|CLOCAL;
+#: ISIG|ICANON|ECHO|ECHOE|ECHOK|IEXTEN), with ^C as VINTR and ^D as VEOF.
+_TERMIOS = struct.pack(
+    sc.TERMIOS_FORMAT, 0o400, 0o5, 0o014262, 0o100073, 0, bytes([3, 0x1C, 0x7F, 0x15, 4, 0, 1])
+)
+
+
+def _ifreq(name: bytes, tail: bytes = b"") -> bytes:
+    return name.ljust(sc.IFNAMSIZ, b"\0") + tail.ljust(sc.IFREQ_SIZE - sc.IFNAMSIZ, b"\0")
+
+
+#: What an ioctl's argument may point to: an int (a flag, a process group, a line discipline),
+#: a struct termios or winsize, a struct ifreq naming an interface or giving an index. The
+#: kernel writes its answers into the same object.
+_IOCTL_ARGS = (
+    (0).to_bytes(4, "little"), (1).to_bytes(4, "little"), (2).to_bytes(4, "little"),
+    _TERMIOS, struct.pack(sc.WINSIZE_FORMAT, 24, 80, 0, 0),
+    _ifreq(b"eth0"), _ifreq(b"lo"), _ifreq(b"", (1).to_bytes(4, "little")),
+    _ifreq(b"", (2).to_bytes(4, "little")),
+)  # fmt: skip
+#: The device files a program may open besides its own files.
+DEVICE_PATHS = (b"/dev/console", b"/dev/null", b"/dev/zero", b"/dev/vda")
 _MS = 1_000_000
 #: struct timespec values a sleep may take: short, so a batch never sleeps long.
 _TIMESPECS = tuple(
@@ -186,7 +210,7 @@ _D: tuple[Syscall, ...] = (
     Syscall("statfs", (Path(), Ptr("out", 120))),
     Syscall("chdir", (Path(),)),
     Syscall("getcwd", (Buf("out", 1), Len(0))),
-    Syscall("ioctl", (Res("tty"), Choice(_TIOC), Ptr("out", 64, optional=True))),
+    Syscall("ioctl", (Res("fd"), Choice(_IOCTL_REQUESTS), Ptr("in", 64, optional=True, values=_IOCTL_ARGS))),
     # -- processes --
     Syscall("getpid", (), "pid"),
     Syscall("getppid", (), "pid"),
