@@ -16,15 +16,14 @@ import pytest
 from scipy.stats import theilslopes
 
 from sis.contract.bugs import placement
-
-# leak_on_spawn as placed without sis.bug_seed: its bytes per spawn, on average.
-LEAK_BYTES_PER_SPAWN = placement().leak_bytes / placement().leak_period
 from sis.harness.session import Session
 from sis.harness.soak.judge import judge, values
 from sis.harness.soak.run import SoakConfig, run_soak
 from sis.harness.soak.sampling import read_records
 
 MIB_PER_H = 3600 / 2**20
+# leak_on_spawn as placed without sis.bug_seed: its bytes per spawn, on average.
+LEAK_BYTES_PER_SPAWN = placement().leak_bytes / placement().leak_period
 
 
 def _soak(tmp_path: Path, append: str, seed: int) -> list[dict]:
