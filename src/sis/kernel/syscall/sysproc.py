@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from sis.kernel.kernel import Kernel
     from sis.kernel.proc.task import Task
 
+
 @syscall("exit")
 async def sys_exit(k: Kernel, t: Task, status: int) -> int:
     raise TaskExit(status & 0xFF)
