@@ -5,7 +5,12 @@ resource its result produces, and its number on each architecture.
 
 `sis.contract.syscalls` says what the kernel checks; this says what a well-formed call looks
 like, so a fuzzer can make valid calls most of the time and break them on purpose. Calls marked
-`unsafe` stop the machine or the executor (reboot, exit, panic) and are never generated."""
+`unsafe` stop the machine or the executor (reboot, exit, panic) and are never generated.
+
+As in syzkaller, a call may have variants named `call$variant` (`ioctl$blk`, `openat$vda`):
+the same syscall, with arguments narrowed to one kind of file, so that a fuzzer makes the
+calls a device answers on the device that answers them. Every ioctl request of the kernel's
+table is declared, on the kind of file it applies to and on any descriptor."""
 
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ RESOURCES: dict[str, str | None] = {
     "dir": "fd",
     "sock": "fd",
     "tty": "fd",
+    "blk": "fd",
     "pid": None,
 }
 
@@ -45,7 +51,9 @@ class Res:
 
 @dataclass(frozen=True)
 class Path:
-    """Pointer to a NUL-terminated path."""
+    """Pointer to a NUL-terminated path; `values`: the paths this variant takes (empty: any)."""
+
+    values: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -115,6 +123,11 @@ class Syscall:
     #: per architecture ("sis", "linux-x86_64", "linux-arm64"), the call's number
     numbers: dict[str, int] = field(default_factory=dict)
 
+    @property
+    def base(self) -> str:
+        """The syscall a variant is of (`ioctl` for `ioctl$blk`)."""
+        return self.name.split("$", 1)[0]
+
 
 ARCHES = ("sis", "linux-x86_64", "linux-arm64")
 
@@ -143,6 +156,13 @@ _OPEN_COMMON = (
 )  # fmt: skip
 #: Every request of the kernel's ioctl table (sis.contract.syscalls.IOCTLS).
 _IOCTL_REQUESTS = tuple(i.nr for i in sc.IOCTLS)
+
+
+def _requests_for(kind: str) -> tuple[int, ...]:
+    """The requests a kind of file answers: its own and those of every descriptor."""
+    return tuple(i.nr for i in sc.IOCTLS if i.applies_to in (kind, "any"))
+
+
 #: A console's usual struct termios (ICRNL; OPOST|ONLCR; B115200|CS8|CREAD|CLOCAL;
 #: ISIG|ICANON|ECHO|ECHOE|ECHOK|IEXTEN), with ^C as VINTR and ^D as VEOF.
 _TERMIOS = struct.pack(
@@ -210,7 +230,10 @@ _D: tuple[Syscall, ...] = (
     Syscall("statfs", (Path(), Ptr("out", 120))),
     Syscall("chdir", (Path(),)),
     Syscall("getcwd", (Buf("out", 1), Len(0))),
+    Syscall("openat$vda", (Choice((sc.AT_FDCWD,)), Path((b"/dev/vda\0",)), Flags((sc.O_NONBLOCK, sc.O_CLOEXEC)), Const(0)), "blk"),
     Syscall("ioctl", (Res("fd"), Choice(_IOCTL_REQUESTS), Ptr("in", 64, optional=True, values=_IOCTL_ARGS))),
+    *(Syscall(f"ioctl${kind}", (Res(kind), Choice(_requests_for(resource)), Ptr("in", 64, optional=True, values=_IOCTL_ARGS)))
+      for kind, resource in (("tty", "tty"), ("file", "file"), ("blk", "blk"), ("sock", "sock"))),
     # -- processes --
     Syscall("getpid", (), "pid"),
     Syscall("getppid", (), "pid"),
@@ -275,11 +298,12 @@ _D: tuple[Syscall, ...] = (
 
 
 def _numbers(name: str) -> dict[str, int]:
-    nr = sc.NR[name]
+    base = name.split("$", 1)[0]
+    nr = sc.NR[base]
     out = {"sis": nr}
     if nr < 500:
         out["linux-arm64"] = nr
-        out["linux-x86_64"] = X86_64[name]
+        out["linux-x86_64"] = X86_64[base]
     return out
 
 
