@@ -27,13 +27,15 @@ from sis.harness.fuzz.program import Call, Program, Value, ret_ref
 
 MAX_CALLS = 12
 HOSTILE = 0.08  # how often an argument is broken on purpose
+PRODUCER_FIRST = 0.8  # how often a call missing its resource is preceded by a producer
 SCRATCH = 64 << 10  # the executor's output buffer
 KERNEL_ADDR = 0xFFFF_8000_0000_0000
-#: Paths inside the executor's working directory, a few that must fail, and the device files
-#: the descriptions declare.
+#: Regular files of the executor's working directory: most paths name one of these, so that
+#: calls on files meet a file often (as syzkaller's few file names do).
+FILES = (b"./fz0", b"./fz1")
+#: Other paths: directories, paths that must fail, and the device files the descriptions declare.
 PATHS = (
-    b"./fz0", b"./fz1", b"./fzd", b"./fzd/a", b"./fzd/b", b".", b"/", b"/nonexistent/x",
-    *DEVICE_PATHS,
+    *FILES, b"./fzd", b"./fzd/a", b"./fzd/b", b".", b"/", b"/nonexistent/x", *DEVICE_PATHS,
 )  # fmt: skip
 LENGTHS = (0, 1, 8, 16, 64, 100, 4096, 8192)
 SECTOR, PAGE = 512, 4096
@@ -104,7 +106,7 @@ class Generator:
         # A call that wants a resource the program lacks is usually preceded by its producer
         # (an openat before a read), as syzkaller does.
         for a in d.args:
-            if isinstance(a, Res) and depth < 2 and self.rng.random() < 0.6:
+            if isinstance(a, Res) and depth < 2 and self.rng.random() < PRODUCER_FIRST:
                 if not self._resources(prog, a.resource, len(prog)):
                     makers = self.producers.get(a.resource)
                     if makers:
@@ -197,7 +199,7 @@ class Generator:
         if values and not hostile:
             return rng.choice(values)
         if not hostile:
-            return rng.choice(PATHS) + b"\0"
+            return rng.choice(FILES if rng.random() < 0.5 else PATHS) + b"\0"
         return rng.choice(
             (
                 b"\0",  # empty
