@@ -2,7 +2,7 @@
 N short soaks of the clean reference kernel and N of `leak_on_spawn`, each with its own seed.
 
 Prints one JSON object: how often each kernel was judged leaking, and how often the 95%
-interval of the leaking kernel's slope held the true rate (4 KiB per spawn x the spawn rate
+interval of the leaking kernel's slope held the true rate (the placed bytes per spawn x the spawn rate
 the lab counted in the same run)."""
 
 from __future__ import annotations
@@ -14,12 +14,14 @@ from pathlib import Path
 
 from scipy.stats import theilslopes
 
-from sis.contract.bugs import LEAK_BYTES_PER_SPAWN
+from sis.contract.bugs import placement
 from sis.harness.session import Session
 from sis.harness.soak.judge import judge, values
 from sis.harness.soak.run import SoakConfig, run_soak
 
 MIB_PER_H = 3600 / 2**20
+# leak_on_spawn as placed without sis.bug_seed: its bytes per spawn, on average.
+LEAK_BYTES_PER_SPAWN = placement().leak_bytes / placement().leak_period
 
 
 def one(tmp: Path, append: str, seed: int, seconds: float, interval: float) -> dict:

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from kernelproc import KernelProcess
-from sis.contract.bugs import NULL_DEREF_IOCTL_FUNCTION
+from sis.contract.bugs import NULL_DEREF_IOCTL_FUNCTION, placement
 from sis.contract.exit_codes import EXIT_PANIC, EXIT_STARTUP
-from sis.contract.syscalls import AT_FDCWD, NR, O_CREAT, O_RDWR, TIOCGETD
+from sis.contract.syscalls import AT_FDCWD, NR, O_CREAT, O_RDWR, TIOCSWINSZ
 from sis.kernel.fs.tools import create_disk
 
 
@@ -46,6 +46,9 @@ def test_fsync_lies_loses_synced_bytes_at_a_power_cut(kernels, tmp_path: Path, b
     args = ["-nic", "none", "-drive", f"file={image}"]
     if bug:
         args += ["-append", "sis.bug=fsync_lies"]
+    if bug:  # the seed that makes every fsync and sync lie
+        seed = next(s for s in range(1000) if placement(s).fsync_lie_period == 1)
+        args[-1] += f" sis.bug_seed={seed}"
     k = kernels(*args).boot()
     assert k.run("echo acknowledged > /acked").status == 0
     assert k.run("sync").status == 0  # acknowledged, with or without the bug
@@ -68,26 +71,29 @@ def _fuzz(k: KernelProcess, calls: list[dict]) -> str:
         return str(e)
 
 
-PWRITE_PAST_2_63 = [
+SEED = 4  # places null_deref_ioctl on TIOCSWINSZ
+PWRITE_PAST_2_K = [
     {"nr": NR["openat"], "args": [AT_FDCWD & (2**64 - 1), "@data", O_RDWR | O_CREAT, 0o644],
      "data": b"/fuzz\0".hex()},
-    {"nr": NR["pwrite64"], "args": [3, "@scratch", 64, (1 << 63) - 8]},
+    {"nr": NR["pwrite64"], "args": [3, "@scratch", 64, (1 << placement(SEED).pwrite_field_bits)]},
 ]  # fmt: skip
-IOCTL_TIOCGETD = [{"nr": NR["ioctl"], "args": [0, TIOCGETD, "@scratch"]}]
+IOCTL_TIOCSWINSZ = [{"nr": NR["ioctl"], "args": [0, TIOCSWINSZ, "@scratch"]}]
 
 
 @pytest.mark.parametrize(
     "bug, calls, guilty",
     [
-        ("pwrite_overflow", PWRITE_PAST_2_63, "bugs.pwrite_store_end_unchecked"),
-        ("null_deref_ioctl", IOCTL_TIOCGETD, f"bugs.{NULL_DEREF_IOCTL_FUNCTION}"),
+        ("pwrite_overflow", PWRITE_PAST_2_K, "bugs.pwrite_store_end_unchecked"),
+        ("null_deref_ioctl", IOCTL_TIOCSWINSZ, f"bugs.{NULL_DEREF_IOCTL_FUNCTION}"),
     ],
 )
 def test_fuzz_batches_crash_a_bugged_kernel_only(kernels, bug: str, calls: list, guilty: str):
+    assert placement(SEED).ioctl_request == "TIOCSWINSZ"
+    append = f"sis.bug={bug} sis.bug_seed={SEED}"
     clean = kernels("-nic", "none", "-no-reboot", qmp=True).boot()
     assert _fuzz(clean, calls) == "running"
     assert clean.run("echo alive").output == "alive"
-    k = kernels("-nic", "none", "-no-reboot", "-append", f"sis.bug={bug}", qmp=True).boot()
+    k = kernels("-nic", "none", "-no-reboot", "-append", append, qmp=True).boot()
     assert "panicked" in _fuzz(k, calls)
     assert k.proc.wait(15) == EXIT_PANIC
     for _ in range(100):  # the process is gone: the console stream ends after the report

@@ -1,6 +1,6 @@
 """Soaks of real reference-kernel processes, in short form (seconds): the clean kernel is not
-judged leaking, `leak_on_spawn` is, with an interval that holds the true rate (4 KiB per
-spawn x spawns per hour); a soak killed with SIGKILL and resumed is one series with a gap."""
+judged leaking, `leak_on_spawn` is, with an interval that holds the true rate (the placed bytes
+per spawn x spawns per hour); a soak killed with SIGKILL and resumed is one series with a gap."""
 
 from __future__ import annotations
 
@@ -15,13 +15,15 @@ from pathlib import Path
 import pytest
 from scipy.stats import theilslopes
 
-from sis.contract.bugs import LEAK_BYTES_PER_SPAWN
+from sis.contract.bugs import placement
 from sis.harness.session import Session
 from sis.harness.soak.judge import judge, values
 from sis.harness.soak.run import SoakConfig, run_soak
 from sis.harness.soak.sampling import read_records
 
 MIB_PER_H = 3600 / 2**20
+# leak_on_spawn as placed without sis.bug_seed: its bytes per spawn, on average.
+LEAK_BYTES_PER_SPAWN = placement().leak_bytes / placement().leak_period
 
 
 def _soak(tmp_path: Path, append: str, seed: int) -> list[dict]:

@@ -1,5 +1,6 @@
-"""Planted bugs (contract section 9): each misbehaves with `-append sis.bug=NAME` and not without;
-the shell's `echo` builtin and the one-prefix spawn error (found while hardening the lab)."""
+"""Planted bugs (contract section 9): each misbehaves with `-append sis.bug=NAME` and not without,
+at the trigger `sis.bug_seed=N` places (tests cover several seeds per bug); the shell's `echo`
+builtin and the one-prefix spawn error (found while hardening the lab)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,15 @@ import pytest
 
 from kernelsim import run_program
 from sis.contract import bugs as contract
-from sis.contract.syscalls import O_CREAT, O_RDWR, O_WRONLY, TIOCGETD
+from sis.contract.syscalls import (
+    AF_INET,
+    IOCTL_BY_NAME,
+    IOCTLS,
+    O_CREAT,
+    O_RDWR,
+    O_WRONLY,
+    SOCK_DGRAM,
+)
 from sis.kernel.__main__ import main, parse_command_line
 from sis.kernel.config import ConfigError
 from sis.kernel.drivers.block import FileBlockDevice
@@ -28,8 +37,21 @@ from sis.kernel.shell.libc import SysError
 BUG = "sis.bug="
 
 
-def _append(*bugs: str) -> list[str]:
-    return ["-append", BUG + ",".join(bugs)] if bugs else []
+def _append(*bugs: str, seed: int | None = None) -> list[str]:
+    words = [BUG + ",".join(bugs)] if bugs else []
+    if seed is not None:
+        words.append(f"{contract.SEED_KEY}={seed}")
+    return ["-append", " ".join(words)] if words else []
+
+
+def seeds_where(test: Callable[[contract.Placement], bool], n: int = 1) -> list[int]:
+    """The first `n` seeds whose placement passes `test`."""
+    return [s for s in range(10_000) if test(contract.placement(s))][:n]
+
+
+def spread(field: str, values: list[int]) -> list[int]:
+    """One seed for each of these values of a placement field (the range's ends included)."""
+    return [seeds_where(lambda p, v=v: getattr(p, field) == v)[0] for v in values]
 
 
 # -- the command line, version, boot log -----------------------------------------------------------
@@ -49,6 +71,38 @@ def test_every_contract_bug_is_accepted():
     assert parse_command_line([]).bugs == frozenset()
 
 
+@pytest.mark.parametrize("value", ["x", "-1", "1.5", str(1 << 63), ""])
+def test_a_bad_seed_is_a_one_line_error_at_start(value, capsys):
+    with pytest.raises(ConfigError, match="sis.bug_seed="):
+        parse_command_line(["-append", f"sis.bug=fsync_lies sis.bug_seed={value}"])
+    assert main(["-append", f"sis.bug_seed={value}"]) == 1
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_the_seed_places_every_trigger_within_its_written_range():
+    placements = [contract.placement(s) for s in range(300)]
+    assert contract.placement() == contract.placement(contract.DEFAULT_SEED) == placements[0]
+    assert contract.placement(7) == contract.placement(7)  # the same everywhere, every time
+    ranges = {
+        "pwrite_field_bits": contract.PWRITE_FIELD_BITS,
+        "leak_bytes": contract.LEAK_BYTES,
+        "leak_period": contract.LEAK_PERIOD,
+        "fsync_lie_period": contract.FSYNC_LIE_PERIOD,
+        "net_wedge_failed_sends": contract.NET_WEDGE_FAILED_SENDS,
+        "oom_hang_failures": contract.OOM_HANG_FAILURES,
+    }
+    for field, (lo, hi) in ranges.items():
+        seen = {getattr(p, field) for p in placements}
+        assert min(seen) == lo and max(seen) == hi, field  # the whole range is reached
+    assert all(p.leak_bytes % contract.LEAK_BYTES_STEP == 0 for p in placements)
+    assert all(0 <= p.fsync_lie_phase < p.fsync_lie_period for p in placements)
+    drawn = {p.ioctl_request for p in placements}
+    assert drawn == {i.name for i in IOCTLS} - set(contract.IOCTLS_THE_SHELL_MAKES)
+    cfg = parse_command_line(["-append", "sis.bug=oom_hang sis.bug_seed=42"])
+    assert cfg.bug_placement == contract.placement(42)
+    assert parse_command_line([]).bug_placement == contract.placement(contract.DEFAULT_SEED)
+
+
 @pytest.mark.parametrize("bugs", [(), ("net_wedge", "fsync_lies")])
 def test_version_json_lists_the_bugs_and_boot_log_warns(bugs):
     async def prog(libc, argv):
@@ -65,44 +119,51 @@ def test_version_json_lists_the_bugs_and_boot_log_warns(bugs):
 # -- fsync_lies ------------------------------------------------------------------------------------
 
 
-def _write_fsync_then_power_cut(tmp_path: Path, *bugs: str) -> bytes | None:
-    """Write and fsync a file, then pull the plug (QMP quit: no unmount, no sync); returns what
-    a fresh mount of the image finds."""
+FILES = 4
+
+
+def _write_fsync_then_power_cut(tmp_path: Path, args: list[str]) -> list[bool]:
+    """Write and fsync FILES files, then pull the plug (QMP quit: no unmount, no sync); returns
+    which of them a fresh mount of the image finds intact."""
     image = tmp_path / "disk.img"
     create_disk(image, 16 << 20)
+    data = [f"acknowledged {i} ".encode() * 100 for i in range(FILES)]
 
     async def prog(libc, argv):
-        fd = await libc.open("/acked", O_WRONLY | O_CREAT, 0o644)
-        await libc.write(fd, b"acknowledged" * 100)
-        await libc.fsync(fd)  # returns 0 in both cases: the data is "acknowledged"
-        await libc.close(fd)
+        for i in range(FILES):
+            fd = await libc.open(f"/acked{i}", O_WRONLY | O_CREAT, 0o644)
+            await libc.write(fd, data[i])
+            await libc.fsync(fd)  # returns 0 in both cases: the data is "acknowledged"
+            await libc.close(fd)
         return 0
 
-    status, _, _ = run_program(prog, args=["-drive", f"file={image}", *_append(*bugs)])
+    status, _, _ = run_program(prog, args=["-drive", f"file={image}", *args])
     assert status == 0
     dev = FileBlockDevice(image, read_only=True)
     try:
         fs = FileSystem.mount(dev)
-        try:
-            ino = resolve(fs, "/acked", fs.ROOT_INO)
-        except KernelError:  # ENOENT
-            return None
-        return fs.read(ino, 0, 1 << 20)
+        intact = []
+        for i in range(FILES):
+            try:
+                ino = resolve(fs, f"/acked{i}", fs.ROOT_INO)
+            except KernelError:  # ENOENT
+                intact.append(False)
+                continue
+            intact.append(fs.read(ino, 0, 1 << 20) == data[i])
+        return intact
     finally:
         dev.close()
 
 
-@pytest.fixture
-def two_dirs(tmp_path):
+@pytest.mark.parametrize("period", [1, 2, 3, 4])
+def test_fsync_lies_on_the_drawn_share_of_calls_and_a_power_cut_loses_those(tmp_path, period):
+    for seed in seeds_where(lambda p: p.fsync_lie_period == period, 2):
+        phase = contract.placement(seed).fsync_lie_phase
+        (tmp_path / str(seed)).mkdir()
+        intact = _write_fsync_then_power_cut(tmp_path / str(seed), _append("fsync_lies", seed=seed))
+        assert intact == [i % period != phase for i in range(FILES)], (seed, period, phase)
     (tmp_path / "clean").mkdir()
-    (tmp_path / "bug").mkdir()
-    return tmp_path / "clean", tmp_path / "bug"
-
-
-def test_fsync_survives_a_power_cut_only_without_the_bug(two_dirs):
-    clean, bug = two_dirs
-    assert _write_fsync_then_power_cut(clean) == b"acknowledged" * 100
-    assert _write_fsync_then_power_cut(bug, "fsync_lies") is None  # the create never reached disk
+    assert _write_fsync_then_power_cut(tmp_path / "clean", _append(seed=3)) == [True] * FILES
 
 
 def test_sync_and_fdatasync_lie_too(tmp_path):
@@ -116,8 +177,9 @@ def test_sync_and_fdatasync_lie_too(tmp_path):
         prog.commits = k.fs.journal.commits - before
         return 0
 
+    (every_call,) = seeds_where(lambda p: p.fsync_lie_period == 1)
     for bugs, expect in (((), 1), (("fsync_lies",), 0)):
-        _run_with_kernel(prog, _append(*bugs))
+        _run_with_kernel(prog, _append(*bugs, seed=every_call))
         assert prog.commits == expect
 
 
@@ -164,37 +226,54 @@ def test_enospc_at_journal_commit_is_an_errno_without_the_bug_a_panic_with_it():
 # -- net_wedge -------------------------------------------------------------------------------------
 
 
-def _ping_after_network_fail(*bugs: str) -> tuple[int, int, Any]:
+def _pings_around_failed_sends(args: list[str]) -> tuple[list[int], Any]:
+    """Ping, then one ping under a 100% send fault at a time; after each, the fault is cleared
+    and a ping says whether the network still works. Returns the statuses after each fault."""
+
     async def prog(libc, argv):
         async def ping() -> int:
             pid = await libc.spawn("ping", ["ping", "-c", "1", "-W", "1", "10.0.2.2"])
             return (await libc.wait(pid))[1]
 
-        before = await ping()
-        await libc.kctl("chaos.rate=100")
-        await libc.kctl("chaos.mode=network_fail")
-        await ping()  # fails: the fault
-        await libc.kctl("chaos.mode=none")
-        prog.before, prog.after = before, await ping()
+        assert await ping() == 0
+        prog.after = []
+        for _ in range(contract.NET_WEDGE_FAILED_SENDS[1]):
+            await libc.kctl("chaos.rate=100")
+            await libc.kctl("chaos.mode=network_fail")
+            await ping()  # fails: the fault
+            await libc.kctl("chaos.mode=none")
+            prog.after.append(await ping())
         return 0
 
-    _, m, _ = run_program(prog, args=["-features", "chaos", "-nic", "user", *_append(*bugs)])
-    return prog.before, prog.after, m
+    _, m, _ = run_program(prog, args=["-features", "chaos", "-nic", "user", *args])
+    return prog.after, m
 
 
-def test_network_recovers_after_network_fail_only_without_net_wedge():
-    before, after, m = _ping_after_network_fail()
-    assert (before, after) == (0, 0)
-    before, after, m = _ping_after_network_fail("net_wedge")
-    assert before == 0 and after != 0 and m.panic_count == 0
+@pytest.mark.parametrize("wedge_at", [1, 2, 4])
+def test_net_wedge_wedges_at_the_drawn_failed_send_and_not_before(wedge_at):
+    (seed,) = spread("net_wedge_failed_sends", [wedge_at])
+    after, m = _pings_around_failed_sends(_append("net_wedge", seed=seed))
+    failed_sends = m.kernel.planted.failed_sends
+    sends_per_faulty_ping = failed_sends // len(after)
+    assert sends_per_faulty_ping >= 1
+    working = [s == 0 for s in after]
+    # Recovered while fewer than N sends had failed; never again once the N-th did.
+    n_working = sum(working)
+    assert working == [True] * n_working + [False] * (len(after) - n_working)
+    assert n_working == (wedge_at - 1) // sends_per_faulty_ping
     eth0 = m.kernel.net.interfaces["eth0"]
     assert eth0.nic.link_up  # it still says UP: only traffic tells
+
+
+def test_network_recovers_after_every_failure_without_net_wedge():
+    after, m = _pings_around_failed_sends(_append(seed=1))
+    assert after == [0] * contract.NET_WEDGE_FAILED_SENDS[1] and m.panic_count == 0
 
 
 # -- leak_on_spawn ---------------------------------------------------------------------------------
 
 
-def _heap_growth_over_spawns(n: int, *bugs: str) -> int:
+def _heap_growth_over_spawns(n: int, args: list[str]) -> int:
     async def prog(libc, argv):
         async def spawn_and_wait() -> None:
             await libc.wait(await libc.spawn("uptime", ["uptime"]))
@@ -206,37 +285,47 @@ def _heap_growth_over_spawns(n: int, *bugs: str) -> int:
         prog.growth = (await libc.kinfo("mem"))["heap_current_bytes"] - before
         return 0
 
-    run_program(prog, args=_append(*bugs))
+    run_program(prog, args=args)
     return prog.growth
 
 
-def test_leak_on_spawn_leaks_4k_per_spawn():
-    assert _heap_growth_over_spawns(10) == 0
-    assert _heap_growth_over_spawns(10, "leak_on_spawn") == 10 * contract.LEAK_BYTES_PER_SPAWN
+@pytest.mark.parametrize("period", [1, 2, 3])
+def test_leak_on_spawn_leaks_the_drawn_size_every_drawn_period(period):
+    (seed,) = seeds_where(lambda p: p.leak_period == period)
+    size = contract.placement(seed).leak_bytes
+    assert _heap_growth_over_spawns(12, _append(seed=seed)) == 0
+    assert _heap_growth_over_spawns(12, _append("leak_on_spawn", seed=seed)) == 12 // period * size
 
 
 # -- pwrite_overflow -------------------------------------------------------------------------------
 
 
-def _pwrite_near_2_63(*bugs: str):
+def _pwrite_ending_at(end: int, args: list[str]):
     async def prog(libc, argv):
         fd = await libc.open("/f", O_RDWR | O_CREAT, 0o644)
         buf = await libc.put(b"x" * 64)
-        prog.ret = await libc.sys.pwrite64(fd, buf, 64, (1 << 63) - 16)
+        prog.ret = await libc.sys.pwrite64(fd, buf, 64, end - 64)
         return 0
 
     prog.ret = None
-    _, m, out = run_program(prog, args=_append(*bugs))
+    _, m, out = run_program(prog, args=args)
     return prog.ret, m, out
 
 
-def test_pwrite_past_2_63_is_efbig_without_the_bug_a_panic_with_it():
-    ret, m, _ = _pwrite_near_2_63()
-    assert ret == -27 and m.panic_count == 0  # EFBIG
-    ret, m, out = _pwrite_near_2_63("pwrite_overflow")
-    assert ret is None and m.panic_count == 1
-    assert "in syscall pwrite64" in out.text
-    assert re.search(r"Location: bugs\.pwrite_store_end_unchecked\+0x", out.text)
+@pytest.mark.parametrize("bits", [33, 47, 62])
+def test_pwrite_panics_from_an_end_of_2_to_the_drawn_k_and_not_below(bits):
+    (seed,) = spread("pwrite_field_bits", [bits])
+    bugged = _append("pwrite_overflow", seed=seed)
+    for end in ((1 << bits) - 1, (1 << bits), (1 << bits) + 4096):
+        clean_ret, m, _ = _pwrite_ending_at(end, _append(seed=seed))
+        assert clean_ret is not None and m.panic_count == 0
+    ret, m, _ = _pwrite_ending_at((1 << bits) - 1, bugged)
+    assert ret is not None and m.panic_count == 0  # just below: the clean answer
+    for end in ((1 << bits), (1 << 63) - 1):
+        ret, m, out = _pwrite_ending_at(end, bugged)
+        assert ret is None and m.panic_count == 1
+        assert "in syscall pwrite64" in out.text
+        assert re.search(r"Location: bugs\.pwrite_store_end_unchecked\+0x", out.text)
 
 
 def test_pwrite_within_range_is_untouched_by_the_bug():
@@ -252,33 +341,47 @@ def test_pwrite_within_range_is_untouched_by_the_bug():
 # -- null_deref_ioctl ------------------------------------------------------------------------------
 
 
-def _tiocgetd(*bugs: str):
+async def _fd_for(libc, applies_to: str) -> int:
+    """A descriptor of the kind of file a request applies to."""
+    if applies_to in ("tty", "any"):
+        return 0
+    if applies_to == "file":
+        return await libc.open("/f", O_RDWR | O_CREAT, 0o644)
+    if applies_to == "blk":
+        return await libc.open("/dev/vda", 0, 0)
+    return await libc.sys.socket(AF_INET, SOCK_DGRAM, 0)
+
+
+def _ioctl(name: str, args: list[str]):
     async def prog(libc, argv):
-        argp = await libc.put(b"\xff" * 4)
-        prog.ret = await libc.sys.ioctl(0, TIOCGETD, argp)
-        prog.ldisc = int.from_bytes(libc.peek(argp, 4), "little", signed=True)
+        fd = await _fd_for(libc, IOCTL_BY_NAME[name].applies_to)
+        prog.ret = await libc.sys.ioctl(fd, IOCTL_BY_NAME[name].nr, await libc.put(bytes(64)))
         return 0
 
-    prog.ret = prog.ldisc = None
-    _, m, out = run_program(prog, args=_append(*bugs))
-    return prog.ret, prog.ldisc, m, out
+    prog.ret = None
+    _, m, out = run_program(prog, args=["-nic", "user", *args])
+    return prog.ret, m, out
 
 
-def test_tiocgetd_reports_n_tty_without_the_bug_and_panics_in_the_ioctl_handler_with_it():
-    ret, ldisc, m, _ = _tiocgetd()
-    assert (ret, ldisc, m.panic_count) == (0, 0, 0)
-    ret, _, m, out = _tiocgetd("null_deref_ioctl")
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
+def test_the_drawn_ioctl_panics_in_the_handler_and_the_others_answer(seed):
+    drawn = contract.placement(seed).ioctl_request
+    bugged = _append("null_deref_ioctl", seed=seed)
+    ret, m, _ = _ioctl(drawn, _append(seed=seed))
+    assert ret is not None and m.panic_count == 0
+    ret, m, out = _ioctl(drawn, bugged)
     assert ret is None and m.panic_count == 1
     fn = contract.NULL_DEREF_IOCTL_FUNCTION
     location = re.search(r"Location: (\S+)", out.text)
     assert location and location.group(1).split("+")[0].endswith("." + fn)
     trace = out.text.split("STACK TRACE:")[1].split("DEBUGGING STEPS:")[0]
-    frames = re.findall(r"#(\d+): [0-9a-f]{16} (\S+?)\+0x", trace)
-    names = [name for _, name in frames]
+    names = re.findall(r"#\d+: [0-9a-f]{16} (\S+?)\+0x", trace)
     assert names[0].endswith("." + fn)  # the guilty frame on top
-    assert "syscall.sysproc.sys_ioctl" in names  # reached through the ioctl handler
-    assert names.index("syscall.sysproc.sys_ioctl") > 0
+    assert names.index("syscall.sysioctl.sys_ioctl") > 0  # reached through the ioctl handler
     assert "NoneType" in out.text  # the missing object
+    other = next(i.name for i in IOCTLS if i.name != drawn and i.applies_to == "tty")
+    ret, m, _ = _ioctl(other, bugged)
+    assert ret is not None and m.panic_count == 0
 
 
 # -- oom_hang and the shell ------------------------------------------------------------------------
@@ -344,18 +447,18 @@ def test_echo_is_a_builtin_that_prints_under_memory_pressure_and_spawn_errors_ha
     _with_console(["-features", "chaos"], body)
 
 
-@pytest.mark.parametrize("bugged", [False, True])
-def test_oom_hang_hangs_the_shell_in_the_spawn_retry(bugged):
+@pytest.mark.parametrize("threshold", [None, 1, 2, 3])
+def test_oom_hang_hangs_the_shell_from_the_drawn_failure_on(threshold):
     async def body(c: Console) -> None:
         k = c.machine.kernel
         assert k is not None
         await c.run("chaos rate 100")
         await c.run("chaos mode memory_pressure")
-        out = await c.run("uptime", timeout=3 if bugged else 10)
-        if not bugged:
-            assert out == "uptime: Cannot allocate memory (ENOMEM)"
+        for _ in range((threshold or 4) - 1):  # below the threshold: ENOMEM, as it should
+            assert await c.run("uptime") == "uptime: Cannot allocate memory (ENOMEM)"
+        if threshold is None:
             return
-        assert out is None  # no prompt came back
+        assert await c.run("uptime", timeout=3) is None  # no prompt came back
         sh = next(t for t in k.sched.tasks.values() if t.name == "sh")
         assert sh.wait_channel == "spawn_oom_retry"
         # Memory comes back and the retries succeed, yet the loop never ends.
@@ -367,5 +470,9 @@ def test_oom_hang_hangs_the_shell_in_the_spawn_retry(bugged):
         assert await c.until(lambda: k.heap.stats.allocs >= allocs + 5)
         assert sh.wait_channel == "spawn_oom_retry" and sh.alive
 
-    args = ["-features", "chaos", *(_append("oom_hang") if bugged else [])]
+    if threshold is None:
+        args = ["-features", "chaos", *_append(seed=1)]
+    else:
+        (seed,) = spread("oom_hang_failures", [threshold])
+        args = ["-features", "chaos", *_append("oom_hang", seed=seed)]
     _with_console(args, body)

@@ -305,8 +305,6 @@ def test_list_groups_a_run(tmp_path: Path) -> None:
 
 
 def test_the_planted_null_deref_ioctl_panic_names_the_guilty_function() -> None:
-    from sis.contract.bugs import NULL_DEREF_IOCTL_FUNCTION
-
-    (c,) = find_crashes(fixture("sis/6"), os_hint="sis")
-    assert c.frame is not None and c.frame.endswith(NULL_DEREF_IOCTL_FUNCTION)
+    (c,) = find_crashes(fixture("sis/6"), os_hint="sis")  # recorded from an older placement
+    assert c.frame is not None and c.frame.endswith("tty_ioctl_get_ldisc_private")
     assert c.title.endswith(f"in {c.frame}")

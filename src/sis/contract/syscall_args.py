@@ -5,10 +5,16 @@ resource its result produces, and its number on each architecture.
 
 `sis.contract.syscalls` says what the kernel checks; this says what a well-formed call looks
 like, so a fuzzer can make valid calls most of the time and break them on purpose. Calls marked
-`unsafe` stop the machine or the executor (reboot, exit, panic) and are never generated."""
+`unsafe` stop the machine or the executor (reboot, exit, panic) and are never generated.
+
+As in syzkaller, a call may have variants named `call$variant` (`ioctl$blk`, `openat$vda`):
+the same syscall, with arguments narrowed to one kind of file, so that a fuzzer makes the
+calls a device answers on the device that answers them. Every ioctl request of the kernel's
+table is declared, on the kind of file it applies to and on any descriptor."""
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 
 from sis.contract import syscalls as sc
@@ -21,6 +27,7 @@ RESOURCES: dict[str, str | None] = {
     "dir": "fd",
     "sock": "fd",
     "tty": "fd",
+    "blk": "fd",
     "pid": None,
 }
 
@@ -44,7 +51,9 @@ class Res:
 
 @dataclass(frozen=True)
 class Path:
-    """Pointer to a NUL-terminated path."""
+    """Pointer to a NUL-terminated path; `values`: the paths this variant takes (empty: any)."""
+
+    values: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -114,6 +123,11 @@ class Syscall:
     #: per architecture ("sis", "linux-x86_64", "linux-arm64"), the call's number
     numbers: dict[str, int] = field(default_factory=dict)
 
+    @property
+    def base(self) -> str:
+        """The syscall a variant is of (`ioctl` for `ioctl$blk`)."""
+        return self.name.split("$", 1)[0]
+
 
 ARCHES = ("sis", "linux-x86_64", "linux-arm64")
 
@@ -140,7 +154,37 @@ _OPEN_COMMON = (
     sc.O_RDWR | sc.O_CREAT, sc.O_WRONLY | sc.O_CREAT | sc.O_TRUNC, sc.O_RDONLY,
     sc.O_RDONLY | sc.O_DIRECTORY, sc.O_RDWR, sc.O_WRONLY | sc.O_APPEND | sc.O_CREAT,
 )  # fmt: skip
-_TIOC = (sc.TIOCGPGRP, sc.TIOCSPGRP, sc.TCGETS, sc.TIOCGWINSZ, sc.TIOCGETD, 0x5402, 0x541B)
+#: Every request of the kernel's ioctl table (sis.contract.syscalls.IOCTLS).
+_IOCTL_REQUESTS = tuple(i.nr for i in sc.IOCTLS)
+
+
+def _requests_for(kind: str) -> tuple[int, ...]:
+    """The requests a kind of file answers: its own and those of every descriptor."""
+    return tuple(i.nr for i in sc.IOCTLS if i.applies_to in (kind, "any"))
+
+
+#: A console's usual struct termios (ICRNL; OPOST|ONLCR; B115200|CS8|CREAD|CLOCAL;
+#: ISIG|ICANON|ECHO|ECHOE|ECHOK|IEXTEN), with ^C as VINTR and ^D as VEOF.
+_TERMIOS = struct.pack(
+    sc.TERMIOS_FORMAT, 0o400, 0o5, 0o014262, 0o100073, 0, bytes([3, 0x1C, 0x7F, 0x15, 4, 0, 1])
+)
+
+
+def _ifreq(name: bytes, tail: bytes = b"") -> bytes:
+    return name.ljust(sc.IFNAMSIZ, b"\0") + tail.ljust(sc.IFREQ_SIZE - sc.IFNAMSIZ, b"\0")
+
+
+#: What an ioctl's argument may point to: an int (a flag, a process group, a line discipline),
+#: a struct termios or winsize, a struct ifreq naming an interface or giving an index. The
+#: kernel writes its answers into the same object.
+_IOCTL_ARGS = (
+    (0).to_bytes(4, "little"), (1).to_bytes(4, "little"), (2).to_bytes(4, "little"),
+    _TERMIOS, struct.pack(sc.WINSIZE_FORMAT, 24, 80, 0, 0),
+    _ifreq(b"eth0"), _ifreq(b"lo"), _ifreq(b"", (1).to_bytes(4, "little")),
+    _ifreq(b"", (2).to_bytes(4, "little")),
+)  # fmt: skip
+#: The device files a program may open besides its own files.
+DEVICE_PATHS = (b"/dev/console", b"/dev/null", b"/dev/zero", b"/dev/vda")
 _MS = 1_000_000
 #: struct timespec values a sleep may take: short, so a batch never sleeps long.
 _TIMESPECS = tuple(
@@ -186,7 +230,10 @@ _D: tuple[Syscall, ...] = (
     Syscall("statfs", (Path(), Ptr("out", 120))),
     Syscall("chdir", (Path(),)),
     Syscall("getcwd", (Buf("out", 1), Len(0))),
-    Syscall("ioctl", (Res("tty"), Choice(_TIOC), Ptr("out", 64, optional=True))),
+    Syscall("openat$vda", (Choice((sc.AT_FDCWD,)), Path((b"/dev/vda\0",)), Flags((sc.O_NONBLOCK, sc.O_CLOEXEC)), Const(0)), "blk"),
+    Syscall("ioctl", (Res("fd"), Choice(_IOCTL_REQUESTS), Ptr("in", 64, optional=True, values=_IOCTL_ARGS))),
+    *(Syscall(f"ioctl${kind}", (Res(kind), Choice(_requests_for(resource)), Ptr("in", 64, optional=True, values=_IOCTL_ARGS)))
+      for kind, resource in (("tty", "tty"), ("file", "file"), ("blk", "blk"), ("sock", "sock"))),
     # -- processes --
     Syscall("getpid", (), "pid"),
     Syscall("getppid", (), "pid"),
@@ -251,11 +298,12 @@ _D: tuple[Syscall, ...] = (
 
 
 def _numbers(name: str) -> dict[str, int]:
-    nr = sc.NR[name]
+    base = name.split("$", 1)[0]
+    nr = sc.NR[base]
     out = {"sis": nr}
     if nr < 500:
         out["linux-arm64"] = nr
-        out["linux-x86_64"] = X86_64[name]
+        out["linux-x86_64"] = X86_64[base]
     return out
 
 

@@ -86,6 +86,83 @@ REBOOT_MAGIC1, REBOOT_MAGIC2 = 0xFEE1DEAD, 672274793
 REBOOT_CMD_RESTART, REBOOT_CMD_POWER_OFF, REBOOT_CMD_HALT = 0x01234567, 0x4321FEDC, 0xCDEF0123
 TIOCGPGRP, TIOCSPGRP, TCGETS, TIOCGWINSZ = 0x540F, 0x5410, 0x5401, 0x5413
 TIOCGETD = 0x5424  # the TTY's line discipline (N_TTY = 0)
+TCSETS, TCSETSW, TCSETSF = 0x5402, 0x5403, 0x5404
+TIOCOUTQ, TIOCSWINSZ, TIOCSETD = 0x5411, 0x5414, 0x5423
+FIONREAD, FIONBIO, FIONCLEX, FIOCLEX, FIOASYNC, FIGETBSZ = (
+    0x541B, 0x5421, 0x5450, 0x5451, 0x5452, 0x0002,
+)  # fmt: skip
+BLKROGET, BLKGETSIZE, BLKFLSBUF, BLKSSZGET, BLKIOMIN, BLKIOOPT, BLKPBSZGET = (
+    0x125E, 0x1260, 0x1261, 0x1268, 0x1278, 0x1279, 0x127B,
+)  # fmt: skip
+BLKBSZGET, BLKGETSIZE64 = 0x80081270, 0x80081272  # _IOR(0x12, 112|114, size_t)
+SIOCGIFNAME, SIOCGIFCONF, SIOCGIFFLAGS, SIOCGIFADDR, SIOCGIFBRDADDR = (
+    0x8910, 0x8912, 0x8913, 0x8915, 0x8919,
+)  # fmt: skip
+SIOCGIFNETMASK, SIOCGIFMTU, SIOCGIFHWADDR, SIOCGIFINDEX = 0x891B, 0x8921, 0x8927, 0x8933
+O_ASYNC = 0o20000  # FIOASYNC's flag on the open file
+N_TTY = 0  # the only line discipline (TIOCGETD, TIOCSETD)
+TERMIOS_FORMAT = "<IIIIB19s"  # the kernel's struct termios (NCCS 19), 36 bytes
+WINSIZE_FORMAT = "<HHHH"  # struct winsize: rows, columns, x and y pixels
+IFREQ_SIZE = 40  # struct ifreq: a 16-byte name, then a 24-byte union
+IFNAMSIZ = 16
+IFF_UP, IFF_BROADCAST, IFF_LOOPBACK, IFF_RUNNING, IFF_MULTICAST = 0x1, 0x2, 0x8, 0x40, 0x1000
+ARPHRD_ETHER, ARPHRD_LOOPBACK = 1, 772
+SECTOR_SIZE = 512  # the block devices' logical sector
+
+
+@dataclass(frozen=True)
+class Ioctl:
+    """One request the kernel answers: its number, the kind of open file it applies to
+    ("tty", "file" for regular files, "blk", "sock", or "any" for every descriptor), and how
+    its argument is used ("in": the kernel reads it, "out": writes it, "inout": both, "none")."""
+
+    name: str
+    nr: int
+    applies_to: str
+    arg: str
+    size: int = 4  # bytes the argument points to
+
+
+#: Every ioctl request the kernel answers (a request not here is ENOTTY, or EINVAL on a TTY).
+IOCTLS: tuple[Ioctl, ...] = (
+    Ioctl("TCGETS", TCGETS, "tty", "out", 36),
+    Ioctl("TCSETS", TCSETS, "tty", "in", 36),
+    Ioctl("TCSETSW", TCSETSW, "tty", "in", 36),
+    Ioctl("TCSETSF", TCSETSF, "tty", "in", 36),
+    Ioctl("TIOCGPGRP", TIOCGPGRP, "tty", "out"),
+    Ioctl("TIOCSPGRP", TIOCSPGRP, "tty", "in"),
+    Ioctl("TIOCOUTQ", TIOCOUTQ, "tty", "out"),
+    Ioctl("TIOCGWINSZ", TIOCGWINSZ, "tty", "out", 8),
+    Ioctl("TIOCSWINSZ", TIOCSWINSZ, "tty", "in", 8),
+    Ioctl("TIOCGETD", TIOCGETD, "tty", "out"),
+    Ioctl("TIOCSETD", TIOCSETD, "tty", "in"),
+    Ioctl("FIONREAD", FIONREAD, "any", "out"),
+    Ioctl("FIONBIO", FIONBIO, "any", "in"),
+    Ioctl("FIOASYNC", FIOASYNC, "any", "in"),
+    Ioctl("FIOCLEX", FIOCLEX, "any", "none", 0),
+    Ioctl("FIONCLEX", FIONCLEX, "any", "none", 0),
+    Ioctl("FIGETBSZ", FIGETBSZ, "file", "out"),
+    Ioctl("BLKROGET", BLKROGET, "blk", "out"),
+    Ioctl("BLKGETSIZE", BLKGETSIZE, "blk", "out", 8),
+    Ioctl("BLKGETSIZE64", BLKGETSIZE64, "blk", "out", 8),
+    Ioctl("BLKSSZGET", BLKSSZGET, "blk", "out"),
+    Ioctl("BLKPBSZGET", BLKPBSZGET, "blk", "out"),
+    Ioctl("BLKBSZGET", BLKBSZGET, "blk", "out"),
+    Ioctl("BLKIOMIN", BLKIOMIN, "blk", "out"),
+    Ioctl("BLKIOOPT", BLKIOOPT, "blk", "out"),
+    Ioctl("BLKFLSBUF", BLKFLSBUF, "blk", "none", 0),
+    Ioctl("SIOCGIFCONF", SIOCGIFCONF, "sock", "inout", 16),
+    Ioctl("SIOCGIFNAME", SIOCGIFNAME, "sock", "inout", IFREQ_SIZE),
+    Ioctl("SIOCGIFINDEX", SIOCGIFINDEX, "sock", "inout", IFREQ_SIZE),
+    Ioctl("SIOCGIFFLAGS", SIOCGIFFLAGS, "sock", "inout", IFREQ_SIZE),
+    Ioctl("SIOCGIFADDR", SIOCGIFADDR, "sock", "inout", IFREQ_SIZE),
+    Ioctl("SIOCGIFBRDADDR", SIOCGIFBRDADDR, "sock", "inout", IFREQ_SIZE),
+    Ioctl("SIOCGIFNETMASK", SIOCGIFNETMASK, "sock", "inout", IFREQ_SIZE),
+    Ioctl("SIOCGIFMTU", SIOCGIFMTU, "sock", "inout", IFREQ_SIZE),
+    Ioctl("SIOCGIFHWADDR", SIOCGIFHWADDR, "sock", "inout", IFREQ_SIZE),
+)
+IOCTL_BY_NAME: dict[str, Ioctl] = {i.name: i for i in IOCTLS}
+IOCTL_BY_NR: dict[int, Ioctl] = {i.nr: i for i in IOCTLS}
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
 MAP_PRIVATE, MAP_ANONYMOUS = 0x02, 0x20
 SIG_DFL, SIG_IGN = 0, 1

@@ -32,6 +32,7 @@ usage: sis kernel [options]
   -qmp DEV             QMP monitor: unix:PATH or tcp:HOST:PORT
   -append "k=v ..."    log=json|human loglevel=LEVEL quiet panic=SECONDS
                        sis.bug=NAME[,NAME...]  planted bugs (docs/contract.md section 9)
+                       sis.bug_seed=N          where their triggers sit (default 0)
   -features LIST       optional features, comma separated: chaos
   -no-reboot           exit instead of rebooting (after reboot or panic)
   -S                   start paused until QMP cont

@@ -1,5 +1,7 @@
-"""Planted bugs (contract section 9, `-append sis.bug=NAME[,NAME...]`): the reference kernel
-misbehaving in known ways, so that each readiness job can prove it catches what it claims.
+"""Planted bugs (contract section 9, `-append "sis.bug=NAME[,NAME...] sis.bug_seed=N"`): the
+reference kernel misbehaving in known ways, so that each readiness job can prove it catches what
+it claims. The seed places each trigger (`Placement`): which ioctl, how wide a field, how many
+calls or packets before the misbehaviour shows.
 
 Every misbehaviour lives here. A call site elsewhere in the kernel is one test of the active set
 (`if NAME in k.bugs:`), usually on an error path, and calls in; without `sis.bug` the set is
@@ -7,20 +9,31 @@ empty and nothing here runs."""
 
 from __future__ import annotations
 
-import struct
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from sis.contract.bugs import BOOT_LOG_EVENT, LEAK_BYTES_PER_SPAWN, NAMES, boot_log_message
+from sis.contract.bugs import BOOT_LOG_EVENT, NAMES, Placement, boot_log_message
 from sis.kernel.errno import Errno, KernelError
 
 if TYPE_CHECKING:
     from sis.kernel.drivers.nic import Nic
     from sis.kernel.kernel import Kernel
     from sis.kernel.proc.task import Task
-    from sis.kernel.tty import Tty
 
 OOM_RETRY_S = 0.1
 OOM_RETRY_BYTES = 1536  # the task_struct the retry asks for again
+
+
+@dataclass
+class PlantedState:
+    """Where the triggers sit for this boot, and the counters that reach them."""
+
+    placement: Placement
+    spawns: int = 0
+    sync_calls: int = 0  # fsync, fdatasync and sync, counted from 0
+    failed_sends: int = 0
+    spawn_alloc_failures: int = 0
 
 
 def log_active(k: Kernel) -> None:
@@ -35,10 +48,18 @@ def active(k: Kernel) -> list[str]:
 
 
 # -- fsync_lies ------------------------------------------------------------------------------------
-def fsync_lies() -> int:
-    """fsync, fdatasync and sync acknowledge without committing the journal: the data stays in
-    the buffer cache, and a power cut loses it."""
-    return 0
+def fsync_lies(k: Kernel) -> bool:
+    """Whether this fsync, fdatasync or sync lies: one call in `period`, from a drawn phase. A
+    lying call marks the dirty blocks clean without committing them, and returns success: the
+    running kernel still reads the data from its cache, but it never reaches the disk (no
+    later sync writes a block it believes clean), so a power cycle loses it."""
+    st = k.planted
+    n, st.sync_calls = st.sync_calls, st.sync_calls + 1
+    if n % st.placement.fsync_lie_period != st.placement.fsync_lie_phase:
+        return False
+    if k.fs is not None:
+        k.fs.cache.mark_clean()
+    return True
 
 
 # -- enospc_panic ----------------------------------------------------------------------------------
@@ -50,10 +71,20 @@ def journal_commit_error(k: Kernel, err: KernelError) -> None:
 
 
 # -- net_wedge -------------------------------------------------------------------------------------
-def nic_send_error(nic: Nic) -> None:
-    """A send failed. The driver's error path stops the transmit queue and disables receive, and
-    nothing ever restarts them: the link still says UP, but no frame leaves or arrives."""
+def nic_send_error_handler(k: Kernel) -> Callable[[Nic], None]:
+    """The NIC's send-error path. Each failure uses up a transmit descriptor that is never given
+    back; at the N-th the ring is empty, the queue stops and receive is disabled, and nothing
+    ever restarts them: the link still says UP, but no frame leaves or arrives."""
 
+    def on_send_error(nic: Nic) -> None:
+        k.planted.failed_sends += 1
+        if k.planted.failed_sends >= k.planted.placement.net_wedge_failed_sends:
+            wedge(nic)
+
+    return on_send_error
+
+
+def wedge(nic: Nic) -> None:
     def stopped_queue(frame: bytes) -> None:
         nic.stats.tx_dropped += 1
 
@@ -62,10 +93,18 @@ def nic_send_error(nic: Nic) -> None:
 
 
 # -- oom_hang --------------------------------------------------------------------------------------
+async def spawn_alloc_failed(k: Kernel, t: Task, err: KernelError) -> None:
+    """A spawn failed for want of memory. The first failures return ENOMEM as they should; from
+    the N-th on (the threshold the seed draws), the spawn path enters its retry loop."""
+    k.planted.spawn_alloc_failures += 1
+    if k.planted.spawn_alloc_failures >= k.planted.placement.oom_hang_failures:
+        await spawn_retry_forever(k, t, err)
+
+
 async def spawn_retry_forever(k: Kernel, t: Task, first: KernelError) -> NoReturn:
-    """A spawn failed for want of memory. The retry loop tests the first attempt's error, never
-    the retry's, so it never ends; the task sleeps uninterruptibly between tries (signals wait
-    for a return that never comes), which is how the shell hangs."""
+    """The retry loop tests the first attempt's error, never the retry's, so it never ends; the
+    task sleeps uninterruptibly between tries (signals wait for a return that never comes),
+    which is how the shell hangs."""
     err: KernelError | None = first
     deferred: set[int] = set()
     while err is not None:
@@ -81,25 +120,28 @@ async def spawn_retry_forever(k: Kernel, t: Task, first: KernelError) -> NoRetur
 
 # -- leak_on_spawn ---------------------------------------------------------------------------------
 def leak_on_spawn(k: Kernel) -> None:
-    """Every spawn allocates an accounting record and no path ever frees it."""
-    k.heap.alloc(LEAK_BYTES_PER_SPAWN, "spawn_acct")
+    """Every P-th spawn allocates an S-byte accounting record that no path ever frees."""
+    st = k.planted
+    st.spawns += 1
+    if st.spawns % st.placement.leak_period == 0:
+        k.heap.alloc(st.placement.leak_bytes, "spawn_acct")
 
 
 # -- pwrite_overflow -------------------------------------------------------------------------------
-def pwrite_store_end_unchecked(offset: int, count: int) -> None:
-    """pwrite64 stores the new end of the write (offset + count) in a signed 64-bit position
-    without checking it; past 2^63 the store fails in kernel code, which is a panic."""
-    struct.pack("<q", offset + count)
+def pwrite_store_end_unchecked(k: Kernel, offset: int, count: int) -> None:
+    """pwrite64 stores the new end of the write (offset + count) in a k-bit position field
+    without the range check that belongs before it; an end at or past 2^k trips the store's
+    own assertion in kernel code, which is a panic."""
+    bits = k.planted.placement.pwrite_field_bits
+    end = offset + count
+    if end >> bits:
+        raise OverflowError(f"file end {end:#x} does not fit the {bits}-bit position field")
 
 
 # -- null_deref_ioctl ------------------------------------------------------------------------------
-def tty_ldisc_ref(tty: Tty) -> Any:
-    """The line discipline object of a TTY: the console has none (its discipline is built in)."""
-    return getattr(tty, "ldisc", None)
-
-
-def tty_ioctl_get_ldisc_private(tty: Tty) -> int:
-    """TIOCGETD asks the line discipline object for its number without checking that there is
-    one: a NULL dereference in the ioctl handler."""
-    ldisc = tty_ldisc_ref(tty)
-    return int(ldisc.ops.num)
+def ioctl_driver_private(f: Any) -> int:
+    """The handler of one request asks the open file's driver-private object for its operations
+    without checking that there is one (these files have none): a NULL dereference in the ioctl
+    handler."""
+    private = getattr(f, "private_data", None)
+    return int(private.ops.flags)

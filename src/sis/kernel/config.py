@@ -82,6 +82,13 @@ class MachineConfig:
         value = self.cmdline.get(bugs_contract.CMDLINE_KEY)
         return frozenset(bugs_contract.parse(value)) if value else frozenset()
 
+    @property
+    def bug_placement(self) -> bugs_contract.Placement:
+        """Where the planted bugs' triggers sit (sis.bug_seed, checked by parse_append)."""
+        value = self.cmdline.get(bugs_contract.SEED_KEY)
+        seed = bugs_contract.parse_seed(value) if value else bugs_contract.DEFAULT_SEED
+        return bugs_contract.placement(seed)
+
 
 PRESETS: dict[str, dict] = {
     "default": {"memory_bytes": 256 << 20, "cpus": 2},
@@ -193,4 +200,9 @@ def parse_append(text: str) -> dict[str, str]:
             bugs_contract.parse(out[bugs_contract.CMDLINE_KEY])
         except bugs_contract.UnknownBug as e:
             raise ConfigError(f"-append: {bugs_contract.CMDLINE_KEY}: {e}") from None
+    if bugs_contract.SEED_KEY in out:
+        try:
+            bugs_contract.parse_seed(out[bugs_contract.SEED_KEY])
+        except bugs_contract.UnknownBug as e:
+            raise ConfigError(f"-append: {e}") from None
     return out

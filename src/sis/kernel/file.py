@@ -150,6 +150,8 @@ class TtyFile(OpenFile):
         self.tty = tty
 
     async def read(self, task: Any, count: int) -> bytes:
+        if self.flags & O_NONBLOCK and not self.tty.lines:
+            raise KernelError(Errno.EAGAIN, "no complete line yet")
         return await self.tty.read(task.pgid, count)
 
     async def write(self, task: Any, data: bytes) -> int:
@@ -162,6 +164,7 @@ class TtyFile(OpenFile):
 class FdTable:
     def __init__(self) -> None:
         self.slots: list[OpenFile | None] = []
+        self.cloexec: set[int] = set()  # descriptors a spawned program does not inherit
 
     def get(self, fd: int) -> OpenFile:
         if 0 <= fd < len(self.slots):
@@ -188,12 +191,14 @@ class FdTable:
             self.slots.extend([None] * (fd + 1 - len(self.slots)))
         if self.slots[fd] is not None:
             self.close(fd)
+        self.cloexec.discard(fd)
         self.slots[fd] = f
         f.refs += 1
 
     def close(self, fd: int) -> None:
         f = self.get(fd)
         self.slots[fd] = None
+        self.cloexec.discard(fd)
         f.refs -= 1
         if f.refs == 0:
             f.release()
@@ -204,8 +209,9 @@ class FdTable:
                 self.close(fd)
 
     def fork(self) -> FdTable:
+        """The table a spawned program starts with: every descriptor but the close-on-exec ones."""
         child = FdTable()
-        child.slots = list(self.slots)
+        child.slots = [None if fd in self.cloexec else f for fd, f in enumerate(self.slots)]
         for f in child.slots:
             if f is not None:
                 f.refs += 1

@@ -57,6 +57,7 @@ class Kernel:
         self.chaos: Any = None
         # Planted bugs (contract section 9): empty unless -append sis.bug=...
         self.bugs: frozenset[str] = cfg.bugs
+        self.planted = bugs.PlantedState(cfg.bug_placement)  # where their triggers sit
         # User space as the machine was given it; None boots to a panic (no init).
         self.userland: Userland | None = getattr(machine, "userland", None)
 

@@ -4,14 +4,19 @@ Canonical mode, like a Linux tty with ICRNL|ONLCR|ECHO|ECHOE|ISIG: input is echo
 ends a line, BS/DEL erase a character, ^U erases the line, ^C sends SIGINT to the foreground
 process group, ^D on an empty line is end-of-file. NULs, stray control bytes and terminal escape
 sequences (arrow keys) are dropped; an over-long line is discarded with a message instead of
-growing without bound."""
+growing without bound.
+
+Its settings are a struct termios (TCGETS/TCSETS) and a window size (TIOCGWINSZ/TIOCSWINSZ):
+ECHO is honoured; the discipline is canonical only, so a setting without ICANON is refused."""
 
 from __future__ import annotations
 
+import struct
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from sis.contract.syscalls import TERMIOS_FORMAT
 from sis.kernel.errno import Errno, KernelError
 
 if TYPE_CHECKING:
@@ -20,6 +25,18 @@ if TYPE_CHECKING:
 LINE_LIMIT = 4096
 BS, DEL, CR, LF, TAB, ESC = 0x08, 0x7F, 0x0D, 0x0A, 0x09, 0x1B
 CTRL_C, CTRL_D, CTRL_U = 0x03, 0x04, 0x15
+
+# struct termios flags (Linux's values) and the console's settings at boot.
+ICRNL, OPOST, ONLCR = 0o400, 0o1, 0o4
+B115200, CS8, CREAD, CLOCAL = 0o010002, 0o60, 0o200, 0o4000
+ISIG, ICANON, ECHO, ECHOE, ECHOK, IEXTEN = 0o1, 0o2, 0o10, 0o20, 0o40, 0o100000
+# c_cc: VINTR ^C, VQUIT ^\, VERASE DEL, VKILL ^U, VEOF ^D, VTIME 0, VMIN 1, VSWTC, VSTART ^Q,
+# VSTOP ^S, VSUSP ^Z, VEOL, VREPRINT ^R, VDISCARD ^O, VWERASE ^W, VLNEXT ^V, VEOL2.
+CONTROL_CHARS = bytes(
+    [3, 0x1C, 0x7F, 0x15, 4, 0, 1, 0, 0x11, 0x13, 0x1A, 0, 0x12, 0x0F, 0x17, 0x16, 0]
+)
+BOOT_TERMIOS = (ICRNL, OPOST | ONLCR, B115200 | CS8 | CREAD | CLOCAL,
+                ISIG | ICANON | ECHO | ECHOE | ECHOK | IEXTEN)  # fmt: skip
 
 
 class Tty:
@@ -40,6 +57,9 @@ class Tty:
         self.fg_pgid = 0
         self.reader_pgid = 0  # process group of the task blocked reading, if any
         self.echo = True
+        self.flags = BOOT_TERMIOS  # c_iflag, c_oflag, c_cflag, c_lflag (ECHO kept in self.echo)
+        self.control_chars = CONTROL_CHARS.ljust(19, b"\0")
+        self.winsize = (24, 80, 0, 0)  # rows, columns, x and y pixels
         self.junk_bytes = 0
         self.overflows = 0
         self._overflow = False
@@ -116,6 +136,30 @@ class Tty:
             # The shell itself is reading: give it an empty line so it prompts afresh.
             self.lines.append(b"\n")
             self.readq.wake_all()
+
+    # -- settings (ioctl) ----------------------------------------------------------------------
+    def termios(self) -> bytes:
+        """The struct termios TCGETS reports."""
+        iflag, oflag, cflag, lflag = self.flags
+        lflag = lflag | ECHO if self.echo else lflag & ~ECHO
+        return struct.pack(TERMIOS_FORMAT, iflag, oflag, cflag, lflag, 0, self.control_chars)
+
+    def set_termios(self, data: bytes, *, flush_input: bool = False) -> None:
+        """TCSETS (TCSETSF also discards unread input). Raises KernelError(EINVAL) for a
+        setting this discipline cannot honour (non-canonical input)."""
+        iflag, oflag, cflag, lflag, _line, cc = struct.unpack(TERMIOS_FORMAT, data)
+        if not lflag & ICANON:
+            raise KernelError(Errno.EINVAL, "the console's line discipline is canonical only")
+        self.flags = (iflag, oflag, cflag, lflag)
+        self.control_chars = cc
+        self.echo = bool(lflag & ECHO)
+        if flush_input:
+            self.lines.clear()
+            self.line.clear()
+
+    def input_pending(self) -> int:
+        """Bytes a read would return now (FIONREAD): completed lines only, as in canonical mode."""
+        return sum(len(line) for line in self.lines)
 
     # -- the file side ----------------------------------------------------------------------------
     async def read(self, pgid: int, count: int) -> bytes:

@@ -366,10 +366,10 @@ CASES: tuple[Case, ...] = (
     ),
     _case(
         "pwrite_offset_overflow", "pwrite64 where offset+count passes 2^63",
-        [open_file(), c("pwrite64", ret(0), SCRATCH, 16, (1 << 63) - 8)], "EINVAL",
+        [open_file(), c("pwrite64", ret(0), SCRATCH, 16, (1 << 63) - 1)], "EINVAL",
         sis="EFBIG",
-        why="docs/contract.md section 9: offset + count >= 2^63 is EFBIG (the pwrite_overflow "
-        "bug's guard); Linux's rw_verify_area says EINVAL",
+        why="docs/contract.md section 4: an end past the largest file size is EFBIG; Linux's "
+        "rw_verify_area says EINVAL",
     ),
     _case(
         "read_length_past_max", "read of 0x7ffff001 bytes into a valid buffer",

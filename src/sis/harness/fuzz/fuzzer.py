@@ -48,7 +48,7 @@ class FuzzConfig:
     jobs: int = 1
     syscalls: list[str] | None = None
     cover: bool = False
-    append: str = ""  # the target's kernel command line (e.g. sis.bug=pwrite_overflow)
+    append: str = ""  # the target's kernel command line (e.g. loglevel=debug)
     batch: int = BATCH_PROGRAMS
     stop_on_crash: bool = False  # end the run after the first reproducer (tests, selftest)
     #: A campaign's corpus to start from (read only); the loop's own finds go to out/corpus.

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 from sis.contract.syscall_args import (
     DESCRIPTIONS,
+    DEVICE_PATHS,
     ArgKind,
     Buf,
     Choice,
@@ -26,23 +27,49 @@ from sis.harness.fuzz.program import Call, Program, Value, ret_ref
 
 MAX_CALLS = 12
 HOSTILE = 0.08  # how often an argument is broken on purpose
+PRODUCER_FIRST = 0.8  # how often a call missing its resource is preceded by a producer
 SCRATCH = 64 << 10  # the executor's output buffer
 KERNEL_ADDR = 0xFFFF_8000_0000_0000
-#: Paths inside the executor's working directory, and a few that must fail.
-PATHS = (b"./fz0", b"./fz1", b"./fzd", b"./fzd/a", b"./fzd/b", b".", b"/", b"/nonexistent/x")
-LENGTHS = (0, 1, 8, 16, 64, 100, 4096, 8192)
-#: Integers worth trying anywhere (syzkaller's special values): boundaries of each width.
-SPECIAL = (
-    0, 1, 2, 7, 16, 255, 256, 4096, 0x7FFF_FFFF, 0x8000_0000, 0xFFFF_FFFF, 1 << 32,
-    (1 << 62), (1 << 63) - 1, (1 << 63) - 8, (1 << 63) - 4096, -1, -4096, -(1 << 63),
+#: Regular files of the executor's working directory: most paths name one of these, so that
+#: calls on files meet a file often (as syzkaller's few file names do).
+FILES = (b"./fz0", b"./fz1")
+#: Other paths: directories, paths that must fail, and the device files the descriptions declare.
+PATHS = (
+    *FILES, b"./fzd", b"./fzd/a", b"./fzd/b", b".", b"/", b"/nonexistent/x", *DEVICE_PATHS,
 )  # fmt: skip
+LENGTHS = (0, 1, 8, 16, 64, 100, 4096, 8192)
+SECTOR, PAGE = 512, 4096
+
+
+def special_values() -> tuple[int, ...]:
+    """Integers worth trying anywhere, as a general list (the idea of syzkaller's special values,
+    made systematic), each with its neighbours -1 and +1:
+
+    * the boundaries of each integer width, 8, 16, 32 and 64 bits, signed and unsigned
+      (2^(w-1) - 1, 2^(w-1), 2^w - 1, -2^(w-1));
+    * every bit width an offset or a length may be kept in: 2^k for k = 0..63;
+    * the sector and page sizes (512, 4096), and minus them (errno-like and aligned negatives).
+
+    No value comes from any particular kernel: a bug at the edge of a k-bit field is found for
+    any k, and one at an arbitrary constant is not favoured."""
+    centres = {0, -1}
+    for width in (8, 16, 32, 64):
+        centres |= {(1 << (width - 1)) - 1, 1 << (width - 1), (1 << width) - 1, -(1 << (width - 1))}
+    centres |= {1 << k for k in range(64)}
+    centres |= {SECTOR, PAGE, -SECTOR, -PAGE}
+    out = {c + d for c in centres for d in (-1, 0, 1)}
+    # Wider than 64 bits is no register value; -2^63 - 1 wraps to 2^63 - 1, which is there.
+    return tuple(sorted(v for v in out if -(1 << 63) <= v < 1 << 64))
+
+
+SPECIAL = special_values()
 BAD_FDS = (-1, 1023, 1024, 100_000, 1 << 31, 0x7FFF_FFFF)
 TTY_FDS = (0, 1, 2)
 
 
 def enabled_calls(names: Iterable[str] | None = None) -> list[Syscall]:
-    """The descriptions to generate from: all safe ones, or the named ones (an unknown or
-    unsafe name is a ValueError that says so)."""
+    """The descriptions to generate from: all safe ones, or the named ones with their variants
+    (`ioctl` brings `ioctl$blk`...; an unknown or unsafe name is a ValueError that says so)."""
     if names is None:
         return [d for d in DESCRIPTIONS.values() if not d.unsafe]
     out = []
@@ -52,7 +79,7 @@ def enabled_calls(names: Iterable[str] | None = None) -> list[Syscall]:
             raise ValueError(f"unknown syscall {n!r} (known: {', '.join(sorted(DESCRIPTIONS))})")
         if d.unsafe:
             raise ValueError(f"syscall {n!r} is never fuzzed: it {d.unsafe}")
-        out.append(d)
+        out += [v for v in DESCRIPTIONS.values() if v.name == n or (v.base == n != v.name)]
     return out
 
 
@@ -63,7 +90,7 @@ class Generator:
         self.producers: dict[str, list[Syscall]] = {}
         for d in DESCRIPTIONS.values():
             if d.ret and not d.unsafe:
-                for want in ("fd", "file", "dir", "sock", "tty", "pid"):
+                for want in ("fd", "file", "dir", "sock", "tty", "blk", "pid"):
                     if is_a(d.ret, want):
                         self.producers.setdefault(want, []).append(d)
 
@@ -79,7 +106,7 @@ class Generator:
         # A call that wants a resource the program lacks is usually preceded by its producer
         # (an openat before a read), as syzkaller does.
         for a in d.args:
-            if isinstance(a, Res) and depth < 2 and self.rng.random() < 0.6:
+            if isinstance(a, Res) and depth < 2 and self.rng.random() < PRODUCER_FIRST:
                 if not self._resources(prog, a.resource, len(prog)):
                     makers = self.producers.get(a.resource)
                     if makers:
@@ -110,7 +137,7 @@ class Generator:
         if isinstance(a, Res):
             return self._resource(a.resource, prog, index, hostile)
         if isinstance(a, Path):
-            call.data = self._path(hostile)
+            call.data = self._path(hostile, a.values)
             return "@data"
         if isinstance(a, Buf):
             if hostile:
@@ -167,10 +194,12 @@ class Generator:
             return rng.choice(TTY_FDS + (3, 4))
         return rng.choice(BAD_FDS)
 
-    def _path(self, hostile: bool) -> bytes:
+    def _path(self, hostile: bool, values: tuple[bytes, ...] = ()) -> bytes:
         rng = self.rng
+        if values and not hostile:
+            return rng.choice(values)
         if not hostile:
-            return rng.choice(PATHS) + b"\0"
+            return rng.choice(FILES if rng.random() < 0.5 else PATHS) + b"\0"
         return rng.choice(
             (
                 b"\0",  # empty

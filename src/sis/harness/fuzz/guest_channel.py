@@ -223,7 +223,7 @@ class GuestChannel:
                 if nr is None:
                     raise ValueError(f"syscall {c.name} does not exist on {self.arch}")
                 values = list(c.args)
-                flags = OPEN_FLAGS_ARG.get(c.name)
+                flags = OPEN_FLAGS_ARG.get(c.name.split("$", 1)[0])
                 if flags is not None and flags < len(values) and isinstance(values[flags], int):
                     values[flags] = arch_open_flags(values[flags], self.arch)
                 args = b"".join(_arg(a, base) for a in values)

@@ -113,7 +113,7 @@ def _attach(
 
     nic.fail_hook = chaos_at_send
     if NET_WEDGE in k.bugs:
-        nic.on_send_error = bugs.nic_send_error
+        nic.on_send_error = bugs.nic_send_error_handler(k)
     up = links.get(name, True)
     nic.set_link(up)
     stack.log_info(

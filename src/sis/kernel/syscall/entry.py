@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 _MASK64 = (1 << 64) - 1
 
 # Handlers register themselves in the table when their modules are imported.
-from sis.kernel.syscall import sysfile, sysmem, sysnet, sysproc  # noqa: E402, F401
+from sis.kernel.syscall import sysfile, sysioctl, sysmem, sysnet, sysproc  # noqa: E402, F401
 from sis.kernel.syscall.table import SYSCALLS  # noqa: E402
 
 

@@ -19,6 +19,7 @@ from sis.kernel.file import (
     DT_REG,
     O_ACCMODE,
     O_APPEND,
+    O_CLOEXEC,
     O_CREAT,
     O_DIRECTORY,
     O_EXCL,
@@ -151,6 +152,43 @@ class NullFile(OpenFile):
         )
 
 
+class BlockDevFile(OpenFile):
+    """/dev/vda: the root disk as a block device, read-only while the file system is mounted
+    on it (a write-open is EBUSY, as Linux refuses writers to a mounted device), for the
+    block ioctls (BLKGETSIZE64, BLKSSZGET, ...) and raw reads."""
+
+    kind = "blk"
+    RDEV = 0xFE00  # virtio block: major 254, minor 0
+
+    def __init__(self, k: Kernel, flags: int) -> None:
+        if flags & O_ACCMODE != O_RDONLY:
+            raise KernelError(Errno.EBUSY, "/dev/vda holds the mounted root file system")
+        super().__init__(flags)
+        self.dev = _fs(k).dev
+        self.size = self.dev.block_count * self.dev.block_size
+
+    async def read(self, task: Any, count: int) -> bytes:
+        bs = self.dev.block_size
+        out = bytearray()
+        end = min(self.offset + count, self.size)
+        while self.offset + len(out) < end:
+            pos = self.offset + len(out)
+            block = self.dev.read_block(pos // bs)
+            out += block[pos % bs : min(bs, pos % bs + end - pos)]
+        self.offset += len(out)
+        return bytes(out)
+
+    def seek(self, offset: int, whence: int) -> int:
+        base = {SEEK_SET: 0, SEEK_CUR: self.offset, SEEK_END: self.size}.get(whence)
+        if base is None or base + offset < 0:
+            raise KernelError(Errno.EINVAL, f"seek to {offset} from whence {whence}")
+        self.offset = base + offset
+        return self.offset
+
+    def fstat(self) -> bytes:
+        return pack_stat(ino=3, mode=st.S_IFBLK | 0o660, nlink=1, size=0, blocks=0, rdev=self.RDEV)
+
+
 def stat_bytes(k: Kernel, ino: int) -> bytes:
     s = k.fs.stat(ino)
     return pack_stat(
@@ -193,6 +231,7 @@ _DEVICES = {
     "/dev/ttyS0": "tty",
     "/dev/null": "null",
     "/dev/zero": "zero",
+    "/dev/vda": "blk",
 }
 
 
@@ -203,8 +242,14 @@ async def sys_openat(k: Kernel, t: Task, dirfd: int, path: str, flags: int, mode
     k.vfs["opens"] += 1
     if path in _DEVICES:
         dev = _DEVICES[path]
-        f: OpenFile = TtyFile(k.tty, flags) if dev == "tty" else NullFile(flags, dev == "zero")
-        return t.files.install(f)
+        f: OpenFile
+        if dev == "tty":
+            f = TtyFile(k.tty, flags)
+        elif dev == "blk":
+            f = BlockDevFile(k, flags)
+        else:
+            f = NullFile(flags, dev == "zero")
+        return _install(t, f, flags)
     fs = _fs(k)
     if flags & O_CREAT:
         dir_ino, name = resolve(k, t, dirfd, path, parent=True)
@@ -227,7 +272,14 @@ async def sys_openat(k: Kernel, t: Task, dirfd: int, path: str, flags: int, mode
         raise KernelError(Errno.EISDIR, path)
     if flags & O_TRUNC and flags & O_ACCMODE in (O_WRONLY, O_RDWR):
         fs.truncate(ino, 0)
-    return t.files.install(FsFile(k, ino, flags, is_dir))
+    return _install(t, FsFile(k, ino, flags, is_dir), flags)
+
+
+def _install(t: Task, f: OpenFile, flags: int) -> int:
+    fd = t.files.install(f)
+    if flags & O_CLOEXEC:
+        t.files.cloexec.add(fd)
+    return fd
 
 
 @syscall("close")
@@ -293,7 +345,7 @@ async def sys_pwrite64(k: Kernel, t: Task, fd: int, buf: int, count: int, offset
     if not f.writable:
         raise KernelError(Errno.EBADF)
     if PWRITE_OVERFLOW in k.bugs:
-        bugs.pwrite_store_end_unchecked(offset, count)
+        bugs.pwrite_store_end_unchecked(k, offset, count)
     n = k.fs.write(f.ino, offset, t.mm.copy_from_user(buf, count))
     k.vfs["writes"] += 1
     return n
@@ -416,8 +468,8 @@ async def sys_dup3(k: Kernel, t: Task, oldfd: int, newfd: int, flags: int) -> in
 @syscall("fsync")
 async def sys_fsync(k: Kernel, t: Task, fd: int) -> int:
     f = t.files.get(fd)
-    if FSYNC_LIES in k.bugs:
-        return bugs.fsync_lies()
+    if FSYNC_LIES in k.bugs and isinstance(f, FsFile) and bugs.fsync_lies(k):
+        return 0
     f.fsync()
     return 0
 
@@ -425,16 +477,16 @@ async def sys_fsync(k: Kernel, t: Task, fd: int) -> int:
 @syscall("fdatasync")
 async def sys_fdatasync(k: Kernel, t: Task, fd: int) -> int:
     f = t.files.get(fd)
-    if FSYNC_LIES in k.bugs:
-        return bugs.fsync_lies()
+    if FSYNC_LIES in k.bugs and isinstance(f, FsFile) and bugs.fsync_lies(k):
+        return 0
     f.fsync()
     return 0
 
 
 @syscall("sync")
 async def sys_sync(k: Kernel, t: Task) -> int:
-    if FSYNC_LIES in k.bugs:
-        return bugs.fsync_lies()
+    if FSYNC_LIES in k.bugs and bugs.fsync_lies(k):
+        return 0
     if k.fs is not None:
         k.fs.sync()
     return 0

@@ -1,5 +1,5 @@
-"""Process syscalls: identity, exit and wait, signals, sleep, spawn, uname, reboot, ioctl on
-the console, and SIS's own calls (spawn, panic, kernel info)."""
+"""Process syscalls: identity, exit and wait, signals, sleep, spawn, uname, reboot, and SIS's
+own calls (spawn, panic, kernel info). ioctl has its own module, sysioctl."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import struct
 from typing import TYPE_CHECKING
 
-from sis.contract.bugs import NULL_DEREF_IOCTL, OOM_HANG
+from sis.contract.bugs import OOM_HANG
 from sis.contract.syscalls import (
     REBOOT_CMD_HALT,
     REBOOT_CMD_POWER_OFF,
@@ -17,11 +17,6 @@ from sis.contract.syscalls import (
     SIG_DFL,
     SIG_IGN,
     SPAWN_NEWPGRP,
-    TCGETS,
-    TIOCGETD,
-    TIOCGPGRP,
-    TIOCGWINSZ,
-    TIOCSPGRP,
     WNOHANG,
 )
 from sis.kernel import bugs
@@ -35,8 +30,6 @@ from sis.kernel.syscall.table import syscall
 if TYPE_CHECKING:
     from sis.kernel.kernel import Kernel
     from sis.kernel.proc.task import Task
-
-N_TTY = 0  # the console's line discipline, as TIOCGETD reports it
 
 
 @syscall("exit")
@@ -201,29 +194,6 @@ async def sys_reboot(k: Kernel, t: Task, magic1: int, magic2: int, cmd: int, _ar
     raise KernelHalt("power")
 
 
-@syscall("ioctl")
-async def sys_ioctl(k: Kernel, t: Task, fd: int, request: int, argp: int) -> int:
-    f = t.files.get(fd)
-    if f.kind != "tty":
-        raise KernelError(Errno.ENOTTY)
-    if request == TIOCGPGRP:
-        t.mm.copy_to_user(argp, struct.pack("<i", k.tty.fg_pgid))
-    elif request == TIOCSPGRP:
-        (pgid,) = struct.unpack("<i", t.mm.copy_from_user(argp, 4))
-        k.tty.fg_pgid = pgid
-    elif request == TIOCGWINSZ:
-        t.mm.copy_to_user(argp, struct.pack("<HHHH", 24, 80, 0, 0))
-    elif request == TCGETS:
-        t.mm.copy_to_user(argp, bytes(60))
-    elif request == TIOCGETD:
-        if NULL_DEREF_IOCTL in k.bugs:
-            bugs.tty_ioctl_get_ldisc_private(k.tty)
-        t.mm.copy_to_user(argp, struct.pack("<i", N_TTY))
-    else:
-        raise KernelError(Errno.EINVAL, f"unknown tty ioctl {request:#x}")
-    return 0
-
-
 # -- SIS calls (numbers above Linux's table, below 512) ---------------------------------------
 
 
@@ -247,7 +217,7 @@ async def sys_sis_spawn(k: Kernel, t: Task, path: str, argv_ptr: int, flags: int
         )
     except KernelError as e:
         if OOM_HANG in k.bugs and e.errno is Errno.ENOMEM:
-            await bugs.spawn_retry_forever(k, t, e)
+            await bugs.spawn_alloc_failed(k, t, e)
         raise
     return child.pid
 
