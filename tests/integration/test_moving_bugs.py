@@ -24,8 +24,9 @@ from sis.contract.bugs import (
 from sis.contract.syscalls import IOCTL_BY_NAME
 from sis.harness.chaos.experiment import load_experiment
 from sis.harness.chaos.runner import run_experiment
+from sis.harness.commands.fuzz import run_fuzz
 from sis.harness.crash_probe import probe_crashes
-from sis.harness.fuzz.fuzzer import FuzzConfig, run_fuzz
+from sis.harness.fuzz.fuzzer import FuzzConfig
 from sis.harness.session import Session
 from sis.harness.soak.judge import judge
 from sis.harness.soak.run import SoakConfig, run_soak

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from sis.contract.bugs import NAMES as BUG_NAMES
+from sis.contract.bugs import NULL_DEREF_IOCTL_FUNCTION, PWRITE_OVERFLOW_FUNCTION
 from sis.harness.capacity import default_parallel, target_bytes
 from sis.harness.jobs import Job
 from sis.harness.outdir import write_atomic
@@ -78,10 +79,10 @@ ROWS: list[Row] = [
         {"workload": "churn", "duration": SOAK_S, "interval": 1.0},
         {"leak_on_spawn": r"^leaking \+[\d.]+ MiB/h"}, budget_s=SOAK_S + 30),
     Row("fuzz/syscalls", "fuzz", {"duration": FUZZ_S, "stop_on_crash": True},
-        {"pwrite_overflow": _FUZZ + "pwrite_store_end_unchecked",
-         "null_deref_ioctl": _FUZZ + "tty_ioctl_get_ldisc_private"}, budget_s=FUZZ_S + 30),
+        {"pwrite_overflow": _FUZZ + PWRITE_OVERFLOW_FUNCTION,
+         "null_deref_ioctl": _FUZZ + NULL_DEREF_IOCTL_FUNCTION}, budget_s=FUZZ_S + 30),
     Row("crash/forensics", "crash_probe", {},
-        {"null_deref_ioctl": r"^kernel crashed in ioctl \S+: .*\btty_ioctl_get_ldisc_private$"},
+        {"null_deref_ioctl": rf"^kernel crashed in ioctl \S+: .*\b{NULL_DEREF_IOCTL_FUNCTION}\b"},
         budget_s=30),
 ]  # fmt: skip
 
