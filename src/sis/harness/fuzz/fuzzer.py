@@ -27,6 +27,7 @@ from sis.harness.fuzz.guest_channel import (
     ensure_executor_image,
     guest_overrides,
     has_port,
+    no_port,
     socket_dir,
 )
 from sis.harness.fuzz.minimize import reproduce
@@ -116,7 +117,10 @@ def usable_calls(calls: list[Syscall], channel: Channel) -> list[Syscall]:
 
 def _prepare(config: FuzzConfig) -> tuple[FuzzRun, Corpus, list]:
     calls = enabled_calls(config.syscalls)  # a bad --syscalls fails before anything boots
-    if config.cover and load_profile(config.target).kind != "sim":
+    profile = load_profile(config.target)
+    if profile.kind != "sim" and not has_port(profile):  # said once, before anything boots
+        raise ValueError(no_port(profile))
+    if config.cover and profile.kind != "sim":
         raise ValueError(
             f"coverage feedback needs the reference kernel's x-sis-kcov; {config.target} has "
             "none (drop --cover)"
