@@ -57,6 +57,9 @@ def any_crash_profile(request: pytest.FixtureRequest, tmp_path_factory) -> Path:
     return _profile(request.param, tmp_path_factory)
 
 
+# One boot and seven crashes, soft lockup and hung task waits included: minutes under TCG on
+# a busy machine, more than the default test timeout.
+@pytest.mark.timeout(600)
 def test_every_crash_of_the_module_is_parsed_with_its_title_and_guilty_frame(
     any_crash_profile: Path, tmp_path: Path
 ):

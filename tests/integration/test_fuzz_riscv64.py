@@ -17,7 +17,8 @@ from sis.harness.fuzz.program import Call, Program
 from sis.harness.fuzz.validate import run_cases, unexplained
 from sis.harness.images import ImageError, build_linux_busybox
 
-pytestmark = pytest.mark.qemu
+# Boots under TCG take tens of seconds on riscv64, more on a busy machine.
+pytestmark = [pytest.mark.qemu, pytest.mark.timeout(300)]
 TARGET = "linux-busybox-riscv64"
 
 
