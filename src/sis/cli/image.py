@@ -104,6 +104,8 @@ def image_build(
         typer.echo(
             f"  crash module /proc/sis_crash: sis check --target {profile} --suite crash_forensics"
         )
+        if img.crash_module_note:
+            typer.echo(f"  crash module {img.crash_module_note}")
     if out is None:
         typer.echo(f"  boot it:  sis check --target {profile}")
     else:

@@ -120,7 +120,7 @@ class Syscall:
     args: tuple[ArgKind, ...]
     ret: str | None = None  # the resource the result is
     unsafe: str = ""  # why it is never generated
-    #: per architecture ("sis", "linux-x86_64", "linux-arm64"), the call's number
+    #: per architecture ("sis", "linux-x86_64", "linux-arm64", "linux-riscv64"), its number
     numbers: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -129,10 +129,11 @@ class Syscall:
         return self.name.split("$", 1)[0]
 
 
-ARCHES = ("sis", "linux-x86_64", "linux-arm64")
+ARCHES = ("sis", "linux-x86_64", "linux-arm64", "linux-riscv64")
 
-# Linux x86_64 numbers (arch/x86/entry/syscalls/syscall_64.tbl). AArch64 numbers are the SIS
-# table's below 500 (SIS uses the generic table); SIS's own calls exist only on SIS.
+# Linux x86_64 numbers (arch/x86/entry/syscalls/syscall_64.tbl). AArch64 and riscv64 numbers
+# are the SIS table's below 500 (all three use the generic table, asm-generic/unistd.h);
+# SIS's own calls exist only on SIS.
 X86_64 = {
     "getcwd": 79, "dup": 32, "dup3": 292, "mkdirat": 258, "unlinkat": 263, "statfs": 137,
     "ftruncate": 77, "chdir": 80, "openat": 257, "close": 3, "getdents64": 217, "lseek": 8,
@@ -303,6 +304,7 @@ def _numbers(name: str) -> dict[str, int]:
     out = {"sis": nr}
     if nr < 500:
         out["linux-arm64"] = nr
+        out["linux-riscv64"] = nr
         out["linux-x86_64"] = X86_64[base]
     return out
 

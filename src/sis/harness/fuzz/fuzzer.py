@@ -26,6 +26,7 @@ from sis.harness.fuzz.guest_channel import (
     ensure_executor_image,
     guest_overrides,
     has_port,
+    no_port,
     socket_dir,
 )
 from sis.harness.fuzz.minimize import reproduce
@@ -110,10 +111,13 @@ def usable_calls(calls: list[Syscall], channel: Channel) -> list[Syscall]:
 
 
 def check_config(config: FuzzConfig) -> list[Syscall]:
-    """The calls to fuzz; ValueError (one line) for a bad --syscalls or --cover on a target
-    without coverage, before anything boots."""
+    """The calls to fuzz; ValueError (one line) for a bad --syscalls, a target without the
+    executor's port, or --cover on a target without coverage, before anything boots."""
     calls = enabled_calls(config.syscalls)
-    if config.cover and load_profile(config.target).kind != "sim":
+    profile = load_profile(config.target)
+    if profile.kind != "sim" and not has_port(profile):
+        raise ValueError(no_port(profile))
+    if config.cover and profile.kind != "sim":
         raise ValueError(
             f"coverage feedback needs the reference kernel's x-sis-kcov; {config.target} has "
             "none (drop --cover)"

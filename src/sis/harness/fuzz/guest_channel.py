@@ -49,18 +49,19 @@ _CALL = struct.Struct("<4I")
 _ARG = struct.Struct("<IIq")
 _RESULT = struct.Struct("<qII")
 #: uname's machine -> the descriptions' architecture
-ARCHES = {"x86_64": "linux-x86_64", "aarch64": "linux-arm64"}
+ARCHES = {"x86_64": "linux-x86_64", "aarch64": "linux-arm64", "riscv64": "linux-riscv64"}
 STATUS = {1: "killed by signal", 2: "exited with status", 3: "timed out at call"}
-#: Programs speak the generic (SIS, arm64) open flags; x86_64 numbers four of them otherwise:
-#: generic bit -> x86_64 bit (O_DIRECTORY, O_NOFOLLOW, O_DIRECT, O_LARGEFILE).
+#: Programs speak SIS's (arm64's) open flags; x86_64 and riscv64 (asm-generic/fcntl.h) number
+#: four of them otherwise: SIS bit -> their bit (O_DIRECTORY, O_NOFOLLOW, O_DIRECT, O_LARGEFILE).
 X86_64_OPEN_FLAGS = {0o40000: 0o200000, 0o100000: 0o400000, 0o200000: 0o40000, 0o400000: 0o100000}
+GENERIC_FCNTL_ARCHES = frozenset({"linux-x86_64", "linux-riscv64"})
 #: calls whose argument at this index holds open flags
 OPEN_FLAGS_ARG = {"openat": 2}
 
 
 def arch_open_flags(value: int, arch: str) -> int:
     """Generic open flags as `arch` numbers them."""
-    if arch != "linux-x86_64" or not isinstance(value, int):
+    if arch not in GENERIC_FCNTL_ARCHES or not isinstance(value, int):
         return value
     out = value & ~sum(X86_64_OPEN_FLAGS)
     for generic, native in X86_64_OPEN_FLAGS.items():
@@ -78,13 +79,19 @@ def has_port(profile: Profile) -> bool:
     return "fuzz_executor" in profile.variables("default")
 
 
+def no_port(profile: Profile) -> str:
+    """What to do about a profile that cannot be fuzzed, as one sentence."""
+    return (
+        f"{profile.name} cannot be fuzzed because its profile has no fuzz executor port: add "
+        f"the `fuzz_executor` placeholder and its virtio-serial port to {profile.path or 'it'}, "
+        "as the linux-busybox profile does"
+    )
+
+
 def guest_overrides(profile: Profile, socket_dir: Path) -> dict[str, str]:
     """The placeholders that give a boot of `profile` the executor's port."""
     if not has_port(profile):
-        raise ValueError(
-            f"profile {profile.name} has no fuzz executor port (a `fuzz_executor` placeholder "
-            "and its virtio-serial group, as in the linux-busybox profile)"
-        )
+        raise ValueError(no_port(profile))
     return {"fuzz_executor": "on", "fuzz_sock": str(socket_dir / "fuzz.sock")}
 
 

@@ -174,7 +174,12 @@ class DebianArchive:
                 return root, version
             archives = self.dir / "archives"
             done = self._apt("apt-get", "download", "-q", f"{package}={version}", cwd=archives)
-            debs = sorted(archives.glob(f"{package}_*_{self.arch.debian}.deb"))
+            # Architecture-independent packages (headers' `-common`) are NAME_VERSION_all.deb.
+            debs = sorted(
+                p
+                for suffix in (self.arch.debian, "all")
+                for p in archives.glob(f"{package}_*_{suffix}.deb")
+            )
             deb = next((p for p in debs if _deb_version(p) == version), None)
             if done.returncode != 0 or deb is None:
                 detail = (done.stderr.strip().splitlines() or ["no .deb"])[-1]

@@ -102,6 +102,7 @@ class LinuxBusyboxImage:
     missing_modules: tuple[str, ...] = ()  # wanted, but this kernel has no such module
     fuzz_executor: bool = False  # the fuzzer's syscall executor is in the initramfs
     crash_module: bool = False  # sis_crash.ko is loaded: /proc/sis_crash crashes on demand
+    crash_module_note: str = ""  # said when the module's compiler is not the kernel's
 
 
 @dataclass(frozen=True)
@@ -155,13 +156,19 @@ def build_linux_busybox(
     `crash_module` the module that crashes on demand (`sis.harness.images.crash_module`).
     """
     plan = plan_image(arch, kernel, busybox, refresh=refresh)
+    crash_note = ""
     if crash_module:
         from dataclasses import replace
 
         from sis.harness.images.crash_module import crash_module as build_crash_module
 
-        module = build_crash_module(plan.arch, plan.kernel.release)
-        plan = replace(plan, modules=[*plan.modules, module])
+        built = build_crash_module(plan.arch, plan.kernel.release)
+        plan = replace(plan, modules=[*plan.modules, built.module])
+        if built.compiler.differs:
+            crash_note = (
+                f"compiled with {built.compiler.version}; the kernel was built with "
+                f"{built.compiler.kernel or 'an unnamed compiler'}"
+            )
     out_dir = Path(out_dir) if out_dir is not None else default_image_dir(plan.arch.image_name)
     # Paths recorded absolute: a target replays this request from any working directory.
     request = {
@@ -231,6 +238,7 @@ def build_linux_busybox(
         missing_modules=plan.missing,
         fuzz_executor=fuzz_executor,
         crash_module=crash_module,
+        crash_module_note=crash_note,
     )
 
 

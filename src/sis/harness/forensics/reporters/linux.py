@@ -49,6 +49,10 @@ FORMATS: tuple[OopsFormat, ...] = (
     _fmt("null-deref", T.NULL_DEREF,
          r"^Unable to handle kernel NULL pointer dereference at virtual address",
          "BUG: kernel NULL pointer dereference in {frame}", "BUG: kernel NULL pointer dereference"),
+    # riscv64 says this for any kernel access to a user address, the first page included.
+    _fmt("null-deref", T.NULL_DEREF,
+         r"^Unable to handle kernel access to user memory without uaccess routines at virtual address (?:0{13}|0{5})[0-9a-f]{3}$",
+         "BUG: kernel NULL pointer dereference in {frame}", "BUG: kernel NULL pointer dereference"),
     _fmt("page-fault", T.PAGE_FAULT,
          r"^BUG: unable to handle (?:page fault for address|kernel paging request at)",
          "BUG: unable to handle page fault in {frame}", "BUG: unable to handle page fault"),
@@ -101,7 +105,7 @@ FORMATS: tuple[OopsFormat, ...] = (
 SKIP = compile_all(
     [
         # the report and panic machinery
-        r"panic|nmi_panic|__warn|warn_slowpath.*|__warn_printk|report_bug|handle_bug|die|__die.*",
+        r"panic|vpanic|nmi_panic|__warn|warn_slowpath.*|__warn_printk|report_bug|handle_bug|die|__die.*",
         r"oops_end|page_fault_oops|kernelmode_fixup_or_oops|no_context|fixup_exception",
         r"dump_stack.*|dump_backtrace|show_stack.*|show_regs|__show_regs|show_trace.*|print_report|print_address_description.*",
         r"_*kasan_.*|check_memory_region.*|__asan_.*|_*kmsan_.*|_*ubsan_.*|kfence_.*",
@@ -147,7 +151,7 @@ _FRAME = re.compile(
     rf"(?:\s+\[(?P<mod>[\w-]+)\])?(?:\s+\([PL]\))?$"
 )
 _IP = re.compile(
-    rf"^(?:RIP|IP|EIP|pc)\s?: (?:[0-9a-f]{{4}}:)?(?:\[<(?P<addr>[0-9a-f]+)>\]\s*)?"
+    rf"^(?:RIP|IP|EIP|pc|epc)\s?: (?:[0-9a-f]{{4}}:)?(?:\[<(?P<addr>[0-9a-f]+)>\]\s*)?"
     rf"(?P<func>{_FN})\+0x(?P<off>[0-9a-f]+)/0x(?P<size>[0-9a-f]+)(?:\s+\[(?P<mod>[\w-]+)\])?"
 )
 _REG = re.compile(
@@ -348,6 +352,9 @@ class LinuxReporter:
                 in_trace = traces == 1
                 tasked = False
                 continue
+            if not traces and t.startswith("[<") and _FRAME.match(t):
+                # riscv64's oops prints its trace right after the registers, with no heading.
+                traces, in_trace, tasked = 1, True, False
             if in_trace:
                 if _MARKER.match(t):
                     if t == "</TASK>":
@@ -382,7 +389,9 @@ class LinuxReporter:
         fmt = next((f for f in FORMATS if f.name == crash.format), None)
         if fmt is None:
             return crash
-        candidates = list(crash.frames)
+        # A return address at +0x0 is the end of the function before it, which ended in a call
+        # that does not return (riscv64's panic() -> vpanic()): never the running function.
+        candidates = [f for k, f in enumerate(crash.frames) if k == 0 or f.offset != 0]
         if fmt.header_frame and crash.title_args.get("func"):
             candidates.insert(0, Frame(function=crash.title_args["func"]))
         frame = guilty(candidates, SKIP)
@@ -431,13 +440,13 @@ def _header_is_follow(line: Line) -> bool:
     return hit is not None and hit[0].follow_on
 
 
-#: Frames a call trace ends with when it is whole: where a task entered the kernel (arm64 prints
-#: no end marker after them; x86 closes with </TASK>, which the formats already know).
+#: Frames a call trace ends with when it is whole: where a task entered the kernel (arm64 and
+#: riscv64 print no end marker after them; x86 closes with </TASK>, which the formats know).
 _BOTTOM_FRAMES = frozenset(
     {
         "el0t_64_sync", "el0t_64_irq", "el0t_32_sync", "el1h_64_irq", "ret_from_fork",
         "entry_SYSCALL_64_after_hwframe", "secondary_start_kernel", "kernel_init",
-        "start_kernel", "__primary_switched",
+        "start_kernel", "__primary_switched", "handle_exception",
     }
 )  # fmt: skip
 
