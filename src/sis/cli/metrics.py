@@ -160,8 +160,7 @@ def serve(
         exporter = None
         try:
             sources = [
-                Sampler(session, source, label=label, timeout=timeout)
-                for label, session in booted
+                Sampler(session, source, label=label, timeout=timeout) for label, session in booted
             ]
             exporter = MetricsExporter(sources, cache_seconds=cache, timeout=timeout)
             exporter.start(host, port)
