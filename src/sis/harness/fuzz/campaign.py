@@ -43,12 +43,14 @@ def merge(out: Path, *, write: bool = True) -> FuzzRun:
                 if write:
                     shutil.copyfile(program, corpus / program.name)
         summary = _read_json(job / "summary.json") or _read_json(job / "stats.json") or {}
-        for key in ("programs", "calls", "batches", "crashes", "restarts"):
+        for key in ("programs", "calls", "batches", "restarts"):
             setattr(stats, key, getattr(stats, key) + int(summary.get(key, 0)))
+        found_here = summary.get("crashes", [])
+        stats.crashes += sum(int(c.get("count", 1)) for c in found_here)
         stats.signal = max(stats.signal, int(summary.get("signal", 0)))
         stats.cover = max(stats.cover, int(summary.get("cover_edges", 0)))
         stats.exec_seconds += float(summary.get("seconds", 0.0))
-        for found in summary.get("crashes", []):
+        for found in found_here:
             _merge_crash(run, crashes if write else None, job, found)
     stats.corpus = len(programs)
     for rec in run.crashes.values():
