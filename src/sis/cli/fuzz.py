@@ -125,6 +125,7 @@ def validate(
     TARGET and print every answer beside Linux's. Exit 1 when a target answers a case
     otherwise than Linux with no reason recorded (or a case could not run), 0 when all agree."""
     from rich.console import Console
+    from rich.text import Text
 
     from sis.harness.datafile import DataFileError
     from sis.harness.fuzz.guest_channel import ExecutorError
@@ -137,15 +138,17 @@ def validate(
     runs: list[TargetRun] = []
     for t in target or ["sis"]:
         try:
-            with console.status(f"validating {t}"):
+            with console.status(Text(f"validating {t}")):
                 run = validate_target(t, out / "targets", case)
         except (ValueError, DataFileError, TargetError, TargetDied, QMPError, ExecutorError,
                 OSError) as e:  # fmt: skip
             fail("fuzz", f"{t}: {e}", 2)
         c = run.counts()
         console.print(
-            f"{t} ({run.arch}): {len(run.answers)} cases, {c['match']} as Linux, "
-            f"{c['explained']} explained, {c['differs']} differ, {c['error']} error"
+            Text(
+                f"{t} ({run.arch}): {len(run.answers)} cases, {c['match']} as Linux, "
+                f"{c['explained']} explained, {c['differs']} differ, {c['error']} error"
+            )
         )
         runs.append(run)
     try:
@@ -155,6 +158,7 @@ def validate(
     typer.echo(path.read_text(), nl=False)
     bad = unexplained(runs)
     for t, a in bad:
-        console.print(f"[red]{a.verdict.upper()}[/] {t} {a.case}: {a.answer} ({a.detail})")
-    console.print(f"table: {path}  data: {out / 'validation.json'}")
+        line = f" {t} {a.case}: {a.answer} ({a.detail})"
+        console.print(Text.assemble((a.verdict.upper(), "red"), line))
+    console.print(Text(f"table: {path}  data: {out / 'validation.json'}"))
     raise typer.Exit(1 if bad else 0)

@@ -86,7 +86,7 @@ def collect(
 
     if interval <= 0 or duration < 0:
         fail("metrics", "--interval must be positive and --duration not negative")
-    console = Console(stderr=True)
+    console = Console(stderr=True, markup=False)  # names are text
     with _sigterm_as_interrupt():
         try:
             [(label, t)] = start_sessions([target], preset=preset, workdir=workdir)
@@ -96,7 +96,7 @@ def collect(
             sampler = Sampler(t, source, label=label)
             console.print(f"Sampling {label}/{preset} via {sampler.source} into {out}")
             progress = Progress(
-                TextColumn("{task.fields[what]}"),
+                TextColumn("{task.fields[what]}", markup=False),
                 BarColumn(),
                 TextColumn("{task.completed:.0f} samples"),
                 TimeElapsedColumn(),
@@ -151,7 +151,7 @@ def serve(
     from sis.harness.session import start_sessions
     from sis.harness.targets import TargetError
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, markup=False)  # names are text
     try:
         host, port = parse_listen(listen)
     except ValueError as e:

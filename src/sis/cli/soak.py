@@ -66,7 +66,7 @@ def soak(
     from sis.harness.targets import TargetError
     from sis.harness.targets.profile import load_profile
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, markup=False)  # names are text
     try:
         seconds, every = parse_duration(duration), parse_duration(interval)
         for rule in threshold:

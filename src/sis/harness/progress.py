@@ -1,5 +1,8 @@
 """What `sis check` shows while it runs: one line per target and preset, a line per result
-that is not a pass, and a summary at the end."""
+that is not a pass, and a summary at the end.
+
+Names, reasons and paths come from suites, profiles, guests and the command line: they are
+printed as text, never read as rich markup (a reason holding `[/a-z]` is not a closing tag)."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from sis.harness.results import TestResult, overall_verdict, summarize
 
@@ -27,10 +31,10 @@ class CheckProgress:
         self.plan = plan
         self.console = Console(stderr=True)
         self.progress = Progress(
-            TextColumn("{task.fields[key]:<26}"),
+            TextColumn("{task.fields[key]:<26}", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[state]}"),
+            TextColumn("{task.fields[state]}", markup=False),
             TimeElapsedColumn(),
             console=self.console,
         )
@@ -69,23 +73,25 @@ class CheckProgress:
         self.progress.advance(task_id)
         if r.verdict != "PASS":
             why = f": {r.reason}" if r.reason else ""
-            self.console.print(
-                f"[{_STYLE[r.verdict]}]{r.verdict}[/] {r.target}/{r.preset} "
-                f"{r.suite} :: {r.test}{why}",
-                highlight=False,
-            )
+            line = f" {r.target}/{r.preset} {r.suite} :: {r.test}{why}"
+            self.console.print(Text.assemble((r.verdict, _STYLE[r.verdict]), line))
 
     def interrupted(self) -> None:
         self.console.print(
-            f"[yellow]interrupted[/]: results so far are in {self.plan.out}/results.jsonl "
-            "and the reports were built from them"
+            Text.assemble(
+                ("interrupted", "yellow"),
+                f": results so far are in {self.plan.out}/results.jsonl "
+                "and the reports were built from them",
+            )
         )
 
     def summary(self, results: list[TestResult]) -> None:
         c = summarize(results)
         verdict = overall_verdict(results)
         self.console.print(
-            f"[{_STYLE[verdict]}]{verdict}[/]: {c['PASS']} passed, {c['FAIL']} failed, "
-            f"{c['ERROR']} errors, {c['SKIP']} skipped  ->  {self.plan.out}/report.html",
-            highlight=False,
+            Text.assemble(
+                (verdict, _STYLE[verdict]),
+                f": {c['PASS']} passed, {c['FAIL']} failed, {c['ERROR']} errors, "
+                f"{c['SKIP']} skipped  ->  {self.plan.out}/report.html",
+            )
         )

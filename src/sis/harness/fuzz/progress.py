@@ -1,5 +1,8 @@
 """Live progress of a fuzz run (rich): exec/s, programs, corpus, coverage, crashes and the
-unique titles with their reproducers; a plain line every few seconds when not on a terminal."""
+unique titles with their reproducers; a plain line every few seconds when not on a terminal.
+
+Crash titles and errors come from the guest, paths and names from the command line: they are
+printed as text, never read as rich markup."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from sis.harness.fuzz.fuzzer import FuzzConfig, FuzzRun
 
@@ -28,7 +32,7 @@ class FuzzProgress:
             self.live = Live(self._table(None), console=self.console, refresh_per_second=4)
             self.live.__enter__()
         else:
-            self.console.print(self._headline())
+            self.console.print(Text(self._headline()))
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -60,7 +64,7 @@ class FuzzProgress:
             )
 
     def _table(self, run: FuzzRun | None) -> Table:
-        t = Table(title=self._headline(), show_header=False, expand=False)
+        t = Table(title=Text(self._headline()), show_header=False, expand=False)
         t.add_column("what", style="bold")
         t.add_column("value")
         if run is None:
@@ -74,13 +78,16 @@ class FuzzProgress:
         t.add_row("corpus", f"{s.corpus:,} programs, signal {s.signal:,}, cover {s.cover:,} edges")
         style = "red" if s.titles else "green"
         t.add_row(
-            "crashes", f"[{style}]{s.crashes} ({len(s.titles)} unique)[/], {s.restarts} restarts"
+            "crashes",
+            Text.assemble(
+                (f"{s.crashes} ({len(s.titles)} unique)", style), f", {s.restarts} restarts"
+            ),
         )
         for rec in list(run.crashes.values()):
             repro = f"repro: {len(rec.repro)} call(s)" if rec.repro else "minimizing..."
-            t.add_row("", f"[red]{rec.title}[/] x{rec.count} — {repro}")
+            t.add_row("", Text.assemble((rec.title, "red"), f" x{rec.count} — {repro}"))
         for err in run.errors[-3:]:
-            t.add_row("error", f"[yellow]{err}[/]")
+            t.add_row("error", Text(err, style="yellow"))
         return t
 
     def summary(self, run: FuzzRun) -> None:
@@ -91,22 +98,27 @@ class FuzzProgress:
             f"{s.programs:,} programs, corpus {s.corpus}, signal {s.signal}, cover {s.cover}"
         )
         if not run.crashes:
-            out.print("[green]no crash[/]")
+            out.print(Text("no crash", style="green"))
         for rec in run.crashes.values():
             where = rec.directory / ("repro.txt" if rec.repro else "log.json")
             calls = f"{len(rec.repro)} call(s)" if rec.repro else "no reproducer"
             out.print(
-                f"[red]CRASH[/] {rec.title} (x{rec.count}, after {rec.found_after:.0f} s, "
-                f"{calls}): {where}"
+                Text.assemble(
+                    ("CRASH", "red"),
+                    f" {rec.title} (x{rec.count}, after {rec.found_after:.0f} s, {calls}): {where}",
+                )
             )
             if rec.repro:
                 for line in rec.repro.listing().splitlines():
-                    out.print(f"    {line}", markup=False, highlight=False)
+                    out.print(Text(f"    {line}"))
         for err in run.errors:
-            out.print(f"[yellow]error[/] {err}")
+            out.print(Text.assemble(("error", "yellow"), f" {err}"))
         validation = self.config.out / "validation.txt"
         if validation.exists():
-            out.print(f"validation table (sis fuzz validate): {validation}")
+            out.print(Text(f"validation table (sis fuzz validate): {validation}"))
         out.print(
-            f"stats: {self.config.out / 'stats.prom'}  summary: {self.config.out / 'summary.json'}"
+            Text(
+                f"stats: {self.config.out / 'stats.prom'}  "
+                f"summary: {self.config.out / 'summary.json'}"
+            )
         )
