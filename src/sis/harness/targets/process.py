@@ -13,7 +13,6 @@ import shlex
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from sis.harness.console import (
     connect_unix,
 )
 from sis.harness.qmp import QMPError, QMPMonitor
+from sis.harness.sockdir import socket_dir
 from sis.harness.targets.base import BootError, TargetError
 from sis.harness.targets.profile import Profile
 
@@ -116,8 +116,7 @@ class ProcessTarget:
         executable = self.executable()
         extra = self._values = self.values()
         # Unix socket paths are limited to 107 bytes: keep them in a short private directory.
-        self._sockdir = Path(tempfile.mkdtemp(prefix="sis-"))
-        os.chmod(self._sockdir, 0o700)
+        self._sockdir = socket_dir()  # also sweeps those of lab processes killed earlier
         socks = {k: str(self._sockdir / f"{k}.sock") for k in ("console", "log", "qmp")}
         values = {
             **self.profile.variables(self.preset),
