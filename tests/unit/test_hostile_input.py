@@ -359,3 +359,289 @@ def test_a_flood_of_carriage_returns_is_one_newline() -> None:
             assert con.held < 4096
         theirs.sendall(b"\nsis> ")
         assert con.wait_prompt(timeout=10) == "\n"
+
+
+# ------------------------------------------------------------------------ printed text
+
+MARKUP = ["^[/a-z]+$", "oops[/x]", "[sis_crash]", "[bold red]loud[/]", "[link=x]y", "[/]"]
+
+
+def _recording() -> object:
+    from rich.console import Console as RichConsole
+
+    return RichConsole(file=__import__("io").StringIO(), width=400, color_system=None)
+
+
+def _printed(rich_console: object) -> str:
+    return rich_console.file.getvalue()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("text", MARKUP)
+def test_check_progress_prints_names_and_reasons_as_text(
+    tmp_path: Path, text: str, monkeypatch
+) -> None:  # noqa: ANN001
+    from types import SimpleNamespace
+
+    from sis.harness import progress as progress_mod
+    from sis.harness.progress import CheckProgress
+
+    recording = _recording()
+    monkeypatch.setattr(progress_mod, "Console", lambda **_: recording)
+
+    out = tmp_path / f"out{text.replace('/', '_')}"
+    job = SimpleNamespace(key="sis-default/default", phases=["suites"])
+    plan = SimpleNamespace(jobs=[job], suites=[], out=out)
+    progress = CheckProgress(plan)  # type: ignore[arg-type]
+    with progress:
+        progress.status(job.key, f"suite {text}")
+        failed = _result(suite="mine", test=f"t {text}", reason=f"output does not match {text}")
+        progress.result(failed)
+        progress.result(_result(verdict="ERROR", reason=f"SIS panic: {text}"))
+        progress.interrupted()
+        progress.summary([failed])
+    shown = _printed(progress.console)
+    assert f"FAIL sis-default/default mine :: t {text}: output does not match {text}" in shown
+    assert f"ERROR sis-default/default mine :: one: SIS panic: {text}" in shown
+    assert f"FAIL: 0 passed, 1 failed, 0 errors, 0 skipped  ->  {out}/report.html" in shown
+    assert f"results so far are in {out}/results.jsonl" in shown
+
+
+@pytest.mark.parametrize("text", MARKUP)
+def test_fuzz_progress_prints_crash_titles_as_text(tmp_path: Path, text: str) -> None:
+    from rich.console import Console as RichConsole
+
+    from sis.harness.fuzz.fuzzer import CrashRecord, FuzzConfig, FuzzRun
+    from sis.harness.fuzz.program import Call, Program
+    from sis.harness.fuzz.progress import FuzzProgress
+
+    config = FuzzConfig(target=f"t{text}", duration=1, out=tmp_path / text.replace("/", "_"))
+    run = FuzzRun(config)
+    run.stats.add_crash(f"SIS panic: {text}")
+    run.crashes["x"] = CrashRecord(
+        title=f"SIS panic: {text}", kind="panic", count=1,
+        repro=Program([Call("getcwd", [0, 0])]), found_after=1.0, directory=tmp_path / "c",
+    )  # fmt: skip
+    run.errors.append(f"executor said {text}")
+    progress = FuzzProgress(config)
+    progress.console = _recording()  # type: ignore[assignment]
+    progress.summary(run)
+    shown = _printed(progress.console)
+    assert f"CRASH SIS panic: {text} (x1" in shown
+    assert f"error executor said {text}" in shown
+    table = RichConsole(file=__import__("io").StringIO(), width=400, color_system=None)
+    table.print(progress._table(run))
+    live = _printed(table)
+    assert f"SIS panic: {text} x1" in live and f"executor said {text}" in live
+    assert f"fuzzing t{text}" in live
+
+
+# ------------------------------------------------------------------- damaged soak samples
+
+
+def _sound_sample(t: float, segment: int = 0) -> dict:
+    return {"kind": "sample", "t": t, "segment": segment,
+            "metrics": {"heap_current_bytes": 100}, "counters": {"spawns": 1}}  # fmt: skip
+
+
+DAMAGED_RECORDS = [
+    {"kind": "sample", "t": "abc", "segment": 0, "metrics": {}, "counters": {}},
+    {"kind": "sample", "t": None, "segment": 0, "metrics": {}, "counters": {}},
+    {"kind": "sample", "t": float("nan"), "segment": 0, "metrics": {}, "counters": {}},
+    {"kind": "sample", "t": 5.0, "segment": "x", "metrics": {}, "counters": {}},
+    {"kind": "sample", "t": 5.0, "segment": 10**30, "metrics": {}, "counters": {}},
+    {"kind": "sample", "t": 5.0, "segment": -1, "metrics": {}, "counters": {}},
+    {"kind": "sample", "t": 5.0, "segment": True, "metrics": {}, "counters": {}},
+    {"kind": "sample", "t": 5.0, "metrics": {"heap_current_bytes": "lots"}, "counters": {}},
+    {"kind": "sample", "t": 5.0, "metrics": [], "counters": {}},
+    {"kind": "sample", "t": 5.0, "metrics": {}},
+    {"kind": "sample", "t": 5.0, "metrics": {}, "counters": {"spawns": "many"}},
+    {"kind": "gap", "t": 5.0, "since": "yesterday"},
+    {"kind": "start", "t": 0.0, "settings": "all"},
+    {"kind": 7, "t": 5.0},
+    [1, 2, 3],
+    "sample",
+]
+
+
+def test_damaged_soak_records_are_skipped_and_counted(tmp_path: Path) -> None:
+    import json
+
+    from sis.harness.soak.sampling import SampleLog, last_segment, load_records
+
+    lines = [json.dumps({"kind": "start", "t": 0.0, "settings": {}}), json.dumps(_sound_sample(1))]
+    lines += [json.dumps(r) for r in DAMAGED_RECORDS]
+    lines += ["{not json", "[" * 100000, json.dumps(_sound_sample(2, segment=3))]
+    path = tmp_path / "samples.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    loaded = load_records(path)
+    assert [r["t"] for r in loaded.records] == [0.0, 1, 2]
+    assert loaded.skipped == len(DAMAGED_RECORDS) + 2
+    assert last_segment(loaded.records) == 3
+    with SampleLog(tmp_path, resume=True) as log:
+        assert log.skipped == loaded.skipped and len(log.records) == 3
+
+
+def test_a_soak_resumed_over_damaged_samples_goes_on_from_the_sound_ones(tmp_path: Path) -> None:
+    import json
+
+    from sis.harness.soak.judge import judge
+    from sis.harness.soak.run import SoakConfig, run_soak
+
+    class Shell:  # a target at its shell whose metrics are fixed numbers
+        name, preset, capabilities = "fake", "default", frozenset({"metrics"})
+        state = type("S", (), {"value": "shell"})()
+        qmp, target = None, type("T", (), {"proc": None})()
+
+        def alive(self) -> bool:
+            return True
+
+        def death(self) -> str:
+            return ""
+
+        def run(self, command: str, timeout: float = 10.0) -> object:
+            text = '{"heap_current_bytes": 100, "uptime_seconds": 1}'
+            return type("R", (), {"output": text, "status": 0, "ok": True})()
+
+    config = SoakConfig(workload="", interval=0.01, duration=0.02)
+    path = tmp_path / "samples.jsonl"
+    records = [
+        {"kind": "start", "t": 0.0, "settings": config.settings()},
+        _sound_sample(1.0),
+        {"kind": "sample", "t": 2.0, "segment": 10**30, "metrics": {}, "counters": {}},
+        {"kind": "sample", "t": "abc", "segment": 0, "metrics": {}, "counters": {}},
+        {"kind": "sample", "t": None, "segment": "x", "metrics": {}, "counters": {}},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    outcome = run_soak(Shell(), config, tmp_path, resume=True)  # type: ignore[arg-type]
+    gap = next(r for r in outcome.records if r["kind"] == "gap")
+    assert gap["segment"] == 1 and gap["skipped_records"] == 3
+    assert all(int(r.get("segment", 0)) <= 1 for r in outcome.records)
+    assert judge(outcome.records).samples >= 2  # a report can be made of it
+
+
+# --------------------------------------------------------------------------- reproducers
+
+
+@pytest.mark.parametrize(
+    ("document", "says"),
+    [
+        ('{"calls": [{"name": "getcwd", "args": [1.5]}]}', "argument 0: 1.5 is neither"),
+        ('{"calls": [{"name": "getcwd", "args": [null]}]}', "argument 0: null is neither"),
+        ('{"calls": [{"name": "getcwd", "args": [[1]]}]}', "argument 0: [1] is neither"),
+        ('{"calls": [{"name": "getcwd", "args": [true]}]}', "argument 0: true is neither"),
+        ('{"calls": [{"name": "getcwd", "args": ["@etc"]}]}', 'argument 0: "@etc" is neither'),
+        ('{"calls": [{"name": "getcwd", "args": {"a": 1}}]}', "'args' is not a list"),
+        ('{"calls": [{"name": "getcwd", "args": [1, 2, 3, 4, 5, 6, 7]}]}', "at most 6"),
+        ('{"calls": [{"name": "getcwd", "args": ["@ret:0"]}]}', "refers to later call 0"),
+        ('{"calls": [{"name": "read", "args": [0], "data": "xyz"}]}', "'data' is not hex"),
+        ('{"calls": [{"name": "read", "args": [0], "data": 12}]}', "'data' is not hex"),
+        ('{"calls": [{"name": ["getcwd"]}]}', "call 0 has no syscall name"),
+        ('{"calls": [{"name": "nope"}]}', "unknown syscall 'nope'"),
+        ('{"calls": ["getcwd"]}', "call 0 is not an object"),
+        ('{"calls": {"name": "getcwd"}}', 'expected an object {"calls": [...]}'),
+        ("null", 'expected an object {"calls": [...]}'),
+        ("[1, 2]", 'expected an object {"calls": [...]}'),
+        ("[" * 100000, "not JSON"),
+        ("{", "not JSON"),
+    ],
+)
+def test_a_bad_reproducer_is_one_line_before_anything_boots(
+    tmp_path: Path, document: str, says: str
+) -> None:
+    from sis.harness.fuzz.replay import load_program
+
+    path = write(tmp_path, document, "repro.json")
+    with pytest.raises(ValueError) as info:
+        load_program(path)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("not a fuzz program: ") and says in message
+
+
+def test_sis_fuzz_repro_refuses_a_bad_reproducer_with_exit_2(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    from typer.testing import CliRunner
+
+    import sis.harness.fuzz.replay as replay_mod
+    from sis.cli import app
+
+    booted: list[str] = []
+    monkeypatch.setattr(replay_mod, "replay", lambda *a, **k: booted.append("boot"))
+    path = write(tmp_path, '{"calls": [{"name": "getcwd", "args": [1.5]}]}', "repro.json")
+    result = CliRunner().invoke(app, ["fuzz", "repro", str(path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and booted == []
+    assert "not a fuzz program: call 0 (getcwd) argument 0: 1.5" in result.output
+    good = write(tmp_path, '{"calls": [{"name": "getcwd", "args": ["@scratch+8", 64]}]}', "g.json")
+    assert replay_mod.load_program(good).calls[0].args == ["@scratch+8", 64]
+
+
+# ------------------------------------------------------------------- metrics connections
+
+
+def test_idle_connections_to_the_exporter_are_bounded_and_time_out(monkeypatch) -> None:  # noqa: ANN001
+    import urllib.request
+
+    from sis.harness.metrics import export
+    from sis.harness.metrics.export import MetricsExporter
+
+    monkeypatch.setattr(export, "MAX_CONNECTIONS", 4)
+    monkeypatch.setattr(export._BoundedServer, "max_connections", 4)
+    monkeypatch.setattr(export._QuietHandler, "timeout", 0.5)
+
+    class Quiet:
+        name, preset = "quiet", "default"
+
+        def sample(self) -> dict[str, int]:
+            return {"uptime_seconds": 1}
+
+        def alive(self) -> bool:
+            return True
+
+    before = threading.active_count()
+    with MetricsExporter([Quiet()]) as exporter:
+        host, port = exporter.start("127.0.0.1", 0)
+        # Fewer than the listen backlog, so the server takes them in the order they came.
+        idle = [socket.create_connection((host, port)) for _ in range(6)]
+        try:
+            for extra in idle[4:]:  # over the bound: answered and closed at once
+                extra.settimeout(5)
+                assert extra.recv(64).startswith(b"HTTP/1.0 503")
+            assert threading.active_count() <= before + 2 + 4
+            for s in idle[:4]:  # the idle ones that were let in are dropped after the timeout
+                s.settimeout(5)
+                assert s.recv(64) == b""
+            body = urllib.request.urlopen(exporter.url, timeout=5).read().decode()
+            assert 'sis_target_up{preset="default",target="quiet"} 1.0' in body
+        finally:
+            for s in idle:
+                s.close()
+
+
+# ------------------------------------------------------------------ stale socket directories
+
+
+def test_socket_directories_of_a_killed_lab_are_swept(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    import subprocess
+    import sys
+
+    from sis.harness import sockdir
+
+    monkeypatch.setattr(sockdir.tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(sockdir, "_swept", True)  # this test sweeps by hand
+    code = "import sis.harness.sockdir as d, time; print(d.socket_dir()); time.sleep(60)"
+    env = {**__import__("os").environ, "TMPDIR": str(tmp_path)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env
+    )
+    stale = Path(child.stdout.readline().strip())  # type: ignore[union-attr]
+    (stale / "console.sock").touch()
+    child.kill()  # SIGKILL: nothing of the child's cleanup runs
+    child.wait()
+    alive = sockdir.socket_dir()  # ours, alive
+    foreign = tmp_path / "sis-someone-else"  # no owner record: not ours to judge
+    foreign.mkdir()
+    recycled = tmp_path / "sis-recycled"  # our pid, but another start time: a recycled pid
+    recycled.mkdir()
+    (recycled / "owner").write_text(f"{__import__('os').getpid()} 1\n")
+    assert stale.parent == tmp_path and stale.exists()
+    removed = sockdir.remove_stale(tmp_path)
+    assert sorted(removed) == sorted([stale, recycled])
+    assert alive.exists() and foreign.exists() and not stale.exists()
