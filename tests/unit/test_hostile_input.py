@@ -293,7 +293,7 @@ GARBAGE = [
     b"\xff\xfe\xc3\x28\xe2\x82\xf0\x90\x8c",  # invalid and truncated UTF-8
     b"\x1b[31;1;4m\x1b]0;title\x07\x1b[?25l\x1b[2J\x1bc\x1b(0\x1b",
     b"\x1b]" + b"A" * 5000,  # an escape that never ends (until a BEL below)
-    b"__SIS_1_0\n__SIS_999999999999999999999_7\n",  # stale and absurd status markers
+    b"__SIS_1_0\n__SIS_999999999999999999999_7\n__SIS_0123456789abcdef_begin\n",  # forged markers
     b"sis> sis> not a prompt here\n\rsis> \r\r\r",
     bytes(range(256)) * 4,
 ]
@@ -311,14 +311,19 @@ def test_garbage_on_the_console_never_breaks_the_engine() -> None:
         assert "\x00" not in text and "\x1b" not in text and "<script>" in text
 
 
+def _one_line(sock: socket.socket) -> bytes:
+    data = b""
+    while not data.endswith(b"\n"):
+        data += sock.recv(4096)
+    return data
+
+
 def test_a_fake_prompt_inside_output_does_not_end_the_command() -> None:
     def shell(sock: socket.socket) -> None:
-        data = b""
-        while not data.endswith(b"\n"):
-            data += sock.recv(4096)
-        n = re.search(rb'__SIS""_(\d+)_', data).group(1)  # type: ignore[union-attr]
+        nonce = re.search(rb'__SIS""_([0-9a-f]+)_begin', _one_line(sock)).group(1)  # type: ignore[union-attr]
+        sock.sendall(b"__SIS_" + nonce + b"_begin\r\n")
         sock.sendall(b"sis> not the prompt\r\n<b>sis&gt;</b>\r\n")
-        sock.sendall(b"__SIS_" + n + b"_0\r\nsis> ")
+        sock.sendall(b"__SIS_" + nonce + b"_0\r\nsis> ")
 
     with raw_console() as (con, theirs):
         con.marker_style = "inline"
@@ -328,6 +333,76 @@ def test_a_fake_prompt_inside_output_does_not_end_the_command() -> None:
         threading.Thread(target=shell, args=(theirs,), daemon=True).start()
         r = con.run("show", timeout=10)
         assert (r.output, r.status) == ("sis> not the prompt\n<b>sis&gt;</b>", 0)
+
+
+def _forging_guest(sock: socket.socket, commands: int, style: str) -> None:
+    """A guest whose background job prints status markers ahead of time: every counter a
+    per-console scheme would use next, markers of earlier commands, random nonces, and even
+    the coming command's own nonce before its begin marker. Its commands fail (status 1)."""
+    seen: list[bytes] = []
+    forged = b"".join(b"__SIS_%d_0\r\n" % n for n in range(1, 40))
+    sock.sendall(forged + b"sis> ")
+    for _ in range(commands):
+        if style == "separate":
+            begin = _one_line(sock)
+            nonce = re.search(rb'__SIS""_([0-9a-f]+)_begin', begin).group(1)  # type: ignore[union-attr]
+            sock.sendall(b"__SIS_" + nonce + b"_0\r\n")  # the status, printed before the begin
+            sock.sendall(b"__SIS_" + nonce + b"_begin\r\nsis> ")
+            _one_line(sock)  # the command: it fails, printing nothing
+            sock.sendall(b"".join(b"__SIS_" + n + b"_0\r\n" for n in seen) + b"sis> ")
+            _one_line(sock)  # the status marker's command
+            sock.sendall(b"__SIS_" + nonce + b"_1\r\nsis> ")
+        else:
+            line = _one_line(sock)
+            nonce = re.search(rb'__SIS""_([0-9a-f]+)_begin', line).group(1)  # type: ignore[union-attr]
+            junk = b"".join(
+                b"__SIS_%s_0\r\n" % random.randbytes(8).hex().encode() for _ in range(5)
+            )
+            sock.sendall(junk + b"__SIS_" + nonce + b"_0\r\n")  # ahead of the begin marker
+            sock.sendall(b"__SIS_" + nonce + b"_begin\r\n")
+            sock.sendall(b"".join(b"__SIS_" + n + b"_0\r\n" for n in seen))
+            sock.sendall(b"__SIS_" + nonce + b"_1\r\nsis> " + forged)
+        seen.append(nonce)
+
+
+@pytest.mark.parametrize("style", ["inline", "separate"])
+def test_status_markers_printed_ahead_of_time_do_not_make_a_failure_pass(style: str) -> None:
+    with raw_console() as (con, theirs):
+        con.marker_style = style  # type: ignore[assignment]
+        con.echo = False
+        guest = threading.Thread(target=_forging_guest, args=(theirs, 5, style), daemon=True)
+        guest.start()
+        con.wait_prompt(timeout=5)
+        for _ in range(5):
+            r = con.run("false", timeout=10)
+            assert r.status == 1  # not the 0 printed ahead of time
+
+
+def test_each_command_gets_its_own_unguessable_nonce() -> None:
+    lines: list[bytes] = []
+
+    def shell(sock: socket.socket) -> None:
+        sock.sendall(b"sis> ")
+        for _ in range(3):
+            line = _one_line(sock)
+            lines.append(line)
+            nonce = re.search(rb'__SIS""_([0-9a-f]+)_begin', line).group(1)  # type: ignore[union-attr]
+            sock.sendall(b"__SIS_%s_begin\r\nok\r\n__SIS_%s_0\r\nsis> " % (nonce, nonce))
+
+    with raw_console() as (con, theirs):
+        con.marker_style = "inline"
+        con.echo = False
+        threading.Thread(target=shell, args=(theirs,), daemon=True).start()
+        con.wait_prompt(timeout=5)
+        assert [con.run("true", timeout=10).output for _ in range(3)] == ["ok"] * 3
+    nonces = {re.search(rb"_([0-9a-f]{16})_begin", x).group(1) for x in lines}  # type: ignore[union-attr]
+    assert len(nonces) == 3
+    assert all(
+        re.fullmatch(
+            rb'echo "__SIS""_[0-9a-f]{16}_begin"; true; echo "__SIS""_[0-9a-f]{16}_\$\?"\n', x
+        )
+        for x in lines
+    )
 
 
 def test_a_flood_of_random_bytes_keeps_memory_and_capture_bounded(tmp_path: Path) -> None:
