@@ -720,3 +720,115 @@ def test_socket_directories_of_a_killed_lab_are_swept(tmp_path: Path, monkeypatc
     removed = sockdir.remove_stale(tmp_path)
     assert sorted(removed) == sorted([stale, recycled])
     assert alive.exists() and foreign.exists() and not stale.exists()
+
+
+# ------------------------------------------------------------------------ links inside OUT
+
+
+def _victim(tmp_path: Path) -> Path:
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    return victim
+
+
+@pytest.mark.parametrize(
+    "link", [".sis-lock", "results.jsonl", "jobs.jsonl", "targets/sis-default.command", "targets"]
+)
+def test_sis_check_refuses_an_out_with_links_and_writes_nothing_through_them(
+    tmp_path: Path, link: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from sis.cli import app
+
+    victim = _victim(tmp_path)
+    out = tmp_path / "out"
+    (out / "targets").mkdir(parents=True)
+    if link == "targets":
+        (out / "targets").rmdir()
+        (out / "targets").symlink_to(tmp_path)
+    else:
+        (out / link).symlink_to(victim)
+    result = CliRunner().invoke(app, ["check", "--out", str(out), "--no-readiness"])
+    assert result.exit_code == 2
+    assert f"sis check: {out / link}: a symbolic link" in result.output
+    assert victim.read_text() == "precious\n" and not (tmp_path / "sis-default.command").exists()
+
+
+def test_files_sis_writes_are_never_written_through_a_link(tmp_path: Path) -> None:
+    from sis.harness.outdir import OutputError, open_file, write_file
+    from sis.harness.qmp import QMPMonitor
+    from sis.harness.results import ResultLog
+    from sis.harness.soak.sampling import SampleLog
+
+    victim = _victim(tmp_path)
+    for name in ("results.jsonl", "console.log", "console.log.jsonl", "samples.jsonl", "x.cmd"):
+        (tmp_path / name).symlink_to(victim)
+    with pytest.raises(OutputError, match="a symbolic link; SIS does not write through links"):
+        ResultLog(tmp_path / "results.jsonl", fresh=True)
+    with pytest.raises(OSError, match="symbolic link"):
+        Console(socket.socketpair()[0], capture_path=tmp_path / "console.log")
+    with pytest.raises(OSError, match="symbolic link"):
+        SampleLog(tmp_path, resume=True)
+    with pytest.raises(OSError, match="symbolic link"):
+        write_file(tmp_path / "x.cmd", "argv\n")
+    for mode in ("wb", "ab", "w", "a"):
+        with pytest.raises(OSError, match="symbolic link"):
+            open_file(tmp_path / "x.cmd", mode)
+    assert QMPMonitor is not None
+    assert victim.read_text() == "precious\n"
+
+
+def test_a_fifo_in_out_is_refused_not_waited_on(tmp_path: Path) -> None:
+    import os
+
+    from sis.harness.outdir import open_file
+
+    os.mkfifo(tmp_path / "results.jsonl")
+    with pytest.raises(OSError, match="not a regular file"):
+        open_file(tmp_path / "results.jsonl", "a")
+
+
+def test_an_out_owned_by_someone_else_is_refused(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    import os
+
+    from sis.harness import outdir
+    from sis.harness.outdir import OutputDir, OutputError
+
+    out = tmp_path / "shared"
+    out.mkdir()
+    someone = os.stat(out).st_uid + 4242
+    real_stat = os.stat
+    monkeypatch.setattr(
+        outdir.os, "stat", lambda p, *a, **k: os.stat_result(
+            (*real_stat(p, *a, **k)[:4], someone, *real_stat(p, *a, **k)[5:])
+        ) if Path(p) == out else real_stat(p, *a, **k)
+    )  # fmt: skip
+    with pytest.raises(OutputError) as info:
+        with OutputDir(out):
+            pass
+    assert (
+        str(info.value)
+        == f"{out}: owned by uid {someone}, neither you nor root; choose another --out"
+    )
+    assert not (out / ".sis-lock").exists()
+
+
+def test_a_scratch_disk_this_run_did_not_make_is_never_used(tmp_path: Path) -> None:
+    from sis.harness.targets.scratch import scratch_disk
+
+    victim = _victim(tmp_path)
+    made: list[Path] = []
+
+    def make(p: Path) -> None:
+        made.append(p)
+        p.write_bytes(b"fresh disk")
+
+    planted = tmp_path / "sis-default.disk.img"
+    planted.write_bytes(b"left by someone")
+    assert scratch_disk(planted, make).read_bytes() == b"fresh disk"
+    assert scratch_disk(planted, make) == planted and len(made) == 1  # ours: a restart keeps it
+    linked = tmp_path / "other.disk.img"
+    linked.symlink_to(victim)
+    scratch_disk(linked, make)
+    assert not linked.is_symlink() and victim.read_text() == "precious\n"

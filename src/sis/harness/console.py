@@ -45,6 +45,7 @@ from sis.contract.console import (
     begin_marker_command,
     status_marker_command,
 )
+from sis.harness.outdir import open_file
 
 __all__ = [
     "SIS_LOG_LINE",
@@ -386,8 +387,8 @@ class Console:
         self._captured = 0
         if self.capture_path is not None and self.index_path is not None:
             self.capture_path.parent.mkdir(parents=True, exist_ok=True)
-            self._capture = open(self.capture_path, "wb", buffering=0)
-            self._index = open(self.index_path, "w", buffering=1, encoding="utf-8")
+            self._capture = open_file(self.capture_path, "wb", buffering=0)
+            self._index = open_file(self.index_path, "w", buffering=1, encoding="utf-8")
 
         self._thread = threading.Thread(target=self._drain, name=f"sis-console-{name}", daemon=True)
         self._thread.start()

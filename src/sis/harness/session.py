@@ -42,6 +42,7 @@ from sis.harness.console import (
     DeathString,
 )
 from sis.harness.forensics import Crash, find_crashes, outcome_crash
+from sis.harness.outdir import open_file
 from sis.harness.qmp import QMPError, QMPMonitor
 from sis.harness.targets import make_target
 from sis.harness.targets.base import BootError, TargetError
@@ -478,7 +479,7 @@ class Session:
         self.history.append((now, new, why))
         # A journal of transitions beside the captures: why a target was restarted, and when.
         with contextlib.suppress(OSError):
-            with open(self._journal, "a", encoding="utf-8") as f:
+            with open_file(self._journal, "a", encoding="utf-8") as f:
                 f.write(json.dumps({"t": now, "state": new.value, "why": why}) + "\n")
 
     def __enter__(self) -> Session:

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sis.harness.outdir import open_file
+
 JSONL = "samples.jsonl"
 CSV = "samples.csv"
 COUNTERS = ("cycles", "steps", "spawns", "errors", "panics", "restarts")
@@ -72,8 +74,8 @@ class SampleLog:
         if self.csv_path.exists():
             with open(self.csv_path, encoding="utf-8", newline="") as f:
                 self.columns = next(csv.reader(f), [])
-        self._jsonl = open(self.jsonl_path, "a", encoding="utf-8")
-        self._csv = open(self.csv_path, "a", encoding="utf-8", newline="")
+        self._jsonl = open_file(self.jsonl_path, "a", encoding="utf-8")
+        self._csv = open_file(self.csv_path, "a", encoding="utf-8", newline="")
         started = [r for r in self.records if r.get("kind") == "start"]
         self.t_start: float | None = started[0]["t"] if started else None
 

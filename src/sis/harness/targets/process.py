@@ -25,6 +25,7 @@ from sis.harness.console import (
     DeathString,
     connect_unix,
 )
+from sis.harness.outdir import open_file, write_file
 from sis.harness.qmp import QMPError, QMPMonitor
 from sis.harness.sockdir import socket_dir
 from sis.harness.targets.base import BootError, TargetError
@@ -135,7 +136,7 @@ class ProcessTarget:
         if self.profile.start_paused and "-S" not in argv:
             argv.append("-S")
         self.boots += 1
-        stderr = open(self._path("stderr.log"), "ab")
+        stderr = open_file(self._path("stderr.log"), "ab")
         started = time.monotonic()
         try:
             self.proc = subprocess.Popen(
@@ -151,7 +152,7 @@ class ProcessTarget:
         finally:
             stderr.close()
         self.argv = argv
-        self._path("command").write_text(shlex.join(argv) + "\n")
+        write_file(self._path("command"), shlex.join(argv) + "\n")
         try:
             self._connect(socks)
             if restore:
