@@ -15,6 +15,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from sis.harness import console as console_mod
 from sis.harness.console import Console
@@ -832,3 +834,90 @@ def test_a_scratch_disk_this_run_did_not_make_is_never_used(tmp_path: Path) -> N
     linked.symlink_to(victim)
     scratch_disk(linked, make)
     assert not linked.is_symlink() and victim.read_text() == "precious\n"
+
+
+# ------------------------------------------------------------------- commas in lab paths
+
+
+@given(st.lists(st.text(alphabet=",=ab/ .\\", max_size=12), min_size=1, max_size=6))
+def test_escaped_option_items_split_back_to_themselves(items: list[str]) -> None:
+    from sis.contract import options
+
+    # As in QEMU, an item after the first is not empty and does not start with a comma (`,,,`
+    # is a comma, then a separator): option items start with their key.
+    assume(all(x and not x.startswith(",") for x in items[1:]))
+    assert options.split(",".join(options.escape(x) for x in items)) == items
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        ("file=a,,b.img", "a,b.img"),
+        ("file=/out,,x/targets/sis.disk.img,format=raw", "/out,x/targets/sis.disk.img"),
+        ("file=d.img,if=virtio,id=root,cache=none,snapshot=off,readonly=off", "d.img"),
+        ("file=,,,,lead.img", ",,lead.img"),
+    ],
+)
+def test_the_kernel_reads_doubled_commas_and_the_keys_qemu_users_pass(text: str, path: str) -> None:
+    from sis.kernel.config import parse_drive
+
+    assert parse_drive(text).file == path
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("file=victim.img,x/targets/sis.disk.img", "unknown key 'x/targets/sis.disk.img'"),
+        ("file=d.img,bogus=1", "unknown key 'bogus'"),
+        ("d.img", "'d.img' is not KEY=VALUE"),
+        ("file=d.img,snapshot=on", "snapshot=on is not supported"),
+        ("file=d.img,readonly=maybe", "readonly=maybe is not on or off"),
+        ("file=d.img,format=qcow2", "only format=raw"),
+    ],
+)
+def test_the_kernel_refuses_any_other_drive_key_with_one_line(text: str, says: str) -> None:
+    from sis.kernel.config import ConfigError, parse_drive
+
+    with pytest.raises(ConfigError) as info:
+        parse_drive(text)
+    assert says in str(info.value) and "\n" not in str(info.value)
+
+
+def test_socket_paths_with_commas_reach_the_kernel_whole() -> None:
+    from sis.kernel.config import ConfigError, parse_chardev
+    from sis.kernel.qmp.address import parse_address
+
+    spec = parse_chardev("unix:/tmp/a,,b/qmp.sock,server=on,wait=off", "-qmp")
+    assert spec.path == "/tmp/a,b/qmp.sock"
+    assert parse_address(str(spec)).path == "/tmp/a,b/qmp.sock"  # type: ignore[union-attr]
+    with pytest.raises(ConfigError, match="unsupported option 'b/qmp.sock'"):
+        parse_chardev("unix:/tmp/a,b/qmp.sock", "-serial")
+
+
+@pytest.mark.parametrize("profile", ["sis", "linux-busybox", "linux-busybox-arm64"])
+def test_every_lab_path_in_a_profile_survives_a_comma(profile: str) -> None:
+    from sis.contract import options
+    from sis.harness.targets.profile import LAB_PATHS, load_profile
+
+    p = load_profile(profile)
+    values = {**p.variables("default"), "name": "t", "append": "", "fuzz_executor": "on"}
+    values |= {k: f"/o,x=1/targets/t.{k}" for k in LAB_PATHS}
+    argv = p.command_line(values)
+    seen = set()
+    for arg in argv:
+        for item in options.split(arg):
+            for k in LAB_PATHS:
+                path = f"/o,x=1/targets/t.{k}"
+                if item.endswith(path):
+                    seen.add(k)
+                assert "/o" not in item or path in item or not item.endswith(f"t.{k}")
+    assert "x=1/targets" not in [i for a in argv for i in options.split(a)]
+    assert {"console_sock", "qmp_sock", "disk"} <= seen
+    if profile == "sis":
+        from sis.kernel.__main__ import parse_command_line
+
+        cfg = parse_command_line(argv)
+        assert cfg.drive is not None and cfg.drive.file == "/o,x=1/targets/t.disk"
+        assert [s.path for s in cfg.serials] == ["/o,x=1/targets/t.console_sock",
+                                                 "/o,x=1/targets/t.log_sock"]  # fmt: skip
+        assert cfg.qmp is not None and cfg.qmp.path == "/o,x=1/targets/t.qmp_sock"
