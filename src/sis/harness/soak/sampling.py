@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sis.harness.outdir import open_file
+from sis.harness.outdir import open_file, open_for_writing
 
 JSONL = "samples.jsonl"
 CSV = "samples.csv"
@@ -123,13 +123,11 @@ class SampleLog:
 
 def _cut_torn_line(path: Path) -> None:
     """Drop a last line without its newline: the write a kill interrupted."""
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        return
-    if size == 0:
-        return
-    with open(path, "rb+") as f:
+    # Never through a link: the file is opened (or made) as SampleLog would write it.
+    with os.fdopen(open_for_writing(path, truncate=False, read=True), "rb+") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            return
         f.seek(max(0, size - (1 << 20)))
         tail = f.read()
         if tail.endswith(b"\n"):
