@@ -612,14 +612,11 @@ class Console:
         # `cmd &; echo` is a syntax error in POSIX shells: a background command is already
         # terminated by its `&`.
         joiner = " " if body.endswith("&") else "; "
+        line = command
         if inline:
-            line = (
-                f"{begin_command}; {body}{joiner}{status_command}"
-                if body
-                else (f"{begin_command}; {status_command}")
-            )
-        else:
-            line = command
+            line = f"{begin_command}; {body}{joiner}{status_command}" if body else (
+                f"{begin_command}; {status_command}"
+            )  # fmt: skip
         with self._cond:
             start = self._end
             self._pos = start  # anything that came before is not this command's output

@@ -117,7 +117,8 @@ def refuse_links(out: Path) -> None:
                     f"{path}: a symbolic link inside the output directory; SIS does not write "
                     "through links (remove it or choose another --out)"
                 )
-            if entry.is_dir(follow_symlinks=False):
+            if entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
+                # Hidden directories (.git, .venv) are not where SIS writes.
                 check_owner(path)
                 if depth + 1 < _CHECK_DEPTH:
                     pending.append((path, depth + 1))
