@@ -8,8 +8,8 @@ does not share the interpreter lock with the code being measured.
 
 The baseline does the least a client can: send the line, `recv` until a compiled regex finds
 the prompt. `sendline_wait_prompt` does the same work through the engine; `run_inline` adds the
-status marker (one round trip); `run_separate`, the default `run`, sends the marker as a second
-command line (two round trips).
+begin and status markers (one round trip); `run_separate`, the default `run`, sends the begin
+marker, the command and the status marker as three command lines (three round trips).
 """
 
 from __future__ import annotations

@@ -199,7 +199,7 @@ def validate(
     except (ValueError, DataFileError, PlanError) as e:
         fail("fuzz", str(e), 2)
     try:
-        with console.status(f"validating {', '.join(targets)}"):
+        with console.status(Text(f"validating {', '.join(targets)}")):
             results = run_plan(plan)
     except OutputError as e:
         fail("fuzz", str(e), 2)

@@ -31,10 +31,11 @@ _TARGET_HELP = "sis (the reference kernel), linux-busybox, or a profile file"
 def _progress() -> Iterator[object]:
     """A spinner on stderr that the capture updates with what it is doing."""
     from rich.console import Console
+    from rich.text import Text
 
     console = Console(stderr=True)
     with console.status("starting") as spinner:
-        yield lambda text: spinner.update(text)
+        yield lambda text: spinner.update(Text(text))  # what the target says is text
 
 
 def _notes(notes: list[str]) -> None:

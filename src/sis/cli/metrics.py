@@ -89,7 +89,7 @@ def collect(
 
     if interval <= 0 or duration < 0:
         fail("metrics", "--interval must be positive and --duration not negative")
-    console = Console(stderr=True)
+    console = Console(stderr=True, markup=False)  # names are text
     options = {"metrics_collect": {"out": str(out.resolve()), "interval": interval,
                                    "duration": duration, "source": source}}  # fmt: skip
     try:
@@ -99,7 +99,7 @@ def collect(
         fail("metrics", str(e))
     console.print(Text(f"Sampling {jobs[0].key} into {out}"))
     try:
-        with console.status(f"sampling {jobs[0].key}"):
+        with console.status(Text(f"sampling {jobs[0].key}")):
             results = run_plan(plan)
     except OutputError as e:
         fail("metrics", str(e))
@@ -139,7 +139,7 @@ def serve(
     from sis.harness.targets import TargetError
     from sis.harness.targets.profile import load_profile
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, markup=False)  # names are text
     try:
         host, port = parse_listen(listen)
         labels = label_targets([load_profile(t).name for t in target])

@@ -15,18 +15,22 @@ The text the engine matches against is cleaned the same way whatever the chunkin
 with replacement characters, ANSI escape sequences removed, CR/CRLF turned into LF, and other
 control characters (NUL padding, BEL, ...) dropped. The capture file keeps the bytes untouched.
 
-`run` brackets a command with an exit-status marker, `__SIS_<n>_<status>`, produced by
-`echo "__SIS""_<n>_$?"`: the quotes split the marker so the echo of the command line never contains
-it, and the counter `<n>` makes markers of earlier, abandoned commands harmless.
+`run` brackets a command with two markers the guest shell prints (contract strings in
+`sis.contract.console`): `__SIS_<nonce>_begin` before the command runs and
+`__SIS_<nonce>_<status>` after it, from `echo "__SIS""_<nonce>_begin"` and
+`echo "__SIS""_<nonce>_$?"`. The quotes split the markers so the echo of the command line never
+contains them; the nonce, drawn afresh for each command, makes markers of earlier, abandoned
+commands harmless and cannot be printed ahead of time; and only a status marker after its own
+begin marker counts, so nothing printed before the command ran can end it.
 """
 
 from __future__ import annotations
 
 import codecs
 import functools
-import itertools
 import json
 import re
+import secrets
 import socket
 import threading
 import time
@@ -34,6 +38,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal, Protocol
+
+from sis.contract.console import (
+    MARKER_NONCE_HEX,
+    begin_marker,
+    begin_marker_command,
+    status_marker_command,
+)
+from sis.harness.outdir import open_file
 
 __all__ = [
     "SIS_LOG_LINE",
@@ -83,7 +95,6 @@ _MAX_PROMPT_RUN = 512
 # prompt, marker or death-pattern match, so only the new text is rescanned on each wake-up.
 _LOOKBACK = 1024
 _MESSAGE_TAIL = 1500
-_MARKER_COMMAND = 'echo "__SIS""_{n}_$?"'
 
 
 def strip_ansi(s: str) -> str:
@@ -202,10 +213,13 @@ def _compile_prompt(prompt: str) -> re.Pattern[str]:
 @functools.lru_cache(maxsize=64)
 def _compile_marker_echo(prompt: str) -> re.Pattern[str]:
     # A marker command's own echo, in case a shell echoed it in the middle of the output.
-    return re.compile(rf'^(?:{prompt})?echo "__SIS""_\d+_\$\?"[ \t]*(?:\n|\Z)', re.MULTILINE)
+    return re.compile(
+        rf'^(?:{prompt})?echo "__SIS""_[0-9a-f]+_(?:begin|\$\?)"[ \t]*(?:\n|\Z)', re.MULTILINE
+    )
 
 
-_ANY_MARKER = re.compile(r"__SIS_(\d+)_(\d+)[ \t]*\n")
+_ANY_MARKER = re.compile(rf"__SIS_([0-9a-f]{{{MARKER_NONCE_HEX}}})_(\d+)[ \t]*\n")
+_ANY_BEGIN = re.compile(rf"__SIS_([0-9a-f]{{{MARKER_NONCE_HEX}}})_begin[ \t]*\n")
 _LINE_END = re.compile(r"[ \t]*\n")
 
 
@@ -219,20 +233,36 @@ class _Searcher(Protocol):
 
 
 class _Marker:
-    """Finds the marker line `__SIS_<n>_<status>` for one `n`.
+    """Finds the status marker line `__SIS_<nonce>_<status>` of one command.
 
     A regex compiled per command would cost more than the whole round trip.
     """
 
-    def __init__(self, n: int) -> None:
-        self.n = str(n)
-        self.pattern = f"__SIS_{n}_<status>"
-        self._literal = f"__SIS_{n}_"
+    def __init__(self, nonce: str) -> None:
+        self.nonce = nonce
+        self.pattern = f"__SIS_{nonce}_<status>"
+        self._literal = f"__SIS_{nonce}_"
 
     def search(self, text: str, pos: int = 0) -> re.Match[str] | None:
         while (i := text.find(self._literal, pos)) != -1:
             m = _ANY_MARKER.match(text, i)
-            if m is not None and m.group(1) == self.n:
+            if m is not None and m.group(1) == self.nonce:
+                return m
+            pos = i + 1
+        return None
+
+
+class _Begin:
+    """Finds the begin marker line `__SIS_<nonce>_begin` of one command."""
+
+    def __init__(self, nonce: str) -> None:
+        self.nonce = nonce
+        self.pattern = self._literal = begin_marker(nonce)
+
+    def search(self, text: str, pos: int = 0) -> re.Match[str] | None:
+        while (i := text.find(self._literal, pos)) != -1:
+            m = _ANY_BEGIN.match(text, i)
+            if m is not None and m.group(1) == self.nonce:
                 return m
             pos = i + 1
         return None
@@ -289,9 +319,9 @@ class Console:
 
     * `prompt`: regex of the shell prompt, matched at the start of a line.
     * `newline`: what `sendline` appends (`"\\n"`, or `"\\r"` for some serial shells).
-    * `marker_style`: `"separate"` sends the status marker as its own command line after the
-      prompt comes back (for shells without `;`); `"inline"` appends `; echo ...` to the command
-      (POSIX shells, one round trip).
+    * `marker_style`: `"separate"` sends the begin marker, the command and the status marker
+      as command lines of their own, each after the prompt comes back (for shells without
+      `;`); `"inline"` sends `echo BEGIN; COMMAND; echo STATUS` (POSIX shells, one round trip).
     * `log_filter`: regex; output lines it matches (kernel log lines) are removed from
       `CommandResult.output`. `SIS_LOG_LINE` matches the SIS kernel's log formats.
     * `echo`: whether the shell echoes input: `None` detects it per command.
@@ -349,7 +379,6 @@ class Console:
         self._death: tuple[str, str, int] | None = None  # pattern, matched text, offset
         self._death_armed = 0
         self._death_peers: list[Console] = []
-        self._markers = itertools.count(1)
 
         self._capture: IO[bytes] | None = None
         self._index: IO[str] | None = None
@@ -358,8 +387,8 @@ class Console:
         self._captured = 0
         if self.capture_path is not None and self.index_path is not None:
             self.capture_path.parent.mkdir(parents=True, exist_ok=True)
-            self._capture = open(self.capture_path, "wb", buffering=0)
-            self._index = open(self.index_path, "w", buffering=1, encoding="utf-8")
+            self._capture = open_file(self.capture_path, "wb", buffering=0)
+            self._index = open_file(self.index_path, "w", buffering=1, encoding="utf-8")
 
         self._thread = threading.Thread(target=self._drain, name=f"sis-console-{name}", daemon=True)
         self._thread.start()
@@ -575,35 +604,55 @@ class Console:
         started = time.monotonic()
         deadline = started + timeout
         prompt_rx = self._prompt_rx()
-        n = next(self._markers)
-        marker_command = _MARKER_COMMAND.format(n=n)
+        nonce = secrets.token_hex(MARKER_NONCE_HEX // 2)
+        begin_command, status_command = begin_marker_command(nonce), status_marker_command(nonce)
         inline = check_status and self.marker_style == "inline"
+        separate = check_status and not inline
+        body = command.rstrip()
         # `cmd &; echo` is a syntax error in POSIX shells: a background command is already
         # terminated by its `&`.
-        joiner = " " if command.rstrip().endswith("&") else "; "
-        line = f"{command.rstrip()}{joiner}{marker_command}" if inline else command
+        joiner = " " if body.endswith("&") else "; "
+        line = command
+        if inline:
+            line = f"{begin_command}; {body}{joiner}{status_command}" if body else (
+                f"{begin_command}; {status_command}"
+            )  # fmt: skip
         with self._cond:
             start = self._end
             self._pos = start  # anything that came before is not this command's output
             self._pin = start
+        probe: tuple[int, int] | None = None
         try:
-            self.sendline(line)
             status: int | None = None
             # A shell that does not echo prints the next prompt straight after the previous
             # one when the command prints nothing: a prompt right at the start counts.
             here = _prompt_searcher(self.prompt, False)
-            if not check_status:
-                m, base = self._expect(prompt_rx, deadline, timeout, _LOOKBACK, here)
-                end = base + m.start()
+            if separate:
+                # The begin marker as a command of its own; the command's text starts at the
+                # prompt that follows it.
+                self.sendline(begin_command)
+                m, base = self._expect(_Begin(nonce), deadline, timeout, _LOOKBACK)
+                probe = (start, base + m.start())  # where an echo of it would be
+                m, base = self._expect(prompt_rx, deadline, timeout, _LOOKBACK)
+                start = base + m.end()
+                self.sendline(line)
+                self._expect(prompt_rx, deadline, timeout, _LOOKBACK, here)
+                self.sendline(status_command)
             else:
-                if not inline:
-                    self._expect(prompt_rx, deadline, timeout, _LOOKBACK, here)
-                    self.sendline(marker_command)
-                marker = _Marker(n)
-                m, base = self._expect(marker, deadline, timeout, _LOOKBACK)
+                self.sendline(line)
+            if inline:
+                m, base = self._expect(_Begin(nonce), deadline, timeout, _LOOKBACK)
+                start = base + m.end()
+            if check_status:
+                # Searched from the end of the begin marker on: only a status marker printed
+                # after the command started counts.
+                m, base = self._expect(_Marker(nonce), deadline, timeout, _LOOKBACK)
                 status = int(m.group(2))
                 end = base + m.start()
                 self._expect(prompt_rx, deadline, timeout, _LOOKBACK)
+            else:
+                m, base = self._expect(prompt_rx, deadline, timeout, _LOOKBACK, here)
+                end = base + m.start()
             with self._cond:
                 self._join()
                 text, text_base = self._live, self._base
@@ -611,23 +660,36 @@ class Console:
             with self._cond:
                 self._pin = None
         # The head of an output longer than the window is gone (`_slide`).
+        if probe is not None and probe[0] >= text_base and self.echo is None:
+            # Whether this shell echoes, learnt from the begin marker's command line.
+            self._skip_echo(text, probe[0] - text_base, probe[1] - text_base, begin_command)
         output = self._extract_output(
             text,
             max(start, text_base) - text_base,
             max(end, text_base) - text_base,
             line=line,
-            marker=n,
-            last_prompt=check_status and not inline,
+            nonce=nonce,
+            after_begin=inline,
+            last_prompt=separate,
         )
         return CommandResult(command, output, status, time.monotonic() - started)
 
     def _extract_output(
-        self, text: str, start: int, end: int, *, line: str, marker: int, last_prompt: bool
+        self,
+        text: str,
+        start: int,
+        end: int,
+        *,
+        line: str,
+        nonce: str,
+        after_begin: bool,
+        last_prompt: bool,
     ) -> str:
         """Cut the command's output out of text[start:end].
 
-        The region may also hold the echoed command line, a prompt, and leftovers of an earlier
-        command that timed out (its output, prompt and stale marker).
+        A region that starts right after the begin marker (`after_begin`) is the output alone.
+        Otherwise it may also hold the echoed command line, a prompt, and leftovers of an
+        earlier command that timed out (its output, prompt and stale marker).
         """
         prompt_rx = _compile_prompt(self.prompt)
         if last_prompt:
@@ -638,14 +700,15 @@ class Console:
                 end = prompts[-1].start()
             elif _compile_text(self.prompt).match(text, start, end):
                 end = start
-        stale = [m for m in _ANY_MARKER.finditer(text, start, end) if int(m.group(1)) != marker]
-        if stale:
-            start = stale[-1].end()
-            pm = prompt_rx.match(text, start, end)
-            if pm is not None:
-                start = pm.end()
-        if self.echo is not False:
-            start = self._skip_echo(text, start, end, line)
+        if not after_begin:
+            stale = [m for m in _ANY_MARKER.finditer(text, start, end) if m.group(1) != nonce]
+            if stale:
+                start = stale[-1].end()
+                pm = prompt_rx.match(text, start, end)
+                if pm is not None:
+                    start = pm.end()
+            if self.echo is not False:
+                start = self._skip_echo(text, start, end, line)
         body = _compile_marker_echo(self.prompt).sub("", text[start:end])
         if self.log_filter is not None:
             rx = (

@@ -19,6 +19,8 @@ from qemu.qmp import EventListener, QMPClient
 from qemu.qmp.error import QMPError as _LibError
 from qemu.qmp.qmp_client import ExecuteError
 
+from sis.harness.outdir import open_file
+
 
 class QMPError(Exception):
     """A QMP command failed, or the monitor could not be reached."""
@@ -83,7 +85,7 @@ class QMPMonitor:
             guest = ts.get("seconds", 0) + ts.get("microseconds", 0) / 1e6 if ts else None
             record = QMPEvent(event["event"], dict(event.get("data", {})), time.time(), guest)
             if self.timeline is not None:
-                with open(self.timeline, "a", encoding="utf-8") as f:
+                with open_file(self.timeline, "a", encoding="utf-8") as f:
                     f.write(json.dumps(asdict(record)) + "\n")
             with self._cond:
                 self.events.append(record)

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sis.harness.outdir import OutputError, describe_os_error
+from sis.harness.outdir import OutputError, describe_os_error, open_for_writing
 
 T = TypeVar("T")
 
@@ -103,8 +103,7 @@ class ResultLog:
         self.jobs: list[JobSummary] = []
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
-            self._fd = os.open(self.path, flags | (os.O_TRUNC if fresh else 0), 0o644)
+            self._fd = open_for_writing(self.path, append=True, truncate=fresh)
         except OSError as e:
             raise OutputError(describe_os_error(path, e)) from None
 

@@ -48,6 +48,7 @@ from sis.harness.console import (
 )
 from sis.harness.crashwatch import CrashWatch, crash_view
 from sis.harness.forensics import outcome_crash
+from sis.harness.outdir import open_file
 from sis.harness.qmp import QMPError, QMPMonitor
 from sis.harness.targets import make_target
 from sis.harness.targets.base import BootError, TargetError
@@ -571,7 +572,7 @@ class Session:
         now = time.time()
         self.history.append((now, new, why))
         with contextlib.suppress(OSError):
-            with open(self._journal, "a", encoding="utf-8") as f:
+            with open_file(self._journal, "a", encoding="utf-8") as f:
                 f.write(json.dumps({"t": now, "state": new.value, "why": why}) + "\n")
 
     def __repr__(self) -> str:

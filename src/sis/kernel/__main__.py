@@ -12,12 +12,12 @@ from dataclasses import replace
 from sis.kernel.config import (
     KNOWN_FEATURES,
     ConfigError,
-    DriveSpec,
     MachineConfig,
     NicSpec,
     matching_preset,
     parse_append,
     parse_chardev,
+    parse_drive,
     parse_kv,
     parse_size,
 )
@@ -26,7 +26,8 @@ USAGE = """\
 usage: sis kernel [options]
   -m SIZE              memory (default 256M); the kernel heap is carved from it
   -smp N               CPUs (default 2)
-  -drive file=PATH[,readonly=on]   root disk image (sis disk create PATH --size 64M)
+  -drive file=PATH[,readonly=on]   root disk image (sis disk create PATH --size 64M);
+                       a comma in PATH is written ,, as in QEMU
   -nic none|user|hub,port=N        network: none, one NIC (default), or a local hub port
   -serial DEV          stdio (default), unix:PATH or tcp:HOST:PORT; a second -serial gets the log
   -qmp DEV             QMP monitor: unix:PATH or tcp:HOST:PORT
@@ -90,14 +91,7 @@ def parse_command_line(argv: list[str]) -> MachineConfig:
                 raise ConfigError(f"-smp {value}: expected a CPU count from 1 to 64")
             cfg = replace(cfg, cpus=int(n))
         elif opt == "-drive":
-            kv = parse_kv(value)
-            path = kv.get("file")
-            if not path:
-                raise ConfigError(f"-drive {value}: needs file=PATH")
-            if kv.get("format", "raw") != "raw":
-                raise ConfigError(f"-drive {value}: only format=raw images are supported")
-            ro = kv.get("readonly", "off") in ("on", "true", "yes")
-            cfg = replace(cfg, drive=DriveSpec(path, read_only=ro))
+            cfg = replace(cfg, drive=parse_drive(value))
         elif opt == "-nic":
             kv = parse_kv(value)
             kind = kv.get("kind", "")

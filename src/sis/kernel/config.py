@@ -6,9 +6,16 @@ import re
 from dataclasses import dataclass, field, replace
 
 from sis.contract import bugs as bugs_contract
+from sis.contract import options
 
 LOG_LEVELS = ("fatal", "error", "warn", "info", "debug", "trace")
 KNOWN_FEATURES = frozenset({"chaos"})
+#: -drive keys: those the kernel uses, and those QEMU users pass that it has no use for.
+DRIVE_KEYS = ("file", "format", "readonly", "snapshot")
+DRIVE_KEYS_IGNORED = ("if", "id", "cache")
+#: Options habitually appended to a chardev address; SIS always listens and never waits.
+CHARDEV_OPTIONS = ("server", "server=on", "nowait", "wait=off")
+_BOOL = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}
 
 
 class ConfigError(ValueError):
@@ -26,7 +33,7 @@ class ChardevSpec:
 
     def __str__(self) -> str:
         if self.kind == "unix":
-            return f"unix:{self.path}"
+            return f"unix:{options.escape(self.path or '')}"
         if self.kind == "tcp":
             return f"tcp:{self.host}:{self.port}"
         return self.kind
@@ -144,13 +151,15 @@ def parse_chardev(text: str, what: str) -> ChardevSpec:
         return ChardevSpec("stdio")
     if text in ("null", "none"):
         return ChardevSpec("null")
+    if text.startswith(("unix:", "tcp:")):
+        _chardev_options(text, what)
     if text.startswith("unix:"):
-        path = text[5:].split(",", 1)[0]
+        path = options.split(text[5:])[0]
         if not path:
             raise ConfigError(f"{what}: unix: needs a socket path, e.g. unix:/tmp/sis.sock")
         return ChardevSpec("unix", path=path)
     if text.startswith("tcp:"):
-        hostport = text[4:].split(",", 1)[0]
+        hostport = options.split(text[4:])[0]
         host, sep, port = hostport.rpartition(":")
         if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
             raise ConfigError(
@@ -162,10 +171,20 @@ def parse_chardev(text: str, what: str) -> ChardevSpec:
     )
 
 
+def _chardev_options(text: str, what: str) -> None:
+    for opt in options.split(text)[1:]:
+        if opt and opt not in CHARDEV_OPTIONS:
+            raise ConfigError(
+                f"{what} {text}: unsupported option {opt!r} (SIS always listens as a server and "
+                "never waits; a comma in a path is written ,,)"
+            )
+
+
 def parse_kv(text: str) -> dict[str, str]:
-    """QEMU option syntax: 'file=disk.img,readonly=on' -> dict. A bare first word is 'kind'."""
+    """QEMU option syntax: 'file=disk.img,readonly=on' -> dict. A bare first word is 'kind'.
+    A comma inside a value is written twice: 'file=a,,b.img' is the file 'a,b.img'."""
     out: dict[str, str] = {}
-    for i, part in enumerate(p for p in text.split(",") if p):
+    for i, part in enumerate(p for p in options.split(text) if p):
         key, sep, value = part.partition("=")
         if not sep:
             if i == 0:
@@ -174,6 +193,33 @@ def parse_kv(text: str) -> dict[str, str]:
             value = "on"
         out[key] = value
     return out
+
+
+def parse_drive(text: str) -> DriveSpec:
+    """`-drive file=PATH[,format=raw][,readonly=on|off]`, plus the keys QEMU users pass that the
+    kernel has no use for (`if`, `id`, `cache`; `snapshot=off`). Any other key is an error: a
+    path with an unescaped comma must not quietly become another file and a stray key."""
+    kv = parse_kv(text)
+    if "kind" in kv:
+        raise ConfigError(f"-drive {text}: {kv['kind']!r} is not KEY=VALUE (file=PATH)")
+    for key in kv:
+        if key not in DRIVE_KEYS and key not in DRIVE_KEYS_IGNORED:
+            known = ", ".join((*DRIVE_KEYS, *DRIVE_KEYS_IGNORED))
+            raise ConfigError(
+                f"-drive {text}: unknown key {key!r} (known: {known}; a comma in a path is "
+                "written ,,)"
+            )
+    path = kv.get("file")
+    if not path:
+        raise ConfigError(f"-drive {text}: needs file=PATH")
+    if kv.get("format", "raw") != "raw":
+        raise ConfigError(f"-drive {text}: only format=raw images are supported")
+    for key in ("readonly", "snapshot"):
+        if key in kv and kv[key] not in _BOOL:
+            raise ConfigError(f"-drive {text}: {key}={kv[key]} is not on or off")
+    if _BOOL.get(kv.get("snapshot", "off")):
+        raise ConfigError(f"-drive {text}: snapshot=on is not supported (writes would persist)")
+    return DriveSpec(path, read_only=_BOOL[kv.get("readonly", "off")])
 
 
 def parse_append(text: str) -> dict[str, str]:

@@ -9,6 +9,7 @@ import zlib
 from pathlib import Path
 
 from sis.harness.fuzz.program import Program
+from sis.harness.outdir import write_file
 
 
 def call_signal(name: str, result: dict) -> set[int]:
@@ -61,7 +62,7 @@ class Corpus:
             self.signal |= new
             self.programs.append(prog)
         if self.dir is not None:
-            (self.dir / f"{prog.hash()}.json").write_text(prog.to_json() + "\n")
+            write_file(self.dir / f"{prog.hash()}.json", prog.to_json() + "\n")
         return True
 
     def snapshot(self) -> list[Program]:

@@ -32,7 +32,7 @@ from sis.harness.fuzz.guest_channel import (
 from sis.harness.fuzz.minimize import reproduce
 from sis.harness.fuzz.program import Program
 from sis.harness.fuzz.stats import Stats
-from sis.harness.outdir import write_atomic
+from sis.harness.outdir import open_file, write_atomic, write_file
 from sis.harness.session import Session, StopToken
 from sis.harness.targets.profile import Profile, load_profile
 
@@ -169,7 +169,7 @@ def _summary(run: FuzzRun) -> dict:
 
 
 def _event(run: FuzzRun, **data: object) -> None:
-    with open(run.config.out / "events.jsonl", "a", encoding="utf-8") as f:
+    with open_file(run.config.out / "events.jsonl", "a", encoding="utf-8") as f:
         f.write(json.dumps({"t": round(run.stats.elapsed, 3), **data}) + "\n")
 
 
@@ -253,17 +253,17 @@ def _crashed(
         return
     directory = run.config.out / "crashes" / crash.slug()
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "title").write_text(crash.title + "\n")
-    (directory / "report.txt").write_text(crash.report + "\n")
+    write_file(directory / "title", crash.title + "\n")
+    write_file(directory / "report.txt", crash.report + "\n")
     log = {"programs": [json.loads(p.to_json()) for p in batch]}
-    (directory / "log.json").write_text(json.dumps(log) + "\n")
+    write_file(directory / "log.json", json.dumps(log) + "\n")
     record = CrashRecord(crash.title, crash.kind, 1, None, stats.elapsed, directory)
     run.crashes[crash.title] = record
     repro = reproduce(channel, batch, crash, restarted, at)
     record.repro = repro
     if repro is not None:
-        (directory / "repro.json").write_text(repro.to_json() + "\n")
-        (directory / "repro.txt").write_text(repro.listing() + "\n")
+        write_file(directory / "repro.json", repro.to_json() + "\n")
+        write_file(directory / "repro.txt", repro.listing() + "\n")
     _event(
         run,
         event="repro",

@@ -15,15 +15,14 @@ from __future__ import annotations
 import atexit
 import contextlib
 import errno
-import os
 import shutil
 import socket
 import struct
-import tempfile
 import time
 from pathlib import Path
 
 from sis.contract.syscall_args import DESCRIPTIONS
+from sis.harness import sockdir
 from sis.harness.fuzz.channel import BatchResult
 from sis.harness.fuzz.crash import CrashInfo, identify
 from sis.harness.fuzz.program import Program, ret_ref
@@ -334,7 +333,6 @@ def _arg(a: object, base: int) -> bytes:
 
 def socket_dir() -> Path:
     """A short private directory for the port's socket (unix paths stop at 107 bytes)."""
-    path = Path(tempfile.mkdtemp(prefix="sis-fz-"))
-    os.chmod(path, 0o700)
+    path = sockdir.socket_dir("sis-fz-")
     atexit.register(shutil.rmtree, path, True)  # QEMU leaves its socket file behind
     return path

@@ -15,6 +15,13 @@ from sis.contract.syscall_args import DESCRIPTIONS
 
 Value = int | str
 _RET = re.compile(r"^@ret:(\d+)$")
+# The executor's other references: its input bytes and its scratch buffer, at an offset.
+_POINTER = re.compile(r"^@(?:data|scratch)(?:\+\d{1,9})?$")
+_HEX = re.compile(r"^(?:[0-9a-fA-F]{2})*$")
+#: What one program may hold: a whole crashing batch (minimization replays one as a program).
+MAX_CALLS = 4096
+MAX_ARGS = 6  # a syscall's registers
+MAX_DATA = 16 << 20
 
 
 @dataclass
@@ -36,6 +43,46 @@ class Call:
 
     def copy(self) -> Call:
         return Call(self.name, list(self.args), self.data)
+
+
+def program_problem(raw: object) -> str | None:
+    """What makes `raw` (a decoded JSON document) not a program, or None if it is one: an object
+    with `calls`, a list of {name, args, data} where `name` is a known syscall, `args` up to six
+    integers or executor references (`@data[+N]`, `@scratch[+N]`, `@ret:K` for an earlier
+    call K) and `data` hex bytes."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("calls"), list):
+        return 'expected an object {"calls": [...]}'
+    calls = raw["calls"]
+    if len(calls) > MAX_CALLS:
+        return f"{len(calls)} calls, more than {MAX_CALLS}"
+    for i, c in enumerate(calls):
+        if not isinstance(c, dict):
+            return f"call {i} is not an object"
+        name = c.get("name")
+        if not isinstance(name, str):
+            return f"call {i} has no syscall name"
+        if name not in DESCRIPTIONS:
+            return f"call {i}: unknown syscall {name[:64]!r}"
+        args = c.get("args", [])
+        if not isinstance(args, list) or len(args) > MAX_ARGS:
+            return f"call {i} ({name}): 'args' is not a list of at most {MAX_ARGS} values"
+        for j, a in enumerate(args):
+            if isinstance(a, int) and not isinstance(a, bool):
+                continue
+            if not isinstance(a, str) or not (_RET.match(a) or _POINTER.match(a)):
+                return (
+                    f"call {i} ({name}) argument {j}: {json.dumps(a)[:64]} is neither an "
+                    "integer nor @data, @scratch or @ret:K"
+                )
+            k = ret_ref(a)
+            if k is not None and k >= i:
+                return f"call {i} ({name}) refers to later call {k}"
+        data = c.get("data")
+        if data is not None and not (
+            isinstance(data, str) and len(data) <= 2 * MAX_DATA and _HEX.match(data)
+        ):
+            return f"call {i} ({name}): 'data' is not hex bytes (at most {MAX_DATA})"
+    return None
 
 
 def ret_ref(value: Value) -> int | None:
@@ -62,19 +109,16 @@ class Program:
 
     @classmethod
     def from_json(cls, text: str) -> Program:
+        """The program in `text`; ValueError with one line saying what is wrong if it is not
+        one (checked whole before anything runs it)."""
         try:
             raw = json.loads(text)
-            prog = cls([Call.from_dict(c) for c in raw["calls"]])
-        except (ValueError, KeyError, TypeError) as e:
-            raise ValueError(f"not a fuzz program: {e}") from None
-        for i, c in enumerate(prog.calls):
-            if c.name not in DESCRIPTIONS:
-                raise ValueError(f"call {i}: unknown syscall {c.name!r}")
-            for a in c.args:
-                k = ret_ref(a)
-                if k is not None and k >= i:
-                    raise ValueError(f"call {i} ({c.name}) refers to later call {k}")
-        return prog
+        except (ValueError, RecursionError) as e:
+            raise ValueError(f"not a fuzz program: not JSON ({e})") from None
+        problem = program_problem(raw)
+        if problem is not None:
+            raise ValueError(f"not a fuzz program: {problem}")
+        return cls([Call.from_dict(c) for c in raw["calls"]])
 
     def hash(self) -> str:
         return hashlib.sha1(self.to_json().encode()).hexdigest()[:16]

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sis.contract.metrics import CONTRACT_KEYS  # noqa: F401 - re-exported for the harness
 from sis.harness.metrics.parse import ParsedMetrics, Problem, parse_json_metrics
+from sis.harness.outdir import open_file
 
 if TYPE_CHECKING:
     from sis.harness.targets.base import Target
@@ -309,7 +310,7 @@ def collect_series(
     stop = stop or threading.Event()
     started = time.monotonic()
     tick = 0
-    with open(out, "a", encoding="utf-8") as f:
+    with open_file(out, "a", encoding="utf-8") as f:
         while not stop.is_set():
             record: dict[str, Any] = {
                 "t": round(time.time(), 3),

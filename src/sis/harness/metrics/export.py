@@ -7,19 +7,27 @@ and `preset`, and reports `sis_target_up` 0 for a target that died or did not an
 while it goes on serving the others.
 
 Names follow the SIS kernel's own exposition (`metricsctl --format prometheus`), so one
-dashboard fits both; the flat JSON keys a sample has are mapped through `FAMILIES`."""
+dashboard fits both; the flat JSON keys a sample has are mapped through `FAMILIES`.
+
+The HTTP server holds at most `MAX_CONNECTIONS` connections at once (one thread each) and drops
+a client that sends nothing for `CONNECTION_TIMEOUT` seconds: idle or slow connections cannot
+pile up threads."""
 
 from __future__ import annotations
 
 import re
+import socket
+import socketserver
+import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Summary, generate_latest, start_http_server
+from prometheus_client import CollectorRegistry, Summary, generate_latest, make_wsgi_app
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -32,6 +40,10 @@ from sis.harness.metrics.collect import MetricSource, SampleError, Sampler
 
 LABELS = ["target", "preset"]
 NS_PER_S = 1_000_000_000
+#: Connections served at once; one more is answered 503 and closed.
+MAX_CONNECTIONS = 32
+#: Seconds a connection may stay silent (before or within its request) before it is closed.
+CONNECTION_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -306,9 +318,13 @@ class MetricsExporter:
             raise RuntimeError("the exporter is already serving")
         registry = _TimedRegistry(self)
         try:
-            self._server, self._thread = start_http_server(port, addr=host, registry=registry)
+            self._server = _serve(host, port, make_wsgi_app(registry))
         except OSError as e:
             raise OSError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="sis-metrics-http", daemon=True
+        )
+        self._thread.start()
         self.address = (host, int(self._server.server_address[1]))
         return self.address
 
@@ -351,3 +367,61 @@ class _TimedRegistry:
 
     def restricted_registry(self, names: Iterable[str]) -> Any:
         return self._exporter.registry.restricted_registry(names)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    # StreamRequestHandler sets this on the connection: a silent client is dropped.
+    timeout = CONNECTION_TIMEOUT
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+        pass  # scrapes are not news
+
+
+class _BoundedServer(socketserver.ThreadingMixIn, WSGIServer):
+    """A thread per connection, at most `max_connections` of them."""
+
+    daemon_threads = True
+    max_connections = MAX_CONNECTIONS
+
+    def server_activate(self) -> None:
+        self._slots = threading.BoundedSemaphore(self.max_connections)
+        super().server_activate()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            try:
+                request.settimeout(0.5)
+                request.sendall(b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        # As ThreadingMixIn's, with the slot given back before the client sees the close.
+        try:
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            self._slots.release()
+            self.shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], OSError):
+            return  # a client that went silent (timed out) or away: nothing to report
+        super().handle_error(request, client_address)
+
+
+def _serve(host: str, port: int, app: Any) -> _BoundedServer:
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+
+    class Server(_BoundedServer):
+        address_family = family
+
+    return make_server(host, port, app, Server, handler_class=_QuietHandler)  # type: ignore[return-value]

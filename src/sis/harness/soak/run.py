@@ -119,7 +119,7 @@ def _soak(
         since = max(float(r["t"]) for r in log.records)
         log.write(
             {"kind": "gap", "t": _now(), "segment": segment, "since": since, "why": "resumed",
-             "counters": counters.as_dict()}
+             "counters": counters.as_dict(), "skipped_records": log.skipped}
         )  # fmt: skip
     else:
         log.write(

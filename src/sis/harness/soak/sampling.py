@@ -11,6 +11,11 @@ Records are JSON objects with a `kind`:
 
 A segment is a stretch of one boot: it ends at a restart or a gap. A run killed at any moment
 loses at most the sample being written: a torn last line is cut off when it is resumed.
+
+A file may also have been damaged (edited by hand, copied in part, written by something else):
+a record whose fields do not have their types (a `t` that is not a finite number, a `segment`
+that is not a small non-negative integer, metrics that are not numbers) is skipped and
+counted, never trusted, so a resumed run goes on from the records that are sound.
 """
 
 from __future__ import annotations
@@ -19,14 +24,20 @@ import contextlib
 import csv
 import io
 import json
+import math
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from sis.harness.outdir import open_file, open_for_writing
 
 JSONL = "samples.jsonl"
 CSV = "samples.csv"
 COUNTERS = ("cycles", "steps", "spawns", "errors", "panics", "restarts")
 _FIXED = ("t", "elapsed_s", "kind", "segment", "note", *COUNTERS)
+#: Segments a run can reach: one per restart or resume; a larger number is damage.
+MAX_SEGMENT = 1_000_000
 
 
 def derived(metrics: dict[str, int]) -> dict[str, int]:
@@ -55,13 +66,16 @@ class SampleLog:
                     p.unlink()
         for p in (self.jsonl_path, self.csv_path):
             _cut_torn_line(p)
-        self.records = read_records(self.jsonl_path)
+        loaded = load_records(self.jsonl_path)
+        self.records = loaded.records
+        #: Lines of the file that were not sound records, and were left out.
+        self.skipped = loaded.skipped
         self.columns: list[str] = []
         if self.csv_path.exists():
             with open(self.csv_path, encoding="utf-8", newline="") as f:
                 self.columns = next(csv.reader(f), [])
-        self._jsonl = open(self.jsonl_path, "a", encoding="utf-8")
-        self._csv = open(self.csv_path, "a", encoding="utf-8", newline="")
+        self._jsonl = open_file(self.jsonl_path, "a", encoding="utf-8")
+        self._csv = open_file(self.csv_path, "a", encoding="utf-8", newline="")
         started = [r for r in self.records if r.get("kind") == "start"]
         self.t_start: float | None = started[0]["t"] if started else None
 
@@ -109,13 +123,11 @@ class SampleLog:
 
 def _cut_torn_line(path: Path) -> None:
     """Drop a last line without its newline: the write a kill interrupted."""
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        return
-    if size == 0:
-        return
-    with open(path, "rb+") as f:
+    # Never through a link: the file is opened (or made) as SampleLog would write it.
+    with os.fdopen(open_for_writing(path, truncate=False, read=True), "rb+") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            return
         f.seek(max(0, size - (1 << 20)))
         tail = f.read()
         if tail.endswith(b"\n"):
@@ -126,19 +138,73 @@ def _cut_torn_line(path: Path) -> None:
         os.fsync(f.fileno())
 
 
-def read_records(path: Path) -> list[dict[str, Any]]:
-    """The records of a samples.jsonl; lines that are not records are skipped."""
-    out: list[dict[str, Any]] = []
+@dataclass
+class LoadedRecords:
+    records: list[dict[str, Any]] = field(default_factory=list)
+    skipped: int = 0  # lines that were not sound records
+
+
+def load_records(path: Path) -> LoadedRecords:
+    """The sound records of a samples.jsonl, and how many lines were not (see `record_problem`)."""
+    out = LoadedRecords()
     with contextlib.suppress(FileNotFoundError):
         with open(path, encoding="utf-8", errors="replace") as f:
             for line in f:
+                if not line.strip():
+                    continue
                 try:
                     rec = json.loads(line)
-                except ValueError:
+                except (ValueError, RecursionError):
+                    out.skipped += 1
                     continue
-                if isinstance(rec, dict) and isinstance(rec.get("kind"), str) and "t" in rec:
-                    out.append(rec)
+                if record_problem(rec) is None:
+                    out.records.append(rec)
+                else:
+                    out.skipped += 1
     return out
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """The records of a samples.jsonl; lines that are not sound records are skipped."""
+    return load_records(path).records
+
+
+def _number(x: object) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _count(x: object) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+
+def record_problem(rec: object) -> str | None:
+    """Why `rec` is not a record the soak can build on, or None when it is sound."""
+    if not isinstance(rec, dict):
+        return "not an object"
+    kind = rec.get("kind")
+    if not isinstance(kind, str):
+        return "no kind"
+    if not _number(rec.get("t")):
+        return "'t' is not a number"
+    segment = rec.get("segment", 0)
+    if not _count(segment) or segment > MAX_SEGMENT:
+        return f"'segment' is not an integer in 0..{MAX_SEGMENT}"
+    if "since" in rec and not _number(rec["since"]):
+        return "'since' is not a number"
+    metrics = rec.get("metrics", {})
+    if not isinstance(metrics, dict) or not all(_number(v) for v in metrics.values()):
+        return "'metrics' is not a mapping of numbers"
+    if kind == "sample" and not isinstance(rec.get("counters"), dict):
+        return "a sample without 'counters'"
+    counters = rec.get("counters", {})
+    if not isinstance(counters, dict) or not all(
+        _count(counters[k]) for k in COUNTERS if k in counters
+    ):
+        return "'counters' is not a mapping of counts"
+    for key in ("settings", "config"):
+        if not isinstance(rec.get(key, {}), dict):
+            return f"'{key}' is not a mapping"
+    return None
 
 
 def active_seconds(records: list[dict[str, Any]]) -> float:

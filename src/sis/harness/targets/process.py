@@ -12,7 +12,6 @@ import shlex
 import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -27,7 +26,9 @@ from sis.harness.console import (
     DeathString,
     connect_unix,
 )
+from sis.harness.outdir import open_file, write_file
 from sis.harness.qmp import QMPError, QMPMonitor
+from sis.harness.sockdir import socket_dir
 from sis.harness.targets.base import BootError, TargetError
 from sis.harness.targets.profile import Profile
 
@@ -134,8 +135,7 @@ class ProcessTarget:
         executable = self.executable()
         extra = self._values = self.values()
         # Unix socket paths are limited to 107 bytes: keep them in a short private directory.
-        self._sockdir = Path(tempfile.mkdtemp(prefix="sis-"))
-        os.chmod(self._sockdir, 0o700)
+        self._sockdir = socket_dir()  # also sweeps those of lab processes killed earlier
         socks = {k: str(self._sockdir / f"{k}.sock") for k in ("console", "log", "qmp")}
         values = {
             **self.profile.variables(self.preset),
@@ -154,7 +154,7 @@ class ProcessTarget:
         if self.profile.start_paused and "-S" not in argv:
             argv.append("-S")
         self.boots += 1
-        stderr = open(self._path("stderr.log"), "ab")
+        stderr = open_file(self._path("stderr.log"), "ab")
         started = time.monotonic()
         try:
             self.proc = subprocess.Popen(
@@ -169,7 +169,7 @@ class ProcessTarget:
         finally:
             stderr.close()
         self.argv = argv
-        self._path("command").write_text(shlex.join(argv) + "\n")
+        write_file(self._path("command"), shlex.join(argv) + "\n")
         try:
             self._connect(socks)
             if restore:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sis.contract import options
 from sis.harness.datafile import (
     DataFileError,
     builtin_names,
@@ -144,8 +145,14 @@ class Profile:
         return self.capabilities - set(self.presets.get(preset, {}).get("without", []))
 
     def command_line(self, values: dict[str, str]) -> list[str]:
-        """The argument list with placeholders filled and conditional groups resolved."""
+        """The argument list with placeholders filled and conditional groups resolved.
+
+        A path the lab made (`LAB_PATHS`) that goes into a comma-separated option
+        (`file={disk}`, `socket,...,path={console_sock}`, `unix:{qmp_sock}`) has its commas
+        doubled, as QEMU and the reference kernel read them: a comma in `--out` must not
+        split the option into another file and a stray key."""
         out: list[str] = []
+        escaped = {k: options.escape(v) if k in LAB_PATHS else v for k, v in values.items()}
 
         def add(items: list[Any]) -> None:
             for item in items:
@@ -154,8 +161,10 @@ class Profile:
                     if cond not in _FALSE:
                         add(item["args"])
                 else:
+                    text = str(item)
+                    listed = _option_list(out[-1] if out else "", text)
                     try:
-                        out.append(str(item).format(**values))
+                        out.append(text.format(**(escaped if listed else values)))
                     except (KeyError, ValueError, IndexError, AttributeError) as e:
                         raise DataFileError(
                             self.path or self.name,
@@ -273,6 +282,28 @@ def _regex(fields: _Fields, key: str, rx: str, what: str) -> str:
     if compiled.search("") is not None:
         raise fields.fail(key, f"{what} {rx!r} matches empty text, so it would match anywhere")
     return rx
+
+
+#: Placeholders the lab fills with paths it makes or finds: sockets, captures, images.
+LAB_PATHS = frozenset(
+    {"console_sock", "log_sock", "qmp_sock", "fuzz_sock", "disk", "console_log", "kernel_log",
+     "vmlinux", "kernel", "initramfs", "initrd"}
+)  # fmt: skip
+# Options whose whole argument is a comma-separated list, even when it is one placeholder.
+_LIST_OPTIONS = frozenset({"-drive", "-blockdev", "-chardev", "-netdev", "-device", "-object"})
+_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
+_BACKEND = re.compile(r"^[a-z]+:")  # unix:PATH, tcp:HOST:PORT, file:PATH
+
+
+def _option_list(previous: str, template: str) -> bool:
+    """Whether QEMU (and the reference kernel) split argument `template` at its commas."""
+    literal = _PLACEHOLDER.sub("", template)
+    return (
+        previous in _LIST_OPTIONS
+        or "," in literal
+        or "=" in literal
+        or _BACKEND.match(template) is not None
+    )
 
 
 def _placeholders(fields: _Fields, key: str, text: str, known: set[str]) -> None:

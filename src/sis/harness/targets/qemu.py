@@ -11,6 +11,7 @@ from pathlib import Path
 from sis.harness.qmp import QMPError
 from sis.harness.targets.base import TargetError
 from sis.harness.targets.process import ProcessTarget
+from sis.harness.targets.scratch import copy_new, scratch_disk
 
 INSTALL_HINT = (
     "install it with `make qemu-deps` (Debian: qemu-system-x86 linux-image-amd64 busybox-static)"
@@ -37,9 +38,8 @@ class QemuTarget(ProcessTarget):
                 built = target_image(self.profile.arch, image.get("dir"), self.profile.path)
             except ImageError as e:
                 raise TargetError(str(e)) from None
-            disk = self._path("disk.img")
-            if not disk.exists():
-                shutil.copyfile(built.disk, disk)  # each VM gets its own scratch disk
+            # Each VM gets its own scratch disk.
+            disk = self._scratch_copy(built.disk)
             if built.crash_module:  # /proc/sis_crash: the crash_forensics suite can run
                 self.capabilities.add("crash_module")
             return {
@@ -54,16 +54,14 @@ class QemuTarget(ProcessTarget):
         }
         if "disk" in paths:
             # The user's disk is their master copy: each VM of a run writes its own copy.
-            copy = self._path("disk.img")
-            if not copy.exists():
-                try:
-                    shutil.copyfile(paths["disk"], copy)
-                except OSError as e:
-                    raise TargetError(
-                        f"cannot copy the disk {paths['disk']}: {e.strerror}"
-                    ) from None
-            paths["disk"] = str(copy)
+            paths["disk"] = str(self._scratch_copy(Path(paths["disk"])))
         return paths
+
+    def _scratch_copy(self, source: Path) -> Path:
+        try:
+            return scratch_disk(self._path("disk.img"), lambda disk: copy_new(source, disk))
+        except OSError as e:
+            raise TargetError(f"cannot copy the disk {source}: {e.strerror or e}") from None
 
     # -- snapshots: a migration file of the running machine plus a copy of its disk ---------------
     def _snapshot_paths(self) -> tuple[Path, Path]:

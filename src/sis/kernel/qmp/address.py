@@ -14,6 +14,8 @@ import stat
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from sis.contract import options
+
 # AF_UNIX paths are limited by sockaddr_un.sun_path (108 bytes on Linux, including the NUL).
 UNIX_PATH_MAX = 107
 # Options QEMU users habitually append to a chardev address; SIS always listens and never waits
@@ -33,7 +35,7 @@ class UnixAddress:
     path: str
 
     def __str__(self) -> str:
-        return f"unix:{self.path}"
+        return f"unix:{options.escape(self.path)}"
 
 
 @dataclass(frozen=True)
@@ -60,8 +62,8 @@ def parse_address(address: str, what: str = "QMP") -> Address:
     kind, sep, rest = address.partition(":")
     if not sep:
         raise AddressError(f"bad {what} address {address!r}: {expected}")
-    target, *options = rest.split(",")
-    for opt in options:
+    target, *opts = options.split(rest)
+    for opt in opts:
         if opt not in _ACCEPTED_OPTIONS:
             raise AddressError(
                 f"bad {what} address {address!r}: unsupported option {opt!r} "
