@@ -457,18 +457,17 @@ def _printed(rich_console: object) -> str:
 def test_check_progress_prints_names_and_reasons_as_text(
     tmp_path: Path, text: str, monkeypatch
 ) -> None:  # noqa: ANN001
-    from types import SimpleNamespace
-
     from sis.harness import progress as progress_mod
-    from sis.harness.progress import CheckProgress
+    from sis.harness.jobs import Job
+    from sis.harness.plan import Plan
+    from sis.harness.progress import RunProgress
 
     recording = _recording()
     monkeypatch.setattr(progress_mod, "Console", lambda **_: recording)
 
     out = tmp_path / f"out{text.replace('/', '_')}"
-    job = SimpleNamespace(key="sis-default/default", phases=["suites"])
-    plan = SimpleNamespace(jobs=[job], suites=[], out=out)
-    progress = CheckProgress(plan)  # type: ignore[arg-type]
+    job = Job("sis", "default", "sis", ("suites",), str(out / "targets"), label="sis-default")
+    progress = RunProgress(Plan("SIS check", [[job]], out))
     with progress:
         progress.status(job.key, f"suite {text}")
         failed = _result(suite="mine", test=f"t {text}", reason=f"output does not match {text}")
@@ -639,9 +638,10 @@ def test_sis_fuzz_repro_refuses_a_bad_reproducer_with_exit_2(tmp_path: Path, mon
 
     import sis.harness.fuzz.replay as replay_mod
     from sis.cli import app
+    from sis.harness import plan as door
 
     booted: list[str] = []
-    monkeypatch.setattr(replay_mod, "replay", lambda *a, **k: booted.append("boot"))
+    monkeypatch.setattr(door, "run_plan", lambda *a, **k: booted.append("boot"))
     path = write(tmp_path, '{"calls": [{"name": "getcwd", "args": [1.5]}]}', "repro.json")
     result = CliRunner().invoke(app, ["fuzz", "repro", str(path), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and booted == []

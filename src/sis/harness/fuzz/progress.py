@@ -104,7 +104,7 @@ class FuzzProgress:
         for rec in list(run.crashes.values()):
             repro = f"repro: {len(rec.repro)} call(s)" if rec.repro else "no reproducer yet"
             t.add_row("", Text(f"{rec.title} x{rec.count} — {repro}", style="red"))
-        for err in self.errors[-3:]:
+        for err in (run.errors or self.errors)[-3:]:
             t.add_row("error", Text(err, style="yellow"))
         return t
 
