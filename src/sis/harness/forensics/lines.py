@@ -33,19 +33,22 @@ def split_lines(text: str) -> list[Line]:
     prev_raw = None
     # Numbered as an editor numbers the capture: a stray CR is not a line break.
     for i, raw in enumerate((line.rstrip("\r") for line in text.split("\n")), 1):
-        clean = _CONTROL.sub("", _ANSI.sub("", raw.replace("\t", "    ")))
-        m = _PREFIX.match(clean)
-        body = clean[m.end() :] if m else clean
-        out.append(
-            Line(
-                i,
-                raw,
-                body.rstrip(),
-                m is not None,
-                doubled=bool(raw.strip()) and raw == prev_raw,
-            )
-        )
+        out.append(make_line(i, raw, prev_raw))
         prev_raw = raw
     if out and out[-1].raw == "":
         out.pop()  # the text ended with a newline
     return out
+
+
+def make_line(number: int, raw: str, prev_raw: str | None) -> Line:
+    """One captured line (without its line ending), `prev_raw` the line before it."""
+    clean = _CONTROL.sub("", _ANSI.sub("", raw.replace("\t", "    ")))
+    m = _PREFIX.match(clean)
+    body = clean[m.end() :] if m else clean
+    return Line(
+        number,
+        raw,
+        body.rstrip(),
+        m is not None,
+        doubled=bool(raw.strip()) and raw == prev_raw,
+    )

@@ -42,6 +42,8 @@ SKIP = compile_all(
 )
 #: How many lines after `System halted.` the FATAL record of the same panic may come.
 RECORD_WINDOW = 5
+#: The longest report: one with no `System halted.` is cut here.
+MAX_LINES = 1000
 
 
 class SisReporter:
@@ -76,7 +78,7 @@ class SisReporter:
         end = None
         section = ""
         i = start
-        for i in range(start, len(lines)):
+        for i in range(start, min(len(lines), start + MAX_LINES)):
             ln = lines[i]
             if ln.doubled:
                 continue
