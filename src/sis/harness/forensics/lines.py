@@ -15,6 +15,11 @@ from dataclasses import dataclass
 _PREFIX = re.compile(
     r"^(?:\*\* \d+ printk messages dropped \*\* )?(?:<\d>)?\[\s*(\d+\.\d+)\](?:\[\s*[CT]\d+\])? ?"
 )
+# A syslog or journal prefix, as kernel logs pasted from /var/log or journalctl carry it:
+# `Oct 24 01:36:33 host kernel: `, `2026-05-28T12:21:57.303295+00:00 host kernel: `.
+_SYSLOG = re.compile(
+    r"^(?:\S+ +\d{1,2} \d\d:\d\d:\d\d|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d\S*) \S+ kernel: ?"
+)
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -43,12 +48,15 @@ def split_lines(text: str) -> list[Line]:
 def make_line(number: int, raw: str, prev_raw: str | None) -> Line:
     """One captured line (without its line ending), `prev_raw` the line before it."""
     clean = _CONTROL.sub("", _ANSI.sub("", raw.replace("\t", "    ")))
+    syslog = _SYSLOG.match(clean)
+    if syslog:
+        clean = clean[syslog.end() :]
     m = _PREFIX.match(clean)
     body = clean[m.end() :] if m else clean
     return Line(
         number,
         raw,
         body.rstrip(),
-        m is not None,
+        m is not None or syslog is not None,
         doubled=bool(raw.strip()) and raw == prev_raw,
     )

@@ -77,7 +77,7 @@ _OFFSET = re.compile(r"^Kernel Offset: 0x([0-9a-f]+) from")
 _ACCESS = re.compile(r"^(Read|Write) of size \d+")
 _X86 = re.compile(r"^(?:RIP: |RAX: |#PF: |<TASK>$|EIP: )")
 _ARM64 = re.compile(r"^(?:pc : |x29: |pstate: |Call trace:$|ESR = )")
-_ARM = re.compile(r"^(?:PC is at |pc : \[<[0-9a-f]{8}>\]|r10: |.* from \[<[0-9a-f]{8}>\])")
+_ARM = re.compile(r"^(?:pc : \[<[0-9a-f]{8}>\]|r10: |.* from \[<[0-9a-f]{8}>\]|\S+ from \S+\+0x)")
 _RISCV = re.compile(r"^(?:epc : |status: [0-9a-f]+ badaddr:)")
 _UBSAN_OLD_KIND = (
     (re.compile(r"^shift exponent|^left shift of"), "shift-out-of-bounds"),
@@ -126,10 +126,12 @@ class _Body:
     """What a report's lines say about where the kernel was."""
 
     ip: Frame | None = None  # the first faulting-instruction line
+    ip_before_trace: bool = False  # it came before the trace (the interrupted registers)
     link: Frame | None = None  # the first link-register line
     caller: Frame | None = None  # `caller is ...`
     items: list[tuple[str, Frame | str]] = field(default_factory=list)  # the first trace
     in_trace: bool = False  # the text ended inside the trace
+    last_caller: str = ""  # 32-bit arm: the caller the last `A from B` line names
 
 
 class LinuxReporter:
@@ -160,7 +162,7 @@ class LinuxReporter:
             if hit is not None:
                 kind, m = hit
                 if cur is not None and self._joins(cur, kind, i):
-                    if kind.name in cur.kind.refines or self._refines(cur, kind, i):
+                    if self._refines(cur, kind, i):
                         cur.extra.append((cur.kind, cur.match))
                         cur.kind, cur.match = kind, m
                     else:
@@ -301,7 +303,7 @@ class LinuxReporter:
         if foreign:
             reasons.append(f"interleaved with other output ({len(foreign)} lines)")
         # A trace that reaches where the task entered the kernel is whole, end marker or not.
-        trace_whole = _reaches_the_bottom(crash.frames)
+        trace_whole = _reaches_the_bottom(crash.frames) or read.last_caller in _BOTTOM_FRAMES
         if ended_by == "end of text" and not trace_whole and (read.in_trace or r.closed_at is None):
             reasons.append("truncated: the report stops before its end")
         if ended_by == "too long" and r.closed_at is None:
@@ -367,7 +369,7 @@ def _read_body(crash: Crash, body: Sequence[Line], kind: Kind, header_number: in
             traces += 1
             in_trace = traces == 1 and not other_stack
             continue
-        if OTHER_STACKS.match(t):
+        if traces and OTHER_STACKS.match(t):
             other_stack = True
             in_trace = False
         if in_trace:
@@ -384,9 +386,11 @@ def _read_body(crash: Crash, body: Sequence[Line], kind: Kind, header_number: in
             traces = 1
             in_trace = True
             out.items.append(("frame", _frame(m)))
+            out.last_caller = m.group("caller") or ""
             continue
         if out.ip is None and (m := IP_LINES.match(t)):
             out.ip = _frame(m)
+            out.ip_before_trace = traces == 0
         elif out.link is None and (m := LINK_LINES.match(t)):
             out.link = _frame(m)
         if out.caller is None and (m := CALLER_LINE.match(t)):
@@ -420,6 +424,7 @@ def _trace_line(out: _Body, t: str) -> bool:
             return True
     if m := ARM_FROM.match(t):
         out.items.append(("frame", _frame(m)))
+        out.last_caller = m.group("caller") or ""
         return True
     if m := FRAME_LINES.match(t):
         out.items.append(("frame", _frame(m)))
@@ -478,6 +483,7 @@ def _interrupted(b: _Body) -> list[Frame] | None:
     if last is None:
         return None
     rest = items[last + 1 :]
+    first = [b.ip] if b.ip is not None and b.ip_before_trace else []
     for n, (k, f) in enumerate(rest):
         entry = (k == "mark" and f in IRQ_END) or (
             k == "frame" and isinstance(f, Frame) and INTERRUPT_ENTRY.fullmatch(f.function)
@@ -485,7 +491,7 @@ def _interrupted(b: _Body) -> list[Frame] | None:
         if entry:
             rest = rest[n + 1 :]
             break
-    return [f for k, f in rest if k in ("frame", "ip") and isinstance(f, Frame)]
+    return first + [f for k, f in rest if k in ("frame", "ip") and isinstance(f, Frame)]
 
 
 def _guilty(crash: Crash, kind: Kind) -> str | None:
@@ -519,7 +525,7 @@ def _title_args(kind: Kind, args: dict[str, str], body: Sequence[Line]) -> None:
         args["what"] = f" - {what}" if what else ""
     elif "what" in args:
         args["what"] = normalize_message(args["what"] or "")
-    if kind.name == "ubsan" and "kind" not in args:
+    if kind.name == "ubsan-old" and "kind" not in args:
         for ln in body[1:6]:
             for rx, name in _UBSAN_OLD_KIND:
                 if rx.match(ln.text.strip()):
@@ -562,7 +568,10 @@ _BOTTOM_FRAMES = frozenset(
         "el0t_64_sync", "el0t_64_irq", "el0t_32_sync", "el1h_64_irq", "ret_from_fork",
         "entry_SYSCALL_64_after_hwframe", "secondary_start_kernel", "kernel_init",
         "start_kernel", "__primary_switched", "ret_from_exception", "handle_exception",
-        "ret_fast_syscall", "ret_from_fork_asm", "cpu_startup_entry",
+        "ret_fast_syscall", "ret_from_fork_asm", "cpu_startup_entry", "ret_from_syscall",
+        "entry_SYSCALL_64_fastpath", "system_call_fastpath", "entry_SYSCALL_64_after_swapgs",
+        "kernel_thread_helper", "ret_from_kernel_thread", "el0_svc_naked", "el0_sync", "vector_swi",
+        "entry_SYSENTER_32", "entry_INT80_32", "sysenter_do_call", "syscall_call",
     }
 )  # fmt: skip
 

@@ -115,7 +115,7 @@ KINDS: tuple[Kind, ...] = (
     # 5.8+ `UBSAN: shift-out-of-bounds in FILE:LINE:COL`; before, `UBSAN: Undefined behaviour in`.
     _k("ubsan", T.UBSAN, r"^UBSAN: (?P<kind>(?!Undefined )[a-z][a-z0-9-]*) in (?P<file>[^:\s]+)",
        "UBSAN: {kind} in {frame}", "UBSAN: {kind} in {file}"),
-    _k("ubsan", T.UBSAN, r"^UBSAN: Undefined behaviour in (?P<file>[^:\s]+)",
+    _k("ubsan-old", T.UBSAN, r"^UBSAN: Undefined behaviour in (?P<file>[^:\s]+)",
        "UBSAN: Undefined behaviour in {frame}", "UBSAN: Undefined behaviour in {file}"),
     # kmemleak, as its debugfs file and its console dump print it; syzkaller-style runners print
     # `BUG: memory leak` first. The stack under `backtrace:` is the allocation's.
@@ -182,7 +182,7 @@ KINDS: tuple[Kind, ...] = (
     # (or, 3.x, a kernel BUG) from the unmount's tree walk.
     _k("dentry", T.BUG, r"^BUG: Dentry .*still in use",
        "BUG: Dentry still in use in {frame}", "BUG: Dentry still in use", absorbs=_CHECK_FOLLOW,
-       skip=r"umount_check|d_walk|do_one_tree|shrink_dcache_for_umount"),
+       skip=r"umount_check|d_walk|do_one_tree"),
     # -- context checks: the check names the function that broke the rule -----------------------
     _k("preemptible", T.BUG,
        r"^BUG: using (?P<op>[\w.]+\(\)) in preemptible \[[0-9a-f]+\] code",
