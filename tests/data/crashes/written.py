@@ -207,7 +207,7 @@ def x86_regs_4x(w: Writer, func: str) -> list[str]:
     return [
         f"task: {w.addr(0xFFFF880000000000)} task.stack: {w.addr(0xFFFF880000000000)}",
         f"RIP: 0010:[<{a}>]  [<{a}>] {func}",
-        f"RSP: 0018:ffff88003a1b3c50  EFLAGS: 00010246",
+        "RSP: 0018:ffff88003a1b3c50  EFLAGS: 00010246",
         "RAX: 0000000000000000 RBX: ffff88003b2c1e00 RCX: 0000000000000000",
         "RDX: 0000000000000000 RSI: 0000000000000246 RDI: ffff88003b2c1e00",
         "RBP: ffff88003a1b3c78 R08: 0000000000000000 R09: 0000000000000001",
@@ -877,7 +877,7 @@ def rcu_self_4x(w: Writer, c: tuple[str, str, str, str, str]) -> tuple[str, list
         "\t1-...: (20999 ticks this GP) idle=c2b/140000000000001/0 softirq=3521/3521 fqs=6994",
         "\t (t=21000 jiffies g=1442 c=1441 q=411)",
         "Task dump for CPU 1:",
-        f"syz-executor    R  running task    28240  3140   3139 0x00000008",
+        "syz-executor    R  running task    28240  3140   3139 0x00000008",
         cpu_line(w, "4.13.0-rc7+"),
         "Hardware name: QEMU Standard PC (i440FX + PIIX, 1996), BIOS Bochs 01/01/2011",
         "Call Trace:",
@@ -1359,7 +1359,7 @@ def lockdep_other(w: Writer, c: tuple[str, str, str, str, str]) -> tuple[str, li
             "---------------------------------------------",
         )
     w(
-        f"syz-executor.2/4120 is trying to release lock (&sb->s_umount) at:",
+        "syz-executor.2/4120 is trying to release lock (&sb->s_umount) at:",
         f"[<{w.addr()}>] {w.off(g)}",
         "",
         "other info that might help us debug this:",
@@ -1704,7 +1704,7 @@ def arm_soft(w: Writer, c: tuple[str, str, str, str, str]) -> tuple[str, list[Ex
         "kthread",
         "ret_from_fork",
     ]
-    for n, (a, b) in enumerate(zip(chain, chain[1:], strict=False)):
+    for a, b in zip(chain, chain[1:], strict=False):
         w(
             f"[<80{w.rng.randrange(16**6):06x}>] ({a}) from [<80{w.rng.randrange(16**6):06x}>] ({w.off(b)})"
         )
