@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "linux"
-FIRST = 100
+FIRST = 300
 
 #: Call chains (innermost first) of the kind real bugs have: (guilty, caller, caller's caller,
 #: module or "", source file of the guilty function).

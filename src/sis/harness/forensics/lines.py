@@ -11,14 +11,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# The printk prefix: optional syslog level, the timestamp, optional caller id (T=task, C=cpu).
+# The printk prefix (a log pasted as a Markdown code block is indented 4 or more): optional
+# syslog level, the timestamp, optional caller id (T=task, C=cpu).
 _PREFIX = re.compile(
-    r"^(?:\*\* \d+ printk messages dropped \*\* )?(?:<\d>)?\[\s*(\d+\.\d+)\](?:\[\s*[CT]\d+\])? ?"
+    r"^(?: {4,}|\t+)?(?:\*\* \d+ printk messages dropped \*\* )?(?:<\d>)?\[\s*(\d+\.\d+)\](?:\[\s*[CT]\d+\])? ?"
 )
 # A syslog or journal prefix, as kernel logs pasted from /var/log or journalctl carry it:
 # `Oct 24 01:36:33 host kernel: `, `2026-05-28T12:21:57.303295+00:00 host kernel: `.
 _SYSLOG = re.compile(
-    r"^(?:\S+ +\d{1,2} \d\d:\d\d:\d\d|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d\S*) \S+ kernel: ?"
+    r"^\s*(?:\S+ +\d{1,2} \d\d:\d\d:\d\d|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d\S*) (?:\S+ )?kernel: ?"
 )
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")

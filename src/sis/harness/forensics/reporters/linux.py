@@ -91,6 +91,8 @@ _UBSAN_OLD_KIND = (
 FOLLOW_WINDOW = 40
 #: How many lines after a report's header a header that refines it may come.
 REFINE_WINDOW = 4
+#: How many lines after a checker's message the WARN()/BUG() it raised may come.
+ABSORB_WINDOW = 6
 #: This many lines in a row that are not the kernel's end a report.
 FOREIGN_RUN = 8
 #: The longest report: one with no end is cut here (and marked corrupted if it never closed).
@@ -119,6 +121,7 @@ class _Report:
     fatal: bool = False
     message: str = ""
     extra: list[tuple[Kind, re.Match[str]]] = field(default_factory=list)
+    extra_at: list[tuple[int, Kind, re.Match[str]]] = field(default_factory=list)
 
 
 @dataclass
@@ -167,6 +170,7 @@ class LinuxReporter:
                         cur.kind, cur.match = kind, m
                     else:
                         cur.extra.append((kind, m))
+                    cur.extra_at.append((i, kind, m))
                     cur.last = i
                     cur.fatal = cur.fatal or kind.fatal
                     if kind.name == "panic" and not cur.message:
@@ -226,8 +230,13 @@ class LinuxReporter:
     @staticmethod
     def _joins(cur: _Report, kind: Kind, i: int) -> bool:
         near = cur.closed_at is None or i - cur.closed_at <= FOLLOW_WINDOW
-        if kind.follow_on or kind.name in cur.kind.absorbs:
+        if kind.follow_on:
             return near
+        if kind.name in cur.kind.absorbs:
+            # The WARN()/BUG() a checker's message announces: once, right after it.
+            last = max([cur.header, *(j for j, _k, _m in cur.extra_at)])
+            seen = any(k.name == kind.name for k, _m in cur.extra)
+            return near and not seen and i - last <= ABSORB_WINDOW
         return LinuxReporter._refines(cur, kind, i)
 
     @staticmethod
@@ -310,7 +319,8 @@ class LinuxReporter:
             reasons.append(f"cut at {MAX_LINES} lines: the report has no end")
         if kind.needs_trace and not crash.frames:
             reasons.append("no call trace")
-        if not r.stamped and not crash.frames and not crash.kernel_version:
+        distinctive = kind.distinctive or any(k.distinctive for k, _m in r.extra)
+        if not r.stamped and not crash.frames and not crash.kernel_version and not distinctive:
             # Unstamped text that only looks like a header (a shell printing "BUG: ...") is
             # no report: a real one without timestamps still has a trace or a CPU line.
             return None
@@ -504,8 +514,11 @@ def _guilty(crash: Crash, kind: Kind) -> str | None:
             candidates.append(crash.frames[int(key)])
     if not keys and kind.stack != "header":
         candidates = list(crash.frames)
+    # An unwinder that marks every frame `?` (old kernels without frame pointers) leaves only
+    # those: then they are all there is. Otherwise `?` frames are stale words, never guilty.
+    any_reliable = any(f.reliable for f in crash.frames[1:])
     for f in candidates:
-        if not f.reliable or not f.function:
+        if not f.function or (not f.reliable and any_reliable):
             continue
         name = clean_function(f.function)
         if SKIP.fullmatch(name) or (kind.skip is not None and kind.skip.fullmatch(name)):
@@ -516,6 +529,7 @@ def _guilty(crash: Crash, kind: Kind) -> str | None:
 
 def _title_args(kind: Kind, args: dict[str, str], body: Sequence[Line]) -> None:
     if kind.name == "kasan":
+        args["kind"] = "-".join(args.get("kind", "").split())  # 4.x `use after free`
         access = next((m.group(1) for ln in body if (m := _ACCESS.match(ln.text.strip()))), "")
         args["access"] = f" {access}" if access else ""
     if "msg" in args:

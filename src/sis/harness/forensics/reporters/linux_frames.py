@@ -67,6 +67,8 @@ FRAME_LINES = AnyOf(
         rf"{_MOD}(?:\s+[\w./-]+:\d+(?: \[inline\])?)?(?:\s+\([PL]\))?\s*$",
         # syzbot's inlined frames: `__dump_stack lib/dump_stack.c:77 [inline]`
         rf"^(?P<func>{FN}) [\w./-]+:\d+ \[inline\]$",
+        # scripts/decode_stacktrace.sh: `? func (fs/x.c:12 (inlined by) fs/x.c:40) [mod]`
+        rf"^(?P<q>\?\s+)?(?P<func>{FN}) \((?:\./)?[\w./-]+:\d+",
     ]
 )
 #: 32-bit arm: `[<c03f1234>] (func+0x1c/0x40) from [<...>] (caller+0x24/0x50)` (3.x),
@@ -167,6 +169,7 @@ SKIP = compile_all(
         r"__wait_on_bit.*|wait_on_page_bit.*|folio_wait_bit.*|__folio_lock.*|__lock_page.*",
         r"do_nanosleep|hrtimer_nanosleep|__wait_rcu_gp|synchronize_rcu.*|wait_rcu_gp",
         r"try_to_wake_up|wake_up_.*|__wake_up.*|autoremove_wake_function|default_wake_function",
+        r"_*add_wait_queue.*|_*remove_wait_queue|init_wait_entry|wait_woken|woken_wake_function",
         # Idle.
         r"default_idle.*|arch_cpu_idle.*|cpu_idle.*|do_idle|cpu_startup_entry|cpuidle_.*",
         r"acpi_idle.*|mwait_idle.*|intel_idle.*|native_safe_halt|halt|poll_idle|cpu_do_idle",
@@ -220,6 +223,7 @@ SKIP = compile_all(
         r"free_pages.*|__free_pages.*|free_unref_page.*|free_pcp_prepare|free_pages_prepare",
         r"__free_one_page|vfree.*|__vfree|bad_page|free_pages_check.*|check_new_page.*",
         r"kstrdup.*|kstrndup|kmemdup.*|get_page_from_freelist|rmqueue.*|prep_new_page",
+        r"memdup_user.*|vmemdup_user|strndup_user|kvmemdup",
         r"post_alloc_hook|warn_alloc|out_of_memory|oom_kill_process|dump_header",
         r"mempool_alloc.*|mempool_free|page_frag_alloc.*|__page_frag_alloc.*|kmem_cache_alloc_bulk",
         r"do_anonymous_page|_*handle_mm_fault|handle_pte_fault|__do_fault|do_fault|do_read_fault",

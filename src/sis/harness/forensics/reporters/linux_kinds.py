@@ -42,12 +42,13 @@ class Kind:
     stack: str = "top"  # where the guilty stack starts: top, interrupted, caller, header
     skip: re.Pattern[str] | None = None  # frames never guilty in this kind only
     follow_on: bool = False  # joins a report already open rather than starting one
-    absorbs: frozenset[str] = frozenset()  # later headers of these kinds belong to this report
+    absorbs: frozenset[str] = frozenset()  # one header of each of these kinds right after it
     refines: frozenset[str] = frozenset()  # a report of these kinds just opened becomes this one
     header_frame: bool = False  # the header names the function first (group `func`)
     fatal: bool = False
     needs_trace: bool = True  # a report of this kind without a call trace is corrupted
     trace_at_header: bool = False  # the frames follow the header with no `Call Trace:` line
+    distinctive: bool = False  # no shell prints this header: a report even with no timestamps
 
 
 def _k(name: str, type_: CrashType, header: str, title: str, bare: str, **kw: object) -> Kind:
@@ -102,6 +103,9 @@ KINDS: tuple[Kind, ...] = (
     _k("kasan", T.KASAN,
        rf"^BUG: KASAN: (?P<kind>[a-z0-9-]+(?: or [a-z0-9-]+)?) in (?P<func>{FN})",
        "KASAN: {kind}{access} in {frame}", "KASAN: {kind}{access}", header_frame=True),
+    # 4.0-4.3 spelled it `BUG: KASan: use after free in func+0x../0x.. at addr ADDR`.
+    _k("kasan", T.KASAN, rf"^BUG: KASan: (?P<kind>[a-z -]+?) in (?P<func>{FN})",
+       "KASAN: {kind}{access} in {frame}", "KASAN: {kind}{access}", header_frame=True),
     # KFENCE prints its stack under `Use-after-free read at 0x... (in kfence-#12):`.
     _k("kfence", T.KASAN, rf"^BUG: KFENCE: (?P<kind>[a-z-]+(?: (?:read|write|free))?) in (?P<func>{FN})",
        "KFENCE: {kind} in {frame}", "KFENCE: {kind}", header_frame=True),
@@ -119,10 +123,10 @@ KINDS: tuple[Kind, ...] = (
        "UBSAN: Undefined behaviour in {frame}", "UBSAN: Undefined behaviour in {file}"),
     # kmemleak, as its debugfs file and its console dump print it; syzkaller-style runners print
     # `BUG: memory leak` first. The stack under `backtrace:` is the allocation's.
-    _k("kmemleak", T.LEAK, r"^BUG: memory leak$", "memory leak in {frame}", "memory leak",
+    _k("kmemleak-bug", T.LEAK, r"^BUG: memory leak$", "memory leak in {frame}", "memory leak",
        absorbs=("kmemleak",)),
     _k("kmemleak", T.LEAK, r"^unreferenced object 0x[0-9a-f]+ \(size \d+\):",
-       "memory leak in {frame}", "memory leak"),
+       "memory leak in {frame}", "memory leak", distinctive=True),
     # SLUB debug: `BUG kmalloc-64 (Not tainted): Poison overwritten` between rules of `=`.
     _k("slub", T.BUG,
        r"^BUG (?P<cache>[\w.:()-]+)(?: \((?:Not tainted|Tainted: [^)]*)\))?: (?P<what>[A-Z][^.]*?)(?:\.|$| \d| 0x)",
