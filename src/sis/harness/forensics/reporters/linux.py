@@ -74,7 +74,12 @@ _CPU = re.compile(
 )
 _MODULES = re.compile(r"^Modules linked in:(.*)")
 _OFFSET = re.compile(r"^Kernel Offset: 0x([0-9a-f]+) from")
+#: The last line of a capture cut inside a printk prefix (`[   9`): the text stopped mid-line.
+_CUT_PREFIX = re.compile(r"^\s*\[\s*[\d.]*$")
 _ACCESS = re.compile(r"^(Read|Write) of size \d+")
+_ACQUIRE_AT = re.compile(
+    r"\}, at: (?:\[<(?P<addr>[0-9a-f]+)>\] )?(?P<func>[A-Za-z0-9_.$]+)\+0x(?P<off>[0-9a-f]+)"
+)
 _X86 = re.compile(r"^(?:RIP: |RAX: |#PF: |<TASK>$|EIP: )")
 _ARM64 = re.compile(r"^(?:pc : |x29: |pstate: |Call trace:$|ESR = )")
 _ARM = re.compile(r"^(?:pc : \[<[0-9a-f]{8}>\]|r10: |.* from \[<[0-9a-f]{8}>\]|\S+ from \S+\+0x)")
@@ -132,6 +137,7 @@ class _Body:
     ip_before_trace: bool = False  # it came before the trace (the interrupted registers)
     link: Frame | None = None  # the first link-register line
     caller: Frame | None = None  # `caller is ...`
+    acquire: Frame | None = None  # lockdep: where the lock was being taken (`, at: func+off`)
     items: list[tuple[str, Frame | str]] = field(default_factory=list)  # the first trace
     in_trace: bool = False  # the text ended inside the trace
     last_caller: str = ""  # 32-bit arm: the caller the last `A from B` line names
@@ -195,7 +201,7 @@ class LinuxReporter:
                 continue
             if cur is None:
                 continue
-            belongs = line.stamped if cur.stamped else bool(text.strip())
+            belongs = (line.stamped or _continued(line)) if cur.stamped else bool(text.strip())
             if belongs:
                 cur.last = i
                 foreign = 0
@@ -287,7 +293,9 @@ class LinuxReporter:
                 ]
                 end = closing[-1] if closing else r.last
         span = list(lines[r.start : end + 1])
-        body = [ln for ln in span if not ln.doubled and (ln.stamped or not r.stamped)]
+        body = [
+            ln for ln in span if not ln.doubled and (ln.stamped or not r.stamped or _continued(ln))
+        ]
         kind = r.kind
         crash = Crash(
             type=kind.type,
@@ -308,13 +316,19 @@ class LinuxReporter:
         args["_stack"] = ",".join(_stack_keys(read, kind, args))
         crash.title_args = args
         reasons = []
-        foreign = [ln for ln in span if r.stamped and not ln.stamped and ln.text.strip()]
+        foreign = [
+            ln
+            for ln in span
+            if r.stamped and not ln.stamped and ln.text.strip() and not _continued(ln)
+        ]
         if foreign:
             reasons.append(f"interleaved with other output ({len(foreign)} lines)")
         # A trace that reaches where the task entered the kernel is whole, end marker or not.
         trace_whole = _reaches_the_bottom(crash.frames) or read.last_caller in _BOTTOM_FRAMES
         if ended_by == "end of text" and not trace_whole and (read.in_trace or r.closed_at is None):
             reasons.append("truncated: the report stops before its end")
+        elif ended_by == "end of text" and lines and _CUT_PREFIX.match(lines[-1].raw):
+            reasons.append("truncated: the text stops in the middle of a line")
         if ended_by == "too long" and r.closed_at is None:
             reasons.append(f"cut at {MAX_LINES} lines: the report has no end")
         if kind.needs_trace and not crash.frames:
@@ -405,6 +419,8 @@ def _read_body(crash: Crash, body: Sequence[Line], kind: Kind, header_number: in
             out.link = _frame(m)
         if out.caller is None and (m := CALLER_LINE.match(t)):
             out.caller = _frame(m)
+        if kind.type is CrashType.LOCKDEP and out.acquire is None and (m := _ACQUIRE_AT.search(t)):
+            out.acquire = _frame(m)
         for name, value in _REG.findall(t):
             crash.registers.setdefault(name, int(value, 16))
         if not crash.kernel_version and (m := _CPU.match(t)):
@@ -475,7 +491,9 @@ def _stack_keys(b: _Body, kind: Kind, args: dict[str, str]) -> list[str]:
         if picked is not None:
             keys = [str(index[id(f)]) for f in picked if id(f) in index]
             return head + keys
-    return head + [str(i) for i in range(len(frames))]
+    # lockdep names where the lock was being taken: the stack's own frame when the stack is lost.
+    tail = [f"func:{b.acquire.function}"] if b.acquire is not None and b.acquire.function else []
+    return head + [str(i) for i in range(len(frames))] + tail
 
 
 def _interrupted(b: _Body) -> list[Frame] | None:
@@ -557,6 +575,12 @@ def _frame(m: re.Match[str]) -> Frame:
         address=int(addr, 16) if addr else None,
         reliable=not g.get("q"),
     )
+
+
+def _continued(line: Line) -> bool:
+    """A line of a multi-line message as dmesg prints it: no timestamp, indented under the
+    text of the stamped line before it."""
+    return not line.stamped and line.raw.startswith(" " * 8) and bool(line.text.strip())
 
 
 def _timestamp(line: Line) -> float | None:

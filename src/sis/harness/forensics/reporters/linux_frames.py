@@ -214,6 +214,7 @@ SKIP = compile_all(
         r"strncpy_from_user|strnlen_user|_*copy_(?:to|from|in)_user.*|_*copy_user.*",
         r"copy_user_.*|_*get_user.*|_*put_user.*|raw_copy_.*|_copy_(?:to|from)_iter",
         r"copy_page.*|clear_page.*|_*clear_user|fault_in_.*|csum_partial_copy.*",
+        r"cpumask_.*|_*find_(?:next|first|last)_.*bit.*|_*bitmap_.*",
         # The allocator and the page-fault path (out of memory is the allocator's report).
         r"_*kmalloc.*|kmalloc_trace.*|_*kmem_cache_alloc.*|kmem_cache_zalloc|kzalloc.*|kcalloc.*",
         r"krealloc.*|__krealloc|kvmalloc.*|kvzalloc.*|kvcalloc|kvrealloc|_*vmalloc.*|vzalloc.*",
