@@ -19,8 +19,13 @@ _PREFIX = re.compile(
 # A syslog or journal prefix, as kernel logs pasted from /var/log or journalctl carry it:
 # `Oct 24 01:36:33 host kernel: `, `2026-05-28T12:21:57.303295+00:00 host kernel: `.
 _SYSLOG = re.compile(
-    r"^\s*(?:\S+ +\d{1,2} \d\d:\d\d:\d\d|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d\S*) (?:\S+ )?kernel: ?"
+    r"^\s*(?:\S+ +\d{1,2} \d\d:\d\d:\d\d(?:\.\d+)?|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d\S*) (?:\S+ )?kernel: ?"
 )
+# /dev/kmsg records (`level,seq,usec,flags;text`), `dmesg -T` (`[Fri Nov 21 14:22:56 2025] `)
+# and a log quoted in Markdown (`> `).
+_KMSG = re.compile(r"^\d+,\d+,\d+,[-+c][^;]*;")
+_HUMAN_TIME = re.compile(r"^\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}\] ?")
+_QUOTE = re.compile(r"^> ?(?=\[\s*\d+\.\d+\])")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -49,9 +54,11 @@ def split_lines(text: str) -> list[Line]:
 def make_line(number: int, raw: str, prev_raw: str | None) -> Line:
     """One captured line (without its line ending), `prev_raw` the line before it."""
     clean = _CONTROL.sub("", _ANSI.sub("", raw.replace("\t", "    ")))
-    syslog = _SYSLOG.match(clean)
+    syslog = _SYSLOG.match(clean) or _KMSG.match(clean) or _HUMAN_TIME.match(clean)
     if syslog:
         clean = clean[syslog.end() :]
+    elif quote := _QUOTE.match(clean):
+        clean = clean[quote.end() :]
     m = _PREFIX.match(clean)
     body = clean[m.end() :] if m else clean
     return Line(

@@ -127,6 +127,14 @@ class _Report:
     message: str = ""
     extra: list[tuple[Kind, re.Match[str]]] = field(default_factory=list)
     extra_at: list[tuple[int, Kind, re.Match[str]]] = field(default_factory=list)
+    traced: bool = False  # a call trace has begun
+
+    def closes(self, text: str) -> bool:
+        """A line that may end the report. x86 5.x+ prints `Code:` before the trace, 3.x-4.x
+        and arm after it: it closes only a report whose trace has been seen."""
+        if TRACE_START.match(text) or ARM_FROM.match(text):
+            self.traced = True
+        return bool(_CLOSING.match(text)) and (self.traced or not text.startswith("Code: "))
 
 
 @dataclass
@@ -210,7 +218,7 @@ class LinuxReporter:
                     self._keep(out, self._finish(lines, cur, "end marker"))
                     cur = None
                     continue
-                if _CLOSING.match(text.strip()):
+                if cur.closes(text.strip()):
                     cur.closed_at = i
             else:
                 foreign += 1
@@ -327,6 +335,8 @@ class LinuxReporter:
         trace_whole = _reaches_the_bottom(crash.frames) or read.last_caller in _BOTTOM_FRAMES
         if ended_by == "end of text" and not trace_whole and (read.in_trace or r.closed_at is None):
             reasons.append("truncated: the report stops before its end")
+        elif ended_by == "end of text" and kind.needs_trace and not read.items:
+            reasons.append("truncated: the report stops before its call trace")
         elif ended_by == "end of text" and lines and _CUT_PREFIX.match(lines[-1].raw):
             reasons.append("truncated: the text stops in the middle of a line")
         if ended_by == "too long" and r.closed_at is None:
@@ -551,7 +561,9 @@ def _title_args(kind: Kind, args: dict[str, str], body: Sequence[Line]) -> None:
         access = next((m.group(1) for ln in body if (m := _ACCESS.match(ln.text.strip()))), "")
         args["access"] = f" {access}" if access else ""
     if "msg" in args:
-        args["msg"] = normalize_message(args["msg"]) or "(no message)"
+        # A panic message copied from its end marker keeps the marker's ` ]---`.
+        msg = re.sub(r"\s*\]-+\s*$", "", args["msg"])
+        args["msg"] = normalize_message(msg) or "(no message)"
     if kind.name == "oops":
         what = normalize_message(args.get("what") or "")
         args["what"] = f" - {what}" if what else ""
@@ -604,9 +616,9 @@ def _back_to(lines: Sequence[Line], i: int) -> int:
 _BOTTOM_FRAMES = frozenset(
     {
         "el0t_64_sync", "el0t_64_irq", "el0t_32_sync", "el1h_64_irq", "ret_from_fork",
-        "entry_SYSCALL_64_after_hwframe", "secondary_start_kernel", "kernel_init",
-        "start_kernel", "__primary_switched", "ret_from_exception", "handle_exception",
-        "ret_fast_syscall", "ret_from_fork_asm", "cpu_startup_entry", "ret_from_syscall",
+        "entry_SYSCALL_64_after_hwframe", "__secondary_switched", "secondary_startup_64",
+        "secondary_startup_64_no_verify", "__primary_switched", "ret_from_exception",
+        "handle_exception", "ret_fast_syscall", "ret_from_fork_asm", "ret_from_syscall",
         "entry_SYSCALL_64_fastpath", "system_call_fastpath", "entry_SYSCALL_64_after_swapgs",
         "kernel_thread_helper", "ret_from_kernel_thread", "el0_svc_naked", "el0_sync", "vector_swi",
         "entry_SYSENTER_32", "entry_INT80_32", "sysenter_do_call", "syscall_call",
