@@ -16,7 +16,7 @@ import typer
 from sis.cli.errors import fail
 
 if TYPE_CHECKING:
-    from sis.harness.forensics import Crash
+    from sis.harness.forensics import Crash, CrashGroup
 
 __all__ = ["crash_app"]
 
@@ -162,12 +162,16 @@ def list_cmd(
     """The run's crashes, one line per distinct title: count, first and last seen, captures."""
     import time
 
-    from sis.harness.forensics import dedup, run_crashes
+    from sis.harness.forensics import dedup, group_title, run_crashes
 
     if not out_dir.is_dir():
         fail("crash", f"{out_dir} is not a directory")
     crashes = run_crashes(out_dir)
     groups = dedup(crashes)
+
+    def key(g: CrashGroup) -> str:
+        return group_title(g.crash.title)
+
     if as_json:
         _json(
             [
@@ -176,7 +180,9 @@ def list_cmd(
                     "count": g.count,
                     "first_seen": g.first_seen,
                     "last_seen": g.last_seen,
-                    "sources": sorted({c.source for c in crashes if c.title == g.crash.title}),
+                    "sources": sorted(
+                        {c.source for c in crashes if group_title(c.title) == key(g)}
+                    ),
                 }
                 for g in groups
             ]
@@ -192,5 +198,5 @@ def list_cmd(
     for g in groups:
         typer.echo(f"{g.count:>4}x  {g.crash.title}")
         typer.echo(f"       first {when(g.first_seen)}  last {when(g.last_seen)}")
-        for src in sorted({c.source for c in crashes if c.title == g.crash.title}):
+        for src in sorted({c.source for c in crashes if group_title(c.title) == key(g)}):
             typer.echo(f"       {src}")

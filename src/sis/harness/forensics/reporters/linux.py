@@ -162,6 +162,10 @@ class LinuxReporter:
         banners: list[int] = []
         orderly: list[int] = []
         for i, line in enumerate(lines):
+            if cur is not None and i - cur.start >= MAX_LINES:
+                self._keep(out, self._finish(lines, cur, "too long"))
+                cur = None
+                foreign = 0
             if line.doubled:
                 continue
             text = line.text
@@ -224,10 +228,6 @@ class LinuxReporter:
                 foreign += 1
             if foreign >= FOREIGN_RUN:
                 self._keep(out, self._finish(lines, cur, "foreign"))
-                cur = None
-                foreign = 0
-            elif i - cur.start + 1 >= MAX_LINES:
-                self._keep(out, self._finish(lines, cur, "too long"))
                 cur = None
                 foreign = 0
         if cur is not None:
@@ -410,6 +410,7 @@ def _read_body(crash: Crash, body: Sequence[Line], kind: Kind, header_number: in
             if not t:
                 in_trace = False
             elif _trace_line(out, t):
+                in_trace = t != "</TASK>"  # the task's stack is over
                 continue
             elif TRACE_FILLER.match(t) or _REG.search(t):
                 pass
