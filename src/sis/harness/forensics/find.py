@@ -86,19 +86,20 @@ def stream_crashes(f: BinaryIO, *, os_hint: str | None = None) -> Iterator[Crash
 
 class _StreamState:
     """What the windows already said: the last crash given, boot banners and orderly ends (an
-    unexpected reboot is only one if no crash or orderly end came since the boot before)."""
+    unexpected reboot is only one if no crash or orderly end came since the boot before). The
+    lists keep the lines of the current window and the last one before it: bounded."""
 
     def __init__(self) -> None:
         self.given_end = 0
         self.last_given_start = 0
         self.banners: list[int] = []
-        self.last_orderly = 0
+        self.orderly: list[int] = []
 
     def see(self, line: Line) -> None:
-        if BOOT_BANNER.match(line.text):
-            self.banners = [*self.banners[-1:], line.number]
+        if line.text.startswith("Linux version ") and BOOT_BANNER.match(line.text):
+            self.banners.append(line.number)
         elif ORDERLY_END.match(line.text.strip()):
-            self.last_orderly = line.number
+            self.orderly.append(line.number)
 
     def emit(self, crashes: list[Crash], keep_from: Line | None) -> Iterator[Crash]:
         limit = keep_from.number if keep_from is not None else float("inf")
@@ -110,11 +111,20 @@ class _StreamState:
             self.given_end = max(self.given_end, c.end_line)
             self.last_given_start = c.start_line
             yield c
+        if keep_from is not None:
+            self.banners = _trim(self.banners, keep_from.number)
+            self.orderly = _trim(self.orderly, keep_from.number)
 
     def _explained(self, banner: int) -> bool:
-        before = [b for b in self.banners if b < banner]
-        prev = before[-1] if before else 0
-        return self.last_given_start > prev or self.last_orderly > prev
+        prev = max((b for b in self.banners if b < banner), default=0)
+        last_orderly = max((o for o in self.orderly if o < banner), default=0)
+        return self.last_given_start > prev or last_orderly > prev
+
+
+def _trim(numbers: list[int], start: int) -> list[int]:
+    """The line numbers from `start` on, and the last one before it."""
+    before = [n for n in numbers if n < start]
+    return [*before[-1:], *(n for n in numbers if n >= start)]
 
 
 def retitle(crash: Crash) -> Crash:

@@ -9,7 +9,7 @@ line without its prefix) and use `stamped` to tell kernel lines from the shell's
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # The printk prefix (a log pasted as a Markdown code block is indented 4 or more): optional
 # syslog level, the timestamp, optional caller id (T=task, C=cpu).
@@ -28,15 +28,16 @@ _HUMAN_TIME = re.compile(r"^\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d
 _QUOTE = re.compile(r"^> ?(?=\[\s*\d+\.\d+\])")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_DIRTY = _CONTROL  # escapes (ESC is a control character) or control characters to remove
 
 
-@dataclass(frozen=True)
-class Line:
+class Line(NamedTuple):
     number: int  # 1-based line number in the capture
     raw: str  # the line as captured (without its line ending)
     text: str  # without the printk prefix, escapes and control characters
     stamped: bool  # it carried a printk timestamp
     doubled: bool = False  # identical to the line before it (a console artefact)
+    ts: float | None = None  # the printk timestamp, when the line has one
 
 
 def split_lines(text: str) -> list[Line]:
@@ -53,18 +54,24 @@ def split_lines(text: str) -> list[Line]:
 
 def make_line(number: int, raw: str, prev_raw: str | None) -> Line:
     """One captured line (without its line ending), `prev_raw` the line before it."""
-    clean = _CONTROL.sub("", _ANSI.sub("", raw.replace("\t", "    ")))
-    syslog = _SYSLOG.match(clean) or _KMSG.match(clean) or _HUMAN_TIME.match(clean)
-    if syslog:
-        clean = clean[syslog.end() :]
-    elif quote := _QUOTE.match(clean):
-        clean = clean[quote.end() :]
-    m = _PREFIX.match(clean)
+    clean = raw.replace("\t", "    ") if "\t" in raw else raw
+    if _DIRTY.search(clean):
+        clean = _CONTROL.sub("", _ANSI.sub("", clean))
+    m = _PREFIX.match(clean)  # the common case first: `[   12.345678] text`
+    syslog = None
+    if m is None:
+        syslog = _SYSLOG.match(clean) or _KMSG.match(clean) or _HUMAN_TIME.match(clean)
+        if syslog:
+            clean = clean[syslog.end() :]
+        elif quote := _QUOTE.match(clean):
+            clean = clean[quote.end() :]
+        m = _PREFIX.match(clean)
     body = clean[m.end() :] if m else clean
     return Line(
         number,
         raw,
         body.rstrip(),
         m is not None or syslog is not None,
-        doubled=bool(raw.strip()) and raw == prev_raw,
+        doubled=raw == prev_raw and bool(raw.strip()),
+        ts=float(m.group(1)) if m else None,
     )

@@ -52,6 +52,8 @@ from sis.harness.forensics.reporters.linux_kinds import (
     Kind,
 )
 
+#: First characters of the orderly-shutdown lines (a quick test before the pattern).
+_ORDERLY_FIRST = frozenset("rRPSsKA")
 #: Kept for readers of the old name: the kinds of report are the formats.
 FORMATS = KINDS
 
@@ -175,9 +177,9 @@ class LinuxReporter:
                 cur = None
             if ts is not None:
                 last_ts = ts
-            if BOOT_BANNER.match(text):
+            if text.startswith("Linux version ") and BOOT_BANNER.match(text):
                 banners.append(i)
-            elif ORDERLY_END.match(text.strip()):
+            elif text[:1] in _ORDERLY_FIRST and ORDERLY_END.match(text.strip()):
                 orderly.append(i)
             hit = _match(text) if (line.stamped or cur is None or not cur.stamped) else None
             if hit is not None:
@@ -597,10 +599,7 @@ def _continued(line: Line) -> bool:
 
 
 def _timestamp(line: Line) -> float | None:
-    if not line.stamped:
-        return None
-    m = re.search(r"\[\s*(\d+\.\d+)\]", line.raw)
-    return float(m.group(1)) if m else None
+    return line.ts
 
 
 def _back_to(lines: Sequence[Line], i: int) -> int:
