@@ -2097,6 +2097,129 @@ def no_crash(w: Writer, c: tuple[str, str, str, str, str]) -> tuple[str, list[Ex
     return "none", []
 
 
+@template(
+    "KMSAN (mm/kmsan/report.c): the use's stack right under the header, then where the value was created"
+)
+def kmsan(w: Writer, c: tuple[str, str, str, str, str]) -> tuple[str, list[Expect]]:
+    g, c1, c2, mod, _ = c
+    w(
+        "=====================================================",
+        f"BUG: KMSAN: uninit-value in {w.off(g)}{_mod(mod)}",
+        f" {w.off(g)}{_mod(mod)}",
+        f" {w.off(c1)}{_mod(mod)}",
+        f" {w.off(c2)}{_mod(mod)}",
+        f" {w.off('__sys_sendmsg')}",
+        " do_syscall_64+0x3d/0xb0",
+        " entry_SYSCALL_64_after_hwframe+0x63/0xcd",
+        "",
+        "Uninit was created at:",
+        f" {w.off('slab_post_alloc_hook')}",
+        f" {w.off('__kmalloc_node_track_caller')}",
+        f" {w.off('__alloc_skb')}",
+        "",
+        cpu_line(w, "6.2.0-rc3-syzkaller"),
+        "Hardware name: Google Compute Engine",
+        "=====================================================",
+    )
+    return "kmsan", [(f"KMSAN: uninit-value in {g}", "KASAN", g, "no")]
+
+
+@template(
+    "KFENCE (mm/kfence/report.c): the stack under `Use-after-free read at ... (in kfence-#N):`"
+)
+def kfence(w: Writer, c: tuple[str, str, str, str, str]) -> tuple[str, list[Expect]]:
+    g, c1, c2, mod, _ = c
+    w(
+        "==================================================================",
+        f"BUG: KFENCE: use-after-free read in {w.off(g)}{_mod(mod)}",
+        "",
+        f"Use-after-free read at 0x{w.addr(0xFFFF888000000000)} (in kfence-#42):",
+        f" {w.off(g)}{_mod(mod)}",
+        f" {w.off(c1)}{_mod(mod)}",
+        f" {w.off(c2)}{_mod(mod)}",
+        f" {w.off('process_one_work')}",
+        f" {w.off('worker_thread')}",
+        f" {w.off('kthread')}",
+        f" {w.off('ret_from_fork')}",
+        "",
+        f"kfence-#42: 0x{w.addr(0xFFFF888000000000)}-0x{w.addr(0xFFFF888000000000)}, size=64, cache=kmalloc-64",
+        "",
+        "allocated by task 1 on cpu 0 at 12.345678s:",
+        f" {w.off('__kmalloc')}",
+        f" {w.off('alloc_site_helper')}",
+        "",
+        cpu_line(w, "5.15.0-rc5"),
+        "Hardware name: QEMU Standard PC (Q35 + ICH9, 2009)",
+        "==================================================================",
+    )
+    return "kfence", [(f"KFENCE: use-after-free read in {g}", "KASAN", g, "no")]
+
+
+@template("KCSAN (kernel/kcsan/report.c): a data race names both functions on its header")
+def kcsan(w: Writer, c: tuple[str, str, str, str, str]) -> tuple[str, list[Expect]]:
+    g, c1, c2, mod, _ = c
+    w(
+        "==================================================================",
+        f"BUG: KCSAN: data-race in {g} / {c1}",
+        "",
+        f"write to 0x{w.addr(0xFFFF888000000000)} of 8 bytes by task 3120 on cpu 1:",
+        f" {g}+0x1c/0x90",
+        f" {c2}+0x40/0x120",
+        "",
+        f"read to 0x{w.addr(0xFFFF888000000000)} of 8 bytes by task 3121 on cpu 0:",
+        f" {c1}+0x22/0x60",
+        "",
+        "value changed: 0x0000000000000000 -> 0x0000000000000001",
+        "",
+        "Reported by Kernel Concurrency Sanitizer on:",
+        cpu_line(w, "5.17.0-rc1-syzkaller"),
+        "==================================================================",
+    )
+    return "kcsan", [(f"KCSAN: data-race in {g} / {c1}", "KASAN", g, "no")]
+
+
+@template(
+    "ODEBUG (lib/debugobjects.c): the object-debugging message, then WARN() in debug_print_object"
+)
+def odebug(w: Writer, c: tuple[str, str, str, str, str]) -> tuple[str, list[Expect]]:
+    g, c1, c2, mod, _ = c
+    w(
+        "------------[ cut here ]------------",
+        f"ODEBUG: free active (active state 0) object type: timer_list hint: {w.off(c2)}",
+        f"WARNING: CPU: 0 PID: 4012 at lib/debugobjects.c:505 {w.off('debug_print_object')}",
+        "Modules linked in:",
+        cpu_line(w, "5.18.0-rc4-syzkaller"),
+        "Hardware name: Google Compute Engine",
+    )
+    w(*x86_regs(w, w.off("debug_print_object")))
+    w(
+        "Call Trace:",
+        " <TASK>",
+        f" {w.off('debug_check_no_obj_freed')}",
+        f" {w.off('slab_free_freelist_hook')}",
+        f" {w.off('kfree')}",
+        f" {w.off(g)}{_mod(mod)}",
+        f" {w.off(c1)}{_mod(mod)}",
+        *syscall_tail_5x(w),
+    )
+    return "odebug", [(f"WARNING: ODEBUG bug in {g}", "WARNING", g, "no")]
+
+
+@template("a workqueue lockup (kernel/workqueue.c): the pools are listed, no call trace is printed")
+def wq_lockup(w: Writer, c: tuple[str, str, str, str, str]) -> tuple[str, list[Expect]]:
+    g, c1, c2, mod, _ = c
+    w(
+        "BUG: workqueue lockup - pool cpus=0 node=0 flags=0x0 nice=0 stuck for 34s!",
+        "Showing busy workqueues and worker pools:",
+        "workqueue events: flags=0x0",
+        "  pwq 0: cpus=0 node=0 flags=0x0 nice=0 active=2/256 refcnt=3",
+        f"    in-flight: 512:{g}",
+        f"    pending: {c1}, vmstat_shepherd",
+        "pool 0: cpus=0 node=0 flags=0x0 nice=0 hung=34s workers=3 idle: 7 48",
+    )
+    return "workqueue-lockup", [("BUG: workqueue lockup", "hung task", "-", "no")]
+
+
 def write_all() -> int:
     n = FIRST
     for p in OUT.glob("*"):

@@ -335,7 +335,8 @@ class LinuxReporter:
             reasons.append(f"interleaved with other output ({len(foreign)} lines)")
         # A trace that reaches where the task entered the kernel is whole, end marker or not.
         trace_whole = _reaches_the_bottom(crash.frames) or read.last_caller in _BOTTOM_FRAMES
-        if ended_by == "end of text" and not trace_whole and (read.in_trace or r.closed_at is None):
+        open_end = read.in_trace or (r.closed_at is None and kind.needs_trace)
+        if ended_by == "end of text" and not trace_whole and open_end:
             reasons.append("truncated: the report stops before its end")
         elif ended_by == "end of text" and kind.needs_trace and not read.items:
             reasons.append("truncated: the report stops before its call trace")

@@ -168,8 +168,9 @@ KINDS: tuple[Kind, ...] = (
     _k("rcu-stall", T.RCU_STALL,
        r"^(?:rcu: )?INFO: rcu_(?:preempt|sched|bh|tasks(?:_trace|_rude)?) (?:self-)?detected (?:expedited )?stall",
        "INFO: rcu detected stall in {frame}", "INFO: rcu detected stall", stack="interrupted"),
-    _k("workqueue-lockup", T.HUNG_TASK, r"^BUG: workqueue lockup",
-       "BUG: workqueue lockup", "BUG: workqueue lockup", needs_trace=False),
+    # The stuck pools are listed, no stack: the title cannot name a function.
+    _k("workqueue-lockup", T.HUNG_TASK, r"^BUG: workqueue lockup - pool",
+       "BUG: workqueue lockup", "BUG: workqueue lockup", needs_trace=False, distinctive=True),
     # -- checkers whose message comes before (5.x+) or after (3.x-4.x) their WARN()/BUG() -------
     _k("list-corruption", T.BUG,
        r"^(?:list_(?:add|del) corruption|list_add double add|list_del corruption)",
