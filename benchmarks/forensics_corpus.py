@@ -12,7 +12,9 @@ misses included.
 * `false_alarms`: fixtures with no crash where the parser reports one, and `extra`: reports
   beyond the expected count in fixtures that have crashes;
 * `guilty`: of the paired crashes whose label names a function, the share where the parser names
-  the same one (`guilty_n` of them); `title` and `type`: the same for the whole title and type.
+  the same one (`guilty_n` of them); `wrongly_named`: of those whose label says no function can
+  be named (`unnameable`), how many the parser names one for (a confident wrong frame);
+  `title` and `type`: the share of paired crashes whose whole title and type agree.
 
     .venv/bin/python benchmarks/forensics_corpus.py [--source real|written|all]
 """
@@ -58,7 +60,18 @@ def source_of(notes: list[str]) -> str:
 
 def _blank() -> dict[str, int]:
     return dict.fromkeys(
-        ("fixtures", "expected", "found", "extra", "guilty_n", "guilty_ok", "title_ok", "type_ok"),
+        (
+            "fixtures",
+            "expected",
+            "found",
+            "extra",
+            "guilty_n",
+            "guilty_ok",
+            "title_ok",
+            "type_ok",
+            "unnamed_n",
+            "unnamed_named",
+        ),
         0,
     )
 
@@ -95,6 +108,13 @@ def measure(source: str) -> dict[str, object]:
                 k["guilty_ok"] += got.frame == exp["FRAME"]
                 if got.frame != exp["FRAME"]:
                     misses.append(f"{name}: guilty {got.frame!r}, label {exp['FRAME']!r}")
+            else:  # no function can be named: naming one is a confident wrong frame
+                k["unnamed_n"] += 1
+                k["unnamed_named"] += got.frame is not None
+                if got.frame is not None:
+                    misses.append(f"{name}: guilty {got.frame!r}, label: none can be named")
+            if got.title != exp["TITLE"]:
+                misses.append(f"{name}: title {got.title!r}, label {exp['TITLE']!r}")
         if len(found) > len(expected):
             by_kind[expected[0]["TYPE"]]["extra"] += len(found) - len(expected)
 
@@ -113,6 +133,7 @@ def measure(source: str) -> dict[str, object]:
             "extra": k["extra"],
             "guilty": ratio(k["guilty_ok"], k["guilty_n"]),
             "guilty_n": k["guilty_n"],
+            "wrongly_named": k["unnamed_named"],
             "title": ratio(k["title_ok"], k["found"]),
             "type": ratio(k["type_ok"], k["found"]),
         }
@@ -125,6 +146,8 @@ def measure(source: str) -> dict[str, object]:
             "extra_reports": total["extra"],
             "guilty": ratio(total["guilty_ok"], total["guilty_n"]),
             "guilty_n": total["guilty_n"],
+            "unnameable": total["unnamed_n"],
+            "wrongly_named": total["unnamed_named"],
             "title": ratio(total["title_ok"], total["found"]),
             "no_crash_fixtures": clean["fixtures"],
             "false_alarms": clean["false_alarms"],
