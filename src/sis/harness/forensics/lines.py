@@ -26,6 +26,9 @@ _SYSLOG = re.compile(
 _KMSG = re.compile(r"^\d+,\d+,\d+,[-+c][^;]*;")
 _HUMAN_TIME = re.compile(r"^\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}\] ?")
 _QUOTE = re.compile(r"^> ?(?=\[\s*\d+\.\d+\])")
+# A serial terminal's logger stamps every line, the shell's too: removed, the line stays
+# unstamped (`[2021/07/05, 13:43:52.334] `, `[2021-07-05 13:43:52.334] `).
+_LOGGER = re.compile(r"^\[\d{4}[/-]\d\d[/-]\d\d,? \d\d:\d\d:\d\d(?:[.,]\d+)?\] ?")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _DIRTY = _CONTROL  # escapes (ESC is a control character) or control characters to remove
@@ -63,7 +66,7 @@ def make_line(number: int, raw: str, prev_raw: str | None) -> Line:
         syslog = _SYSLOG.match(clean) or _KMSG.match(clean) or _HUMAN_TIME.match(clean)
         if syslog:
             clean = clean[syslog.end() :]
-        elif quote := _QUOTE.match(clean):
+        elif quote := _QUOTE.match(clean) or _LOGGER.match(clean):
             clean = clean[quote.end() :]
         m = _PREFIX.match(clean)
     body = clean[m.end() :] if m else clean

@@ -151,6 +151,7 @@ class _Body:
     items: list[tuple[str, Frame | str]] = field(default_factory=list)  # the first trace
     in_trace: bool = False  # the text ended inside the trace
     last_caller: str = ""  # 32-bit arm: the caller the last `A from B` line names
+    last_tail: Frame = field(default_factory=Frame)  # ... as a frame (one object, kept)
 
 
 class LinuxReporter:
@@ -424,7 +425,7 @@ def _read_body(crash: Crash, body: Sequence[Line], kind: Kind, header_number: in
             traces = 1
             in_trace = True
             out.items.append(("frame", _frame(m)))
-            out.last_caller = m.group("caller") or ""
+            _arm_caller(out, m)
             continue
         if out.ip is None and (m := IP_LINES.match(t)):
             out.ip = _frame(m)
@@ -464,7 +465,7 @@ def _trace_line(out: _Body, t: str) -> bool:
             return True
     if m := ARM_FROM.match(t):
         out.items.append(("frame", _frame(m)))
-        out.last_caller = m.group("caller") or ""
+        _arm_caller(out, m)
         return True
     if m := FRAME_LINES.match(t):
         out.items.append(("frame", _frame(m)))
@@ -475,10 +476,17 @@ def _trace_line(out: _Body, t: str) -> bool:
     return bool(mk)
 
 
+def _arm_caller(out: _Body, m: re.Match[str]) -> None:
+    out.last_caller = m.group("caller") or ""
+    out.last_tail = Frame(function=out.last_caller)
+
+
 def _all_frames(b: _Body) -> list[Frame]:
     """The report's frames, innermost first: the faulting instruction, then the trace (or, with
     no trace, the link register)."""
     trace = [f for k, f in b.items if k in ("frame", "ip") and isinstance(f, Frame)]
+    if b.last_caller and trace:  # 32-bit arm: the last line's caller is a frame too
+        trace.append(b.last_tail)
     out: list[Frame] = []
     if b.ip is not None and not (trace and trace[0].function == b.ip.function):
         out.append(b.ip)
@@ -594,9 +602,14 @@ def _frame(m: re.Match[str]) -> Frame:
 
 
 def _continued(line: Line) -> bool:
-    """A line of a multi-line message as dmesg prints it: no timestamp, indented under the
-    text of the stamped line before it."""
-    return not line.stamped and line.raw.startswith(" " * 8) and bool(line.text.strip())
+    """A line of a multi-line message as dmesg prints it (no timestamp, indented under the
+    text of the stamped line before it), or a call-trace frame that lost its prefix."""
+    if line.stamped or not line.text.strip():
+        return False
+    if line.raw.startswith(" " * 8):
+        return True
+    t = line.text.strip()
+    return t[:1] != "[" and bool(FRAME_LINES.match(t)) and "+0x" in t
 
 
 def _timestamp(line: Line) -> float | None:

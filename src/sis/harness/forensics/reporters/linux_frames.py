@@ -72,12 +72,13 @@ FRAME_LINES = AnyOf(
     ]
 )
 #: 32-bit arm: `[<c03f1234>] (func+0x1c/0x40) from [<...>] (caller+0x24/0x50)` (3.x),
+#: `[<bf00a248>] (func [mod]) from ...` (a module's function, 4.x),
 #: `[<c03f1234>] (func) from [<...>] (caller+0x24/0x50)` (4.x), ` func from caller+0x24/0x50`
 #: (5.19+). The line names the frame and its caller; the next line names the caller again.
 ARM_FROM = AnyOf(
     [
-        rf"^\[<(?P<addr>[0-9a-f]+)>\] \((?P<func>{FN})(?:\+0x(?P<off>[0-9a-f]+)/0x(?P<size>[0-9a-f]+))?\)"
-        rf"(?: from \[<[0-9a-f]+>\] \((?P<caller>{FN})?[^)]*\))?{_MOD}$",
+        rf"^\[<(?P<addr>[0-9a-f]+)>\] \((?P<func>{FN})(?:\+0x(?P<off>[0-9a-f]+)/0x(?P<size>[0-9a-f]+))?"
+        rf"(?: \[(?P<mod>[\w-]+)\])?\)(?: from \[<[0-9a-f]+>\] \((?P<caller>{FN})?[^)]*\))?$",
         rf"^(?P<func>{FN}) from (?P<caller>{FN})\+0x[0-9a-f]+/0x[0-9a-f]+{_MOD}$",
     ]
 )
@@ -167,6 +168,8 @@ SKIP = compile_all(
         r"wait_for_completion.*|_*wait_for_common.*|do_wait_for_common|prepare_to_wait.*",
         r"finish_wait|msleep.*|usleep_range.*|wait_woken|bit_wait.*|out_of_line_wait_on_bit.*",
         r"__wait_on_bit.*|wait_on_page_bit.*|folio_wait_bit.*|__folio_lock.*|__lock_page.*",
+        r"_*flush_work|_*flush_workqueue|flush_delayed_work|drain_workqueue|_*cancel_work.*",
+        r"cancel_delayed_work_sync|__cancel_work_timer|synchronize_srcu|_*synchronize_sched",
         r"do_nanosleep|hrtimer_nanosleep|__wait_rcu_gp|synchronize_rcu.*|wait_rcu_gp",
         r"try_to_wake_up|wake_up_.*|__wake_up.*|autoremove_wake_function|default_wake_function",
         r"_*add_wait_queue.*|_*remove_wait_queue|init_wait_entry|wait_woken|woken_wake_function",

@@ -153,7 +153,7 @@ KINDS: tuple[Kind, ...] = (
        "BUG: Invalid wait context in {frame}", "BUG: Invalid wait context"),
     _k("lockdep-key", T.LOCKDEP, r"^INFO: trying to register non-static key",
        "INFO: trying to register non-static key in {frame}",
-       "INFO: trying to register non-static key"),
+       "INFO: trying to register non-static key", distinctive=True),
     # -- lockups and stalls: the detector runs in an interrupt -----------------------------------
     # 3.x `BUG: soft lockup - CPU#0 stuck for 22s!`, 4.x `NMI watchdog: BUG: ...`, 5.x+ `watchdog: BUG: ...`.
     _k("soft-lockup", T.SOFT_LOCKUP, r"^(?:(?:NMI )?watchdog: )?BUG: soft lockup - CPU#\d+ stuck for",
