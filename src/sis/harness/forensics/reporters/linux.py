@@ -183,6 +183,13 @@ class LinuxReporter:
             elif text[:1] in _ORDERLY_FIRST and ORDERLY_END.match(text.strip()):
                 orderly.append(i)
             hit = _match(text) if (line.stamped or cur is None or not cur.stamped) else None
+            if (
+                hit is None
+                and not line.stamped
+                and cur is not None
+                and _unstamped_report_begins(lines, i)
+            ):
+                hit = _match(text)  # a pasted report without timestamps after a stamped one
             if hit is not None:
                 kind, m = hit
                 if cur is not None and self._joins(cur, kind, i):
@@ -599,6 +606,13 @@ def _frame(m: re.Match[str]) -> Frame:
         address=int(addr, 16) if addr else None,
         reliable=not g.get("q"),
     )
+
+
+def _unstamped_report_begins(lines: Sequence[Line], i: int) -> bool:
+    """An unstamped line inside a stamped report starts a report of its own only when the
+    lines after it are unstamped kernel text too (a shell echoing `BUG: ...` is one line)."""
+    after = [ln for ln in lines[i + 1 : i + 4] if ln.text.strip()]
+    return len(after) >= 2 and not any(ln.stamped for ln in after) and bool(_match(lines[i].text))
 
 
 def _continued(line: Line) -> bool:
