@@ -132,25 +132,37 @@ KINDS: tuple[Kind, ...] = (
        r"^BUG (?P<cache>[\w.:()-]+)(?: \((?:Not tainted|Tainted: [^)]*)\))?: (?P<what>[A-Z][^.]*?)(?:\.|$| \d| 0x)",
        "SLUB: {what} in {frame}", "SLUB: {what}"),
     # -- lockdep ---------------------------------------------------------------------------------
+    # Every lockdep report ends in `stack backtrace:` and the stack of the task that broke the
+    # rule; past lockdep's and the lock's own frames, its first function is the guilty one
+    # (when the stack is lost, the `, at: FUNC` of the lock being taken stands in for it).
+    # A lock order that can deadlock: circular, recursive, irq inversion, safe -> unsafe.
     _k("lockdep-deadlock", T.LOCKDEP,
        _LOCKDEP + r"(?:possible (?:circular locking dependency|recursive locking|irq lock inversion dependency) detected"
        r"|(?:HARD|SOFT)IRQ-(?:READ-)?safe -> (?:HARD|SOFT)IRQ-(?:READ-)?unsafe lock order detected)",
        "possible deadlock in {frame}", "possible deadlock"),
+    # A lock taken both with and without interrupts (or softirqs) enabled.
     _k("lockdep-inconsistent", T.LOCKDEP, _LOCKDEP + r"inconsistent lock state",
        "inconsistent lock state in {frame}", "inconsistent lock state"),
+    # rcu_dereference() outside a read-side section (lockdep_rcu_suspicious).
     _k("lockdep-rcu", T.LOCKDEP, _LOCKDEP + r"suspicious RCU usage",
        "WARNING: suspicious RCU usage in {frame}", "WARNING: suspicious RCU usage"),
+    # A lock released that the task does not hold.
     _k("lockdep-unlock", T.LOCKDEP, _LOCKDEP + r"bad unlock balance detected",
        "WARNING: bad unlock balance in {frame}", "WARNING: bad unlock balance"),
+    # A task exiting (or freezing) with locks held: 4.14+ `WARNING: comm/pid still has ...`.
     _k("lockdep-held", T.LOCKDEP, _LOCKDEP + r"(?:\S+/\d+ )?still has locks held",
        "BUG: still has locks held in {frame}", "BUG: still has locks held"),
+    # Memory freed while a lock inside it is held.
     _k("lockdep-freed", T.LOCKDEP, _LOCKDEP + r"held lock freed",
        "WARNING: held lock freed in {frame}", "WARNING: held lock freed"),
+    # A system call returning to user space with a lock held.
     _k("lockdep-user", T.LOCKDEP, _LOCKDEP + r"lock held when returning to user space",
        "WARNING: lock held when returning to user space in {frame}",
        "WARNING: lock held when returning to user space"),
+    # A sleeping lock taken where only spinning is allowed (PROVE_RAW_LOCK_NESTING).
     _k("lockdep-wait", T.LOCKDEP, _LOCKDEP + r"Invalid wait context",
        "BUG: Invalid wait context in {frame}", "BUG: Invalid wait context"),
+    # A lock used before it was initialized (no static key for its class).
     _k("lockdep-key", T.LOCKDEP, r"^INFO: trying to register non-static key",
        "INFO: trying to register non-static key in {frame}",
        "INFO: trying to register non-static key", distinctive=True),
