@@ -14,7 +14,7 @@ from typing import NamedTuple
 # The printk prefix (a log pasted as a Markdown code block is indented 4 or more): optional
 # syslog level, the timestamp, optional caller id (T=task, C=cpu).
 _PREFIX = re.compile(
-    r"^(?: {4,}|\t+)?(?:\*\* \d+ printk messages dropped \*\* )?(?:<\d>)?\[\s*(\d+\.\d+)\](?:\[\s*[CT]\d+\])? ?"
+    r"^(?: {4,}|\t+)?(?:\*\* \d+ printk messages dropped \*\* )?(?:<\d>)?\[\s*(\d+\.\d+)\](?: ?\[\s*[CT]\d+\])? ?"
 )
 # A syslog or journal prefix, as kernel logs pasted from /var/log or journalctl carry it:
 # `Oct 24 01:36:33 host kernel: `, `2026-05-28T12:21:57.303295+00:00 host kernel: `.

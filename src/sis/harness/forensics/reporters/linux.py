@@ -107,6 +107,7 @@ MAX_LINES = 1000
 
 
 def _match(text: str) -> tuple[Kind, re.Match[str]] | None:
+    text = text.lstrip()  # a report pasted indented (a Markdown code block, a quote)
     if not _ANY_HEADER.match(text):
         return None
     for k in KINDS:
@@ -256,6 +257,8 @@ class LinuxReporter:
         near = cur.closed_at is None or i - cur.closed_at <= FOLLOW_WINDOW
         if kind.follow_on:
             return near
+        if kind.name == cur.kind.name and i == cur.last + 1 and kind.header_frame:
+            return True  # one header line per inlined frame (syzbot's symbolizer)
         if kind.name in cur.kind.absorbs:
             # The WARN()/BUG() a checker's message announces: once, right after it.
             last = max([cur.header, *(j for j, _k, _m in cur.extra_at)])
@@ -411,6 +414,8 @@ def _read_body(crash: Crash, body: Sequence[Line], kind: Kind, header_number: in
                 arches.add(name)
         at_header = kind.trace_at_header and ln.number == header_number
         if at_header or TRACE_START.match(t):
+            if not at_header and kind.trace_at_header and not out.items:
+                traces = 0  # the frames were not under the header: this trace is the one
             traces += 1
             in_trace = traces == 1 and not other_stack
             continue

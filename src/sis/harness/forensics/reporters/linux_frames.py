@@ -15,8 +15,9 @@ _MOD = r"(?:\s+\[(?P<mod>[\w-]+)\])?"
 #: The faulting instruction (or the interrupted one), one pattern per format.
 IP_LINES = AnyOf(
     [
-        # x86_64 5.x+: `RIP: 0010:func+0x12/0x34 [mod]`
+        # x86_64 5.x+: `RIP: 0010:func+0x12/0x34 [mod]`; decoded: `RIP: 0010:func (fs/x.c:12)`
         rf"^RIP: [0-9a-f]{{4}}:{_SYM}{_MOD}",
+        rf"^RIP: [0-9a-f]{{4}}:(?P<func>{FN}) \([\w./-]+:\d+",
         # x86_64 4.x: `RIP: 0010:[<ffffffff83408ca0>]  [<ffffffff83408ca0>] func+0x190/0x290`
         rf"^RIP: [0-9a-f]{{4}}:\[<(?P<addr>[0-9a-f]+)>\]\s+\[<[0-9a-f]+>\] {_SYM}{_MOD}",
         # x86 3.x-4.x page faults: `IP: [<ffffffffa01b2c3d>] func+0x3d/0x1f0 [ext4]`; 4.15-4.19
@@ -83,7 +84,7 @@ ARM_FROM = AnyOf(
     ]
 )
 #: The preemption checks print the function that made the check.
-CALLER_LINE = re.compile(rf"^caller is {_SYM}{_MOD}")
+CALLER_LINE = AnyOf([rf"^caller is {_SYM}{_MOD}", rf"^caller is (?P<func>{FN}) \([\w./-]+:\d+"])
 #: After these lines of a sanitizer report, frames are the allocation's or the free's stack.
 OTHER_STACKS = re.compile(
     r"^(?:Allocated by task|Freed by task|Last potentially related work creation|Second to last"
@@ -218,6 +219,7 @@ SKIP = compile_all(
         r"copy_user_.*|_*get_user.*|_*put_user.*|raw_copy_.*|_copy_(?:to|from)_iter",
         r"copy_page.*|clear_page.*|_*clear_user|fault_in_.*|csum_partial_copy.*",
         r"cpumask_.*|_*find_(?:next|first|last)_.*bit.*|_*bitmap_.*",
+        r"__read_once_size|__write_once_size|__read_once_size_nocheck",
         # The allocator and the page-fault path (out of memory is the allocator's report).
         r"_*kmalloc.*|kmalloc_trace.*|_*kmem_cache_alloc.*|kmem_cache_zalloc|kzalloc.*|kcalloc.*",
         r"krealloc.*|__krealloc|kvmalloc.*|kvzalloc.*|kvcalloc|kvrealloc|_*vmalloc.*|vzalloc.*",

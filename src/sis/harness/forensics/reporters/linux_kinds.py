@@ -204,7 +204,7 @@ KINDS: tuple[Kind, ...] = (
     _k("preemptible", T.BUG,
        r"^BUG: using (?P<op>[\w.]+\(\)) in preemptible \[[0-9a-f]+\] code",
        "BUG: using {op} in preemptible code in {frame}", "BUG: using {op} in preemptible code",
-       stack="caller", needs_trace=False),
+       stack="caller", needs_trace=False, distinctive=True),
     _k("sleep-atomic", T.BUG, r"^BUG: sleeping function called from invalid context",
        "BUG: sleeping function called from invalid context in {frame}",
        "BUG: sleeping function called from invalid context"),
@@ -219,6 +219,9 @@ KINDS: tuple[Kind, ...] = (
     # func+0x../0x..()`, 4.x+ the same without `()`, 6.x may add `, CPU#0: comm/pid`.
     _k("warning", T.WARNING,
        rf"^WARNING: (?:CPU: \d+ PID: \d+ )?at (?P<file>[^:\s]+):\d+ (?P<func>{FN})\+0x",
+       "WARNING in {frame}", "WARNING at {file}", header_frame=True),
+    # 7.x: `WARNING: FILE:LINE at func+0x../0x.., CPU#N: comm/pid` (the condition on the line before).
+    _k("warning", T.WARNING, rf"^WARNING: (?P<file>[^:\s]+):\d+ at (?P<func>{FN})\+0x",
        "WARNING in {frame}", "WARNING at {file}", header_frame=True),
     # A WARNING at an address only (no symbols) still has its file.
     _k("warning", T.WARNING, r"^WARNING: (?:CPU: \d+ PID: \d+ )?at (?P<file>[^:\s]+):\d+",
