@@ -564,7 +564,7 @@ def _guilty(crash: Crash, kind: Kind) -> str | None:
             candidates.append(Frame(function=key[5:]))
         elif key.isdigit() and int(key) < len(crash.frames):
             candidates.append(crash.frames[int(key)])
-    if not keys and kind.stack != "header":
+    if "_stack" not in crash.title_args:  # a crash parsed before the rule was kept with it
         candidates = list(crash.frames)
     # An unwinder that marks every frame `?` (old kernels without frame pointers) leaves only
     # those: then they are all there is. Otherwise `?` frames are stale words, never guilty.

@@ -146,6 +146,7 @@ SKIP = compile_all(
         r"__list_(?:add|del)_valid.*|__list_del_entry(?:_valid.*)?|__list_add|__list_del",
         r"list_del(?:_init)?(?:_rcu)?|list_add(?:_tail)?(?:_rcu)?|list_move(?:_tail)?",
         r"hlist_(?:add|del).*|refcount_.*|__refcount_.*|kref_(?:get|put).*",
+        r"get_page|put_page|__put_page|page_ref_.*|folio_get|folio_put|get_page_unless_zero",
         r"_*debug_object.*|debug_print_object|_*debug_check_no_obj_freed|.*_is_static_object",
         r"_*might_sleep|__might_resched|_*might_fault|__might_sleep.*|__schedule_bug",
         r"schedule_debug|check_preemption_disabled|debug_smp_processor_id|__this_cpu_preempt_check",
