@@ -2220,6 +2220,66 @@ def wq_lockup(w: Writer, c: tuple[str, str, str, str, str]) -> tuple[str, list[E
     return "workqueue-lockup", [("BUG: workqueue lockup", "hung task", "-", "no")]
 
 
+@template(
+    "the hung-task detector's `can't die` (a killed task stuck in the kernel) and a netdev that never frees"
+)
+def cant_die(w: Writer, c: tuple[str, str, str, str, str]) -> tuple[str, list[Expect]]:
+    g, c1, c2, mod, _ = c
+    if w.rng.random() < 0.5:
+        w("unregister_netdevice: waiting for lo to become free. Usage count = 2")
+        w("unregister_netdevice: waiting for lo to become free. Usage count = 2")
+        return "netdev-unregister", [
+            ("unregister_netdevice: waiting for lo to become free", "hung task", "-", "no")
+        ]
+    w(
+        "INFO: task syz-executor.1:8123 can't die for more than 143 seconds.",
+        "task:syz-executor.1 state:D stack:26840 pid: 8123 ppid:  3612 flags:0x00004006",
+        "Call Trace:",
+        " <TASK>",
+        f" {w.off('__schedule')}",
+        f" {w.off('schedule')}",
+        f" {w.off('schedule_timeout')}",
+        f" {w.off('__wait_for_common')}",
+        f" {w.off(g)}{_mod(mod)}",
+        f" {w.off(c1)}{_mod(mod)}",
+        f" {w.off(c2)}{_mod(mod)}",
+        f" {w.off('do_exit')}",
+        f" {w.off('do_group_exit')}",
+        f" {w.off('get_signal')}",
+        *syscall_tail_5x(w),
+    )
+    return "hung-task", [(f"INFO: task hung in {g}", "hung task", g, "no")]
+
+
+@template("refcount_t: increment on 0 (4.x lib/refcount.c), the message after its WARNING line")
+def refcount_4x(w: Writer, c: tuple[str, str, str, str, str]) -> tuple[str, list[Expect]]:
+    g, c1, c2, mod, _ = c
+    w(
+        "------------[ cut here ]------------",
+        f"WARNING: CPU: 1 PID: 4012 at lib/refcount.c:153 {w.off('refcount_inc')}",
+        "refcount_t: increment on 0; use-after-free.",
+        "Kernel panic - not syncing: panic_on_warn set ...",
+        cpu_line(w, "4.16.0-rc7+"),
+        "Hardware name: Google Compute Engine",
+        "Call Trace:",
+        f" {w.off('dump_stack')}",
+        f" {w.off('panic')}",
+        f" {w.off('__warn')}",
+        f" {w.off('report_bug')}",
+        f" {w.off('fixup_bug')}",
+        f" {w.off('do_error_trap')}",
+        f" {w.off('invalid_op')}",
+        f" {w.off('refcount_inc')}",
+        f" {w.off(g)}{_mod(mod)}",
+        f" {w.off(c1)}{_mod(mod)}",
+        f" {w.off(c2)}{_mod(mod)}",
+        " entry_SYSCALL_64_after_hwframe+0x42/0xb7",
+        "Kernel Offset: disabled",
+        "Rebooting in 86400 seconds..",
+    )
+    return "refcount", [(f"WARNING: refcount bug in {g}", "WARNING", g, "no")]
+
+
 def write_all() -> int:
     n = FIRST
     for p in OUT.glob("*"):

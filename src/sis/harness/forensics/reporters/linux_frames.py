@@ -122,7 +122,7 @@ SKIP = compile_all(
         r"arch_stack_walk|stack_trace_save.*|save_stack.*|stack_depot_.*|__stack_depot.*",
         r"_*printk|vprintk.*|_*warn_printk|console_.*|dev_printk|_*dev_(?:err|warn|info)",
         # Warning, BUG, oops and panic plumbing.
-        r"panic|nmi_panic|__warn|warn_slowpath.*|report_bug|handle_bug|__bug|bug_handler",
+        r"panic|nmi_panic|__warn|warn_slowpath.*|report_bug|handle_bug|__bug|bug_handler|fixup_bug",
         r"die|__die.*|die_kernel_fault|arm64_notify_die|arm_notify_die|notify_die|oops_.*",
         r"page_fault_oops|kernelmode_fixup_or_oops|no_context|__do_kernel_fault|fixup_exception",
         r"bust_spinlocks|crash_kexec|__crash_kexec|rewind_stack_.*|make_task_dead",
