@@ -269,3 +269,21 @@ def test_any_text_parses_and_streams_the_same(lines: list[str], window: int) -> 
     finally:
         linux.MAX_LINES, find_module.CARRY_LINES, find_module.WINDOW_LINES = saved
     assert _key(streamed) == _key(small)
+
+
+def test_a_line_of_other_output_inside_task_markers_does_not_end_the_trace() -> None:
+    text = "\n".join(
+        [
+            "[ 10.1] INFO: task sh:1 blocked for more than 120 seconds.",
+            "[ 10.1] Call Trace:",
+            "[ 10.1]  <TASK>",
+            "[ 10.1]  __schedule+0x1/0x2",
+            "[ 10.1] e1000: eth0 NIC Link is Up 1000 Mbps Full Duplex",
+            "[ 10.1]  schedule+0x1/0x2",
+            "[ 10.1]  foo_wait_for_device+0x1/0x2 [foo]",
+            "[ 10.1]  entry_SYSCALL_64_after_hwframe+0x1/0x2",
+            "[ 10.1]  </TASK>",
+        ]
+    )
+    (c,) = find_crashes(text)
+    assert (c.title, c.corrupted) == ("INFO: task hung in foo_wait_for_device", False)

@@ -428,8 +428,8 @@ def _read_body(crash: Crash, body: Sequence[Line], kind: Kind, header_number: in
             elif _trace_line(out, t):
                 in_trace = t != "</TASK>"  # the task's stack is over
                 continue
-            elif TRACE_FILLER.match(t) or _REG.search(t):
-                pass
+            elif TRACE_FILLER.match(t) or _REG.search(t) or _inside_marker(out):
+                pass  # registers, code bytes, or other output printed inside <TASK>...</TASK>
             else:
                 in_trace = False
         elif traces == 0 and not other_stack and (m := ARM_FROM.match(t)):
@@ -486,6 +486,14 @@ def _trace_line(out: _Body, t: str) -> bool:
         out.items.append(("ip", _frame(m)))
         return True
     return bool(mk)
+
+
+def _inside_marker(out: _Body) -> bool:
+    """The trace is between an opening stack marker (`<TASK>`, `<IRQ>`, ...) and its end."""
+    for kind, f in reversed(out.items):
+        if kind == "mark":
+            return not str(f).startswith("/") and f != "EOI"
+    return False
 
 
 def _arm_caller(out: _Body, m: re.Match[str]) -> None:
