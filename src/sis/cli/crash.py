@@ -91,8 +91,9 @@ def parse_cmd(
 ) -> None:
     """Every crash in a console capture: type, title, guilty frame, call trace.
 
-    The capture is read as a stream, with memory bounded whatever its size: a report with no
-    end is cut at 1000 lines and marked corrupted, lines are cut at 4096 characters."""
+    The capture is read as a stream: memory stays bounded whatever its size.
+
+    A report with no end is cut at 1000 lines and marked corrupted; lines at 4096 characters."""
     import json
 
     from sis.harness.forensics import stream_crashes
