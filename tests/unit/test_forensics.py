@@ -111,7 +111,8 @@ def test_damaged_reports_keep_their_title_and_say_they_are_damaged() -> None:
     whole = find_crashes(fixture("linux/1"))[0]
     for name in ("linux/2", "linux/3"):
         (c,) = find_crashes(fixture(name))
-        assert c.title == whole.title and c.corrupted, name
+        assert c.title == f"{whole.title} (corrupted)" and c.corrupted, name
+        assert c.frame == whole.frame, name
     assert "interleaved" in find_crashes(fixture("linux/3"))[0].corrupted_reason
     assert "truncated" in find_crashes(fixture("linux/2"))[0].corrupted_reason
     doubled = find_crashes(fixture("linux/4"))[0]

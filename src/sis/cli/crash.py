@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, BinaryIO
 
 import typer
 
 from sis.cli.errors import fail
 
 if TYPE_CHECKING:
-    from sis.harness.forensics import Crash
+    from sis.harness.forensics import Crash, CrashGroup
 
 __all__ = ["crash_app"]
 
@@ -70,25 +70,56 @@ def _json(items: list[dict[str, object]]) -> None:
     typer.echo(json.dumps(items, indent=1))
 
 
+def _open(file: str) -> BinaryIO:
+    if file == "-":
+        return sys.stdin.buffer
+    try:
+        f = open(file, "rb")  # noqa: SIM115 - closed by the caller
+    except OSError as e:
+        fail("crash", f"cannot read {file}: {e.strerror or e}")
+    if not Path(file).is_file():
+        f.close()
+        fail("crash", f"cannot read {file}: not a regular file")
+    return f
+
+
 @crash_app.command("parse")
 def parse_cmd(
     file: Annotated[str, typer.Argument(help="a console capture, or - for stdin")],
     as_json: Annotated[bool, typer.Option("--json", help="a JSON list ([] when none)")] = False,
     os_hint: Annotated[str | None, typer.Option("--os", help=_OS_HELP)] = None,
 ) -> None:
-    """Every crash in a console capture: type, title, guilty frame, call trace."""
-    from sis.harness.forensics import find_crashes
+    """Every crash in a console capture: type, title, guilty frame, call trace.
 
-    crashes = find_crashes(_read(file), os_hint=os_hint)
-    if as_json:
-        _json([c.to_dict() for c in crashes])
-        return
-    if not crashes:
-        typer.echo("no crash found")
-    for i, c in enumerate(crashes):
-        if i:
-            typer.echo("")
-        _show(c)
+    The capture is read as a stream: memory stays bounded whatever its size.
+
+    A report with no end is cut at 1000 lines and marked corrupted; lines at 4096 characters."""
+    import json
+
+    from sis.harness.forensics import stream_crashes
+
+    f = _open(file)
+    try:
+        crashes = stream_crashes(f, os_hint=os_hint)
+        if as_json:
+            # One item at a time: the list is never held whole.
+            typer.echo("[", nl=False)
+            for i, c in enumerate(crashes):
+                typer.echo(("," if i else "") + "\n" + json.dumps(c.to_dict(), indent=1), nl=False)
+            typer.echo("\n]")
+            return
+        n = 0
+        for n, c in enumerate(crashes, 1):
+            if n > 1:
+                typer.echo("")
+            _show(c)
+        if not n:
+            typer.echo("no crash found")
+    except OSError as e:
+        fail("crash", f"cannot read {file}: {e.strerror or e}")
+    finally:
+        if f is not sys.stdin.buffer:
+            f.close()
 
 
 @crash_app.command("decode")
@@ -132,12 +163,16 @@ def list_cmd(
     """The run's crashes, one line per distinct title: count, first and last seen, captures."""
     import time
 
-    from sis.harness.forensics import dedup, run_crashes
+    from sis.harness.forensics import dedup, group_title, run_crashes
 
     if not out_dir.is_dir():
         fail("crash", f"{out_dir} is not a directory")
     crashes = run_crashes(out_dir)
     groups = dedup(crashes)
+
+    def key(g: CrashGroup) -> str:
+        return group_title(g.crash.title)
+
     if as_json:
         _json(
             [
@@ -146,7 +181,9 @@ def list_cmd(
                     "count": g.count,
                     "first_seen": g.first_seen,
                     "last_seen": g.last_seen,
-                    "sources": sorted({c.source for c in crashes if c.title == g.crash.title}),
+                    "sources": sorted(
+                        {c.source for c in crashes if group_title(c.title) == key(g)}
+                    ),
                 }
                 for g in groups
             ]
@@ -162,5 +199,5 @@ def list_cmd(
     for g in groups:
         typer.echo(f"{g.count:>4}x  {g.crash.title}")
         typer.echo(f"       first {when(g.first_seen)}  last {when(g.last_seen)}")
-        for src in sorted({c.source for c in crashes if c.title == g.crash.title}):
+        for src in sorted({c.source for c in crashes if group_title(c.title) == key(g)}):
             typer.echo(f"       {src}")

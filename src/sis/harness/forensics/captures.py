@@ -2,7 +2,7 @@
 stamped with its capture file and the time the capture was last written.
 
 One boot may show one panic twice (the report on the console, its FATAL record in the kernel
-log): a title seen in several captures of the same boot counts once.
+log): a title seen in several captures of the same boot counts once (a corrupted copy too).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from sis.harness.forensics.dedup import group_title
 from sis.harness.forensics.find import find_crashes
 from sis.harness.forensics.model import Crash
 
@@ -45,10 +46,10 @@ def run_crashes(out_dir: Path) -> list[Crash]:
     crashes: list[Crash] = []
     for captures in boots.values():
         # Per title, the capture that shows it most often (and most completely) speaks.
-        titles = dict.fromkeys(c.title for found in captures for c in found)
+        titles = dict.fromkeys(group_title(c.title) for found in captures for c in found)
         for title in titles:
             best = max(
-                ([c for c in found if c.title == title] for found in captures),
+                ([c for c in found if group_title(c.title) == title] for found in captures),
                 key=lambda cs: (len(cs), -sum(c.corrupted for c in cs)),
             )
             crashes.extend(best)

@@ -1,5 +1,6 @@
 """The same bug hit twice is one entry with a count: crashes grouped by their normalized title,
-in the order each title was first seen."""
+in the order each title was first seen. A report cut short or interleaved keeps its title with
+` (corrupted)` after it; it joins the group of the whole reports of the same title."""
 
 from __future__ import annotations
 
@@ -16,10 +17,18 @@ class CrashGroup(NamedTuple):
     last_seen: float | None
 
 
+CORRUPTED_SUFFIX = " (corrupted)"
+
+
+def group_title(title: str) -> str:
+    """The title crashes are grouped by: the title without ` (corrupted)`."""
+    return title.removesuffix(CORRUPTED_SUFFIX)
+
+
 def dedup(crashes: Iterable[Crash]) -> list[CrashGroup]:
     groups: dict[str, list[Crash]] = {}
     for crash in crashes:
-        groups.setdefault(crash.title, []).append(crash)
+        groups.setdefault(group_title(crash.title), []).append(crash)
     out = []
     for members in groups.values():
         best = next((c for c in members if not c.corrupted), members[0])

@@ -28,6 +28,11 @@ class CrashType(enum.StrEnum):
     RCU_STALL = "RCU stall"
     KASAN = "KASAN"
     UBSAN = "UBSAN"
+    LEAK = "memory leak"  # kmemleak: an object no pointer refers to any more
+    LOCKDEP = "lockdep"  # a locking rule broken (possible deadlock, bad unlock balance, ...)
+    REBOOT = "unexpected reboot"  # a new boot with no report and no orderly shutdown before it
+    #: Kept so that results written before OOM kills became events still load; an OOM kill is
+    #: an event (sis.harness.forensics.oom), and a panic on OOM is a PANIC.
     OOM = "out of memory"
     SIS_PANIC = "SIS panic"
     FIRMWARE_ABORT = "firmware abort"

@@ -1,6 +1,6 @@
-"""What killed the kernel during a batch: a panic (titled by crash forensics, so the same bug
-always has the same title), a hang (no answer in time), or a lost target (the process went
-away without a report)."""
+"""What killed the kernel during a batch: a panic (titled by crash forensics, `KIND in FUNCTION`,
+so the same bug always has the same title and a campaign's crashes group by it), a hang (no
+answer in time), or a lost target (the process went away without a report)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 from sis.harness.session import Session
 
 try:  # crash forensics titles crashes as syzkaller does; without it, the panic message does
-    from sis.harness.forensics import find_crashes
+    from sis.harness.forensics import find_crashes, group_title
 except ImportError:  # pragma: no cover - forensics ships with the lab
     find_crashes = None
 
@@ -46,8 +46,9 @@ def identify(session: Session, kind: str, detail: str) -> CrashInfo:
     text = read_captures(session)
     crashes = find_crashes(text) if find_crashes is not None else []
     if crashes:
+        # Grouped by `KIND in FUNCTION`: a report cut short by the death joins the whole ones.
         c = crashes[0]
-        return CrashInfo("panic", c.title, c.text or text)
+        return CrashInfo("panic", group_title(c.title), c.text or text)
     m = PANIC_MESSAGE.search(text)
     if m and "KERNEL PANIC" in text:
         return CrashInfo("panic", f"KERNEL PANIC: {m.group(1).strip()}", text)

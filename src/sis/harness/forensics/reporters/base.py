@@ -65,6 +65,25 @@ def compile_all(patterns: Iterable[str]) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{p})" for p in patterns))
 
 
+class AnyOf:
+    """Several formats of one line, each with the same named groups: the first that matches."""
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        self.patterns = tuple(re.compile(p) for p in patterns)
+
+    def match(self, text: str) -> re.Match[str] | None:
+        for p in self.patterns:
+            m = p.match(text)
+            if m:
+                return m
+        return None
+
+
+def without_names(pattern: str) -> str:
+    """A pattern with its named groups made plain: many formats joined into one quick test."""
+    return re.sub(r"\(\?P<\w+>", "(?:", pattern)
+
+
 def guilty(frames: Sequence[Frame], skip: re.Pattern[str]) -> str | None:
     """The first reliable frame that is not a common one, as a clean function name."""
     for f in frames:

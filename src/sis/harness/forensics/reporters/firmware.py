@@ -34,6 +34,8 @@ FORMATS: tuple[AbortFormat, ...] = (
     ),
 )  # fmt: skip
 REGISTER = re.compile(r"\b(x\d{1,2}|r\d{1,2}|sp|ip|fp)\s*:\s*\[?<?([0-9a-f]{8,16})>?\]?")
+#: Words every header above has: lines without them are skipped without trying each format.
+_MAYBE = re.compile(r"handler|abort|instruction|interrupt|not used")
 END = re.compile(r"^(?:Resetting CPU \.\.\.|resetting \.\.\.)$")
 MAX_LINES = 60
 
@@ -44,6 +46,8 @@ class FirmwareReporter:
     def parse(self, lines: Sequence[Line]) -> list[Crash]:
         out = []
         for i, line in enumerate(lines):
+            if not _MAYBE.search(line.text):
+                continue
             for fmt in FORMATS:
                 m = fmt.header.match(line.text.strip())
                 if m:

@@ -42,6 +42,8 @@ SKIP = compile_all(
 )
 #: How many lines after `System halted.` the FATAL record of the same panic may come.
 RECORD_WINDOW = 5
+#: The longest report: one with no `System halted.` is cut here.
+MAX_LINES = 1000
 
 
 class SisReporter:
@@ -53,6 +55,9 @@ class SisReporter:
         last_end = -1
         while i < len(lines):
             text = lines[i].text
+            if "PANIC" not in text and "FATAL" not in text:
+                i += 1  # the quick test: every line this reporter reads says one of them
+                continue
             if HEADER.match(text.strip()):
                 start = i - 1 if i > 0 and RULE.match(lines[i - 1].text.strip()) else i
                 crash, i = self._report(lines, start)
@@ -76,7 +81,7 @@ class SisReporter:
         end = None
         section = ""
         i = start
-        for i in range(start, len(lines)):
+        for i in range(start, min(len(lines), start + MAX_LINES)):
             ln = lines[i]
             if ln.doubled:
                 continue
