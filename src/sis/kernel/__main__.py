@@ -26,7 +26,8 @@ USAGE = """\
 usage: sis kernel [options]
   -m SIZE              memory (default 256M); the kernel heap is carved from it
   -smp N               CPUs (default 2)
-  -drive file=PATH[,readonly=on]   root disk image (sis disk create PATH --size 64M)
+  -drive file=PATH[,readonly=on][,log=LOG]   root disk image (sis disk create PATH --size 64M);
+                       log: every write and flush recorded to LOG (dm-log-writes format)
   -nic none|user|hub,port=N        network: none, one NIC (default), or a local hub port
   -serial DEV          stdio (default), unix:PATH or tcp:HOST:PORT; a second -serial gets the log
   -qmp DEV             QMP monitor: unix:PATH or tcp:HOST:PORT
@@ -96,7 +97,7 @@ def parse_command_line(argv: list[str]) -> MachineConfig:
             if kv.get("format", "raw") != "raw":
                 raise ConfigError(f"-drive {value}: only format=raw images are supported")
             ro = kv.get("readonly", "off") in ("on", "true", "yes")
-            cfg = replace(cfg, drive=DriveSpec(path, read_only=ro))
+            cfg = replace(cfg, drive=DriveSpec(path, read_only=ro, log=kv.get("log") or None))
         elif opt == "-nic":
             kv = parse_kv(value)
             kind = kv.get("kind", "")

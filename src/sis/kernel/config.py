@@ -42,6 +42,7 @@ class NicSpec:
 class DriveSpec:
     file: str
     read_only: bool = False
+    log: str | None = None  # log=PATH: every write and flush recorded (dm-log-writes)
 
 
 @dataclass(frozen=True)

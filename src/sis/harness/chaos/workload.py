@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -91,6 +92,14 @@ def workload_for(session: Session) -> Workload | None:
 class Workload:
     where: str
     session: Session
+    #: Called with each write as soon as its outcome is known (the crash-point experiment
+    #: places acknowledgements in the disk's write log with it).
+    on_write: Callable[[Write], None] | None = None
+
+    def _done(self, out: list[Write], w: Write) -> None:
+        out.append(w)
+        if self.on_write is not None:
+            self.on_write(w)
 
     def prepare(self) -> None:
         """Before any fault: make what the writes need (a directory)."""
@@ -159,12 +168,12 @@ class SyscallFiles(Workload):
             try:
                 res = self._batch(calls)
             except WorkloadError as e:
-                out.append(Write(i, path, len(data), digest(data), False, str(e), t))
+                self._done(out, Write(i, path, len(data), digest(data), False, str(e), t))
                 if not self.session.alive():
                     break
                 continue
             why = _why_not_acked(res, len(data))
-            out.append(Write(i, path, len(data), digest(data), not why, why, t))
+            self._done(out, Write(i, path, len(data), digest(data), not why, why, t))
         return out
 
     def read_back(self, writes: list[Write]) -> dict[int, str | None]:
@@ -329,7 +338,7 @@ class Ext4Files(Workload):
                 out.append(Write(i, path, len(data), digest(data), False, str(e), t))
                 break
             why = "" if r.status == 0 else f"exit {r.status}: {r.output.strip()[-200:]}"
-            out.append(Write(i, path, len(data), digest(data), not why, why, t, mark))
+            self._done(out, Write(i, path, len(data), digest(data), not why, why, t, mark))
         return out
 
     def read_back(self, writes: list[Write]) -> dict[int, str | None]:

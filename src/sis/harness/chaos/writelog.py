@@ -114,22 +114,26 @@ class WriteLog:
         return [e.index for e in self.entries if e.is_flush]
 
 
-def read_log(path: str | os.PathLike[str]) -> WriteLog:
-    """Read a log file; LogFormatError with the reason when it is not one."""
+def read_log(path: str | os.PathLike[str], *, unwritten_super: int | None = None) -> WriteLog:
+    """Read a log file; LogFormatError with the reason when it is not one. `unwritten_super`:
+    the sector size to read a log with, should its super block not be written yet (QEMU
+    writes it at the first flush: a device that never saw one leaves zeros there)."""
     try:
         data = Path(path).read_bytes()
     except OSError as e:
         raise LogFormatError(f"{path}: {e.strerror or e}") from None
     try:
-        return parse_log(data)
+        return parse_log(data, unwritten_super=unwritten_super)
     except LogFormatError as e:
         raise LogFormatError(f"{path}: {e}") from None
 
 
-def parse_log(data: bytes) -> WriteLog:
+def parse_log(data: bytes, *, unwritten_super: int | None = None) -> WriteLog:
     if len(data) < _SUPER.size:
         raise LogFormatError(f"{len(data)} bytes: too short for a log super block")
     magic, version, counted, sectorsize = _SUPER.unpack_from(data, 0)
+    if unwritten_super is not None and not any(data[: _SUPER.size]):
+        magic, version, counted, sectorsize = MAGIC, VERSION, 0, unwritten_super
     if magic != MAGIC:
         raise LogFormatError(f"bad magic {magic:#x} (a dm-log-writes log has {MAGIC:#x})")
     if version != VERSION:
