@@ -34,6 +34,7 @@ from sis.harness.chaos.crashpoints import (
     check_crash_points,
     sparse_copy,
 )
+from sis.harness.chaos.experiment import Experiment
 from sis.harness.chaos.hostcheck import Ext4Checker, HostToolMissing, SisDiskChecker
 from sis.harness.chaos.workload import (
     EXT4_MOUNT,
@@ -51,7 +52,7 @@ from sis.harness.session import Session, TargetDied
 from sis.harness.targets.base import TargetError
 from sis.harness.targets.profile import Profile
 
-__all__ = ["CrashPointOptions", "logged_disk", "run_crash_points"]
+__all__ = ["CrashPointOptions", "logged_disk", "run_crash_point_experiment", "run_crash_points"]
 
 SUITE = "chaos"
 TEST = "crash_points"
@@ -90,6 +91,30 @@ class CrashPointsRun:
         return len(self.points) * 60.0 / self.check_seconds if self.check_seconds else 0.0
 
 
+def run_crash_point_experiment(
+    session: Session, exp: Experiment, *, seed: int = 0, out: Path
+) -> TestResult:
+    """A chaos experiment with `crash_points:` (its workload's file count, its bounds)."""
+    bounds = exp.crash_points or {}
+    files = next((a.files for a in exp.method if a.kind == "workload"), 4)
+    lacking = [c for c in exp.requires if c not in session.capabilities]
+    if lacking:
+        return _skipped(session, exp.name, f"target lacks {', '.join(lacking)}")
+    options = CrashPointOptions(
+        files=files,
+        max_prefixes=bounds.get("max_prefixes", 8),
+        reorders=bounds.get("reorders") or 0,
+    )
+    return run_crash_points(session, seed=seed, out=out, options=options, test=exp.name)
+
+
+def _skipped(session: Session, test: str, reason: str) -> TestResult:
+    return TestResult(
+        target=session.profile.name, preset=session.preset, suite=SUITE, test=test,
+        verdict=SKIP, reason=reason,
+    )  # fmt: skip
+
+
 def logged_disk(profile: Profile, preset: str, log: Path) -> dict[str, str] | None:
     """Placeholder values that make the target log its disk to `log`; None if it cannot."""
     known = profile.variables(preset)
@@ -106,6 +131,7 @@ def run_crash_points(
     seed: int = 0,
     out: Path,
     options: CrashPointOptions | None = None,
+    test: str = TEST,
 ) -> TestResult:
     """The experiment on a fresh boot of `session`'s target and preset (the session itself is
     left as it is: this needs a disk that nothing else wrote and a log from its first write)."""
@@ -115,7 +141,7 @@ def run_crash_points(
     run = CrashPointsRun(profile.name, session.preset, seed, asdict(options))
     started, t0 = time.time(), time.monotonic()
     steps: list[StepResult] = []
-    stem = out / f"{session.name}.{TEST}"
+    stem = out / f"{session.name}.{test}"
 
     def finish(verdict: str, reason: str, artifacts: dict[str, str] | None = None) -> TestResult:
         run.verdict, run.reason = verdict, reason
@@ -124,7 +150,7 @@ def run_crash_points(
             target=profile.name,
             preset=session.preset,
             suite=SUITE,
-            test=TEST,
+            test=test,
             verdict=verdict,
             reason=reason,
             steps=steps,

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sis.harness.chaos.crashrun import run_crash_point_experiment
 from sis.harness.chaos.experiment import Activity, Experiment, Probe
 from sis.harness.chaos.injectors import (
     InjectionError,
@@ -72,6 +73,8 @@ class _Run:
 def run_experiment(session: Session, exp: Experiment, *, seed: int = 0, out: Path) -> TestResult:
     """Run `exp` on `session` (which may be off); journal and timeline go to `out`."""
     out.mkdir(parents=True, exist_ok=True)
+    if exp.crash_points is not None:  # its own boot, on a logged disk (crashrun.py)
+        return run_crash_point_experiment(session, exp, seed=seed, out=out)
     stem = out / f"{session.name}.{exp.name}"
     started, t0 = time.time(), time.monotonic()
     run = _Run(session, exp, seed)
