@@ -232,16 +232,20 @@ def run_crash_points(
         if record["acked"]:
             record["known_by"] = next(placed).known_by
     tc = time.monotonic()
-    results = check_crash_points(
-        log,
-        base,
-        acks,
-        checker,
-        max_prefixes=options.max_prefixes,
-        reorders=options.reorders,
-        seed=seed,
-        workdir=workdir,
-    )
+    try:
+        results = check_crash_points(
+            log,
+            base,
+            acks,
+            checker,
+            max_prefixes=options.max_prefixes,
+            reorders=options.reorders,
+            seed=seed,
+            workdir=workdir,
+        )
+    finally:
+        if isinstance(checker, SisDiskChecker):
+            checker.close()
     run.check_seconds = time.monotonic() - tc
     run.points = [asdict(r) for r in results]
     for r in results:

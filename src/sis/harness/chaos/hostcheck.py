@@ -12,6 +12,7 @@ journal replayed, then the file system checked, then the acknowledged files read
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -126,29 +127,65 @@ _SIS_READER = """
 import hashlib, json, sys
 from pathlib import Path
 from sis.kernel.fs.tools import fsck_image, read_file
-image, paths = Path(sys.argv[1]), sys.argv[2:]
-report = fsck_image(image)
-out = {"clean": report.clean, "findings": [str(f) for f in report.findings], "files": {}}
-for p in paths:
+for line in sys.stdin:
+    ask = json.loads(line)
+    image = Path(ask["image"])
     try:
-        out["files"][p] = hashlib.sha256(read_file(image, p)).hexdigest()
-    except Exception:
-        out["files"][p] = None
-print(json.dumps(out))
+        report = fsck_image(image)
+        out = {"clean": report.clean, "findings": [str(f) for f in report.findings]}
+    except Exception as e:
+        out = {"clean": False, "findings": [f"cannot check the image: {e}"]}
+    out["files"] = {}
+    for p in ask["paths"]:
+        try:
+            out["files"][p] = hashlib.sha256(read_file(image, p)).hexdigest()
+        except Exception:
+            out["files"][p] = None
+    print(json.dumps(out), flush=True)
 """
 
 
 class SisDiskChecker:
-    """Checks an image of the reference kernel's file system with its offline tools."""
+    """Checks images of the reference kernel's file system with its offline tools, in one
+    process of them kept for all the images of a run (`close` ends it)."""
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[str] | None = None
+
+    def _worker(self) -> subprocess.Popen[str]:
+        if self._proc is None or self._proc.poll() is not None:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-c", _SIS_READER],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+        return self._proc
 
     def check(self, image: Path, paths: list[str]) -> ImageCheck:
-        r = _run([sys.executable, "-c", _SIS_READER, str(image), *paths])
+        proc = self._worker()
+        assert proc.stdin is not None and proc.stdout is not None
         try:
-            found = json.loads(r.stdout.strip().splitlines()[-1])
-        except (ValueError, IndexError):
-            tail = (r.stderr or r.stdout).strip()[-300:]
-            return ImageCheck(dict.fromkeys(paths), f"sis disk tools failed: {tail}", tail)
+            proc.stdin.write(json.dumps({"image": str(image), "paths": paths}) + "\n")
+            proc.stdin.flush()
+            found = json.loads(proc.stdout.readline())
+        except (OSError, ValueError) as e:
+            self.close()
+            return ImageCheck(dict.fromkeys(paths), f"sis disk tools failed: {e}", "")
         text = "\n".join(found["findings"])
         last = text.strip().splitlines()[-1] if text.strip() else "not clean"
         complaint = "" if found["clean"] else f"sis disk fsck: {last}"
         return ImageCheck(dict(found["files"]), complaint, text[-OUTPUT_TAIL:])
+
+    def close(self) -> None:
+        if self._proc is not None:
+            with contextlib.suppress(OSError):
+                if self._proc.stdin is not None:
+                    self._proc.stdin.close()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+            self._proc = None
