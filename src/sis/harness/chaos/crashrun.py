@@ -23,6 +23,7 @@ make every verdict a guess (an ERROR, not a pass).
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -159,7 +160,9 @@ def run_crash_points(
             artifacts={"crash_points": f"{stem}.json", **(artifacts or {})},
         )
 
+    # A fresh disk every run: one left by an earlier run would already hold the files.
     workdir = out / f"{session.name}.crash_points.d"
+    shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "write.log"
     log_path.unlink(missing_ok=True)
@@ -362,3 +365,25 @@ def _step(r: PointResult) -> StepResult:
         ok=False,
         why=r.reason(),
     )
+
+
+def crash_points_of(
+    target: str,
+    *,
+    preset: str = "default",
+    seed: int = 0,
+    out: Path,
+    options: CrashPointOptions | None = None,
+    overrides: dict[str, str] | None = None,
+) -> TestResult:
+    """The crash-point experiment on a target by profile name or path, as `sis chaos
+    crash-points` runs it (planted bugs through `options` or `overrides`). The target is booted
+    once, on its own logged disk, and left off; `out` gets the report of every point."""
+    try:
+        session = Session(target, preset=preset, workdir=out / "targets", overrides=overrides)
+    except (TargetError, OSError) as e:
+        return TestResult(
+            target=target, preset=preset, suite=SUITE, test=TEST, verdict=ERROR,
+            reason=f"target could not be set up: {e}",
+        )  # fmt: skip
+    return run_crash_points(session, seed=seed, out=out, options=options)
