@@ -407,9 +407,10 @@ def _after(run: _Run, workload: Workload | None) -> tuple[dict[str, Any], str]:
             gone_off = lost(run.writes, seen_off)
             if gone_off and not loss:
                 loss = _loss_reason(gone_off, "in the disk image")
-            if complaint and not loss:
+            excused = workload.excuse(complaint) if complaint else ""
+            if complaint and not loss and not excused:
                 loss = f"file system not clean after {run.exp.name}: {complaint}"
-            run.notes.append(f"offline check of {image}: {complaint or 'clean'}")
+            run.notes.append(f"offline check of {image}: {complaint or 'clean'} {excused}".strip())
         acked = sum(1 for w in run.writes if w.acked)
         run.notes.append(f"{acked} of {len(run.writes)} writes acknowledged; {workload.where}")
     return after, loss

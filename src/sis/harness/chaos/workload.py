@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import subprocess
 import sys
 import tempfile
@@ -116,6 +117,10 @@ class Workload:
         """After the target is off: what the image holds, and the file-system check's
         complaint ("" when clean or when there is no file system to check)."""
         raise NotImplementedError
+
+    def excuse(self, complaint: str) -> str:
+        """Why a file-system check's complaint is not a failure here ("" when it is one)."""
+        return ""
 
 
 class SyscallFiles(Workload):
@@ -286,6 +291,7 @@ class Ext4Files(Workload):
         self.where = f"files {EXT4_DIR}/f<N> on the guest's ext4 disk (fsync, rename, fsync)"
         self.mark_block: int | None = None
         self.marks = 0
+        self.created = time.time()
 
     def _mount(self) -> None:
         command = (
@@ -370,6 +376,34 @@ class Ext4Files(Workload):
                 return {w.index: None for w in writes}, f"cannot copy {image}: {e}"
             found = checker.check(copy, sorted({w.where for w in writes}))
         return {w.index: found.contents.get(w.where) for w in writes}, found.fsck
+
+    def excuse(self, complaint: str) -> str:
+        texts = []
+        for boot in self.session.boots:
+            path = boot.artifacts.get("kernel_log")
+            with contextlib.suppress(OSError):
+                if path and Path(path).stat().st_mtime >= self.created:  # a boot it ran on
+                    texts.append(Path(path).read_text(errors="replace"))
+        line = io_error_reported(texts)
+        return f"allowed: the kernel reported the I/O error ({line})" if line else ""
+
+
+#: The kernel telling that the disk failed it: a block-layer I/O error on the chaos disk, or
+#: ext4/jbd2 giving up on it. After one of these, ext4 marking itself with errors (and fsck
+#: finding them) is the correct behaviour, not a failure.
+_IO_ERROR_REPORTED = re.compile(
+    r"I/O error,? dev vda|Buffer I/O error on dev(ice)? vda|EXT4-fs (error|warning) \(device vda\)"
+    r"|JBD2: .*(IO|I/O) (error|failure)|Aborting journal on device vda|critical medium error"
+)
+
+
+def io_error_reported(texts: list[str]) -> str:
+    """The first kernel log line that reports an I/O error on the chaos disk ("" if none)."""
+    for text in texts:
+        for line in text.splitlines():
+            if _IO_ERROR_REPORTED.search(line):
+                return line.strip()[:200]
+    return ""
 
 
 def lost(writes: list[Write], seen: dict[int, str | None]) -> list[Write]:
