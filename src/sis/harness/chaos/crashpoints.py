@@ -8,7 +8,7 @@ interval between two flushes of the log (the start counts as the first "flush po
 * `flush K`: the cut just before the next flush, and only the flushed data survives; every
   write acknowledged before the cut must be there. This is the point that catches a flush
   that was never sent (`nobarrier`) or an acknowledgement given before the flush.
-* `flush K prefix N`: the cache wrote back in order, and the cut came after the N-th entry of
+* `flush K prefix N`: the cache wrote back in order, and the cut came after the N-th write of
   the interval (each prefix, or an even spread of them when there are more than allowed).
 * `flush K reorder R`: a seeded random subset of the interval's writes survived.
 

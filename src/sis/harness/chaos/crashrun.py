@@ -202,11 +202,10 @@ def run_crash_points(
     try:
         writes, known_by = _workload(logged, options, run, log_path, seed)
     except (TargetError, WorkloadError, TargetDied) as e:
-        logged.kill()
         return finish(ERROR, f"workload could not run on the logged disk: {e}")
     finally:
         run.workload_seconds = time.monotonic() - tw
-    logged.kill()  # the power cut: nothing synced, nothing shut down
+        logged.kill()  # the power cut (and, on Ctrl-C or trouble, no machine left behind)
     artifacts = {k: str(v) for k, v in logged.artifacts().items()} | {"write_log": str(log_path)}
     acked = [w for w in writes if w.acked]
     run.writes = [asdict(w) for w in writes]
