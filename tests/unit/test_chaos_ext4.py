@@ -78,3 +78,41 @@ def test_only_the_kernel_reporting_a_disk_error_excuses_fsck_findings() -> None:
     assert io_error_reported(["EXT4-fs error (device vda): ext4_find_entry:1683: comm sh"])
     assert not io_error_reported(["[ 1.0] virtio_blk virtio1: [vda] 131072 512-byte blocks"])
     assert not io_error_reported(["I/O error, dev vdb, sector 8"])  # another disk
+
+
+class _Shell:
+    """Stands in for a linux-busybox session: records each command, answers like ash."""
+
+    def __init__(self) -> None:
+        self.commands: list[str] = []
+        self.boots: list = []
+
+    def run(self, command: str, timeout: float = 30.0):
+        from sis.harness.console import CommandResult
+
+        self.commands.append(command)
+        out = "sectors=131072\n" if "sectors=" in command else ""
+        return CommandResult(command, out, 0, 0.0)
+
+
+def test_the_workload_marks_an_acknowledgement_only_after_it_is_durable() -> None:
+    from sis.harness.chaos.workload import Ext4Files
+
+    shell = _Shell()
+    w = Ext4Files(shell)  # type: ignore[arg-type]
+    writes = w.write("run", 2)
+    assert [x.acked for x in writes] == [True, True]
+    assert writes[0].mark != writes[1].mark and writes[0].mark.startswith("sis-ack ")
+    command = shell.commands[-1]
+    mark = command.index("oflag=direct")
+    # write the file, fsync it, rename it, fsync the directory: then the mark, never before.
+    assert command.index("sync /mnt/chaos/.f1.tmp") < command.index("mv ") < mark
+    assert command.index("sync /mnt/chaos;") < mark
+    assert "seek=16128" in command  # the reserved last MiB of a 64 MiB disk
+    assert "errors=remount-ro" in shell.commands[0]
+
+    early = Ext4Files(_Shell(), ack_before_fsync=True, mount_options="nobarrier")  # type: ignore[arg-type]
+    early.write("run", 1)
+    command = early.session.commands[-1]
+    assert command.index("oflag=direct") < command.index("sync /mnt/chaos/.f0.tmp")
+    assert "errors=remount-ro,nobarrier" in early.session.commands[0]
