@@ -165,3 +165,28 @@ def test_sparse_copy_keeps_data_and_holes(tmp_path):
     sparse_copy(src, dst)
     assert dst.read_bytes() == src.read_bytes()
     assert dst.stat().st_blocks * 512 < 1 << 20
+
+
+def test_a_guest_mark_places_its_acknowledgement_at_the_entry_that_wrote_it(tmp_path):
+    from sis.harness.chaos.crashrun import _acks
+    from sis.harness.chaos.workload import Write
+
+    w = LogWriter(tmp_path / "log", SECTOR)
+    w.write(8, _content(0))
+    w.flush()
+    mark = b"sis-ack abc 1\n".ljust(8 * SECTOR, b"\0")  # a 4 KiB O_DIRECT write
+    w.write(100, mark)
+    w.write(9, _content(1))
+    w.close()
+    log = read_log(tmp_path / "log")
+    digest = hashlib.sha256(_content(0)).hexdigest()
+    writes = [
+        Write(0, "/f0", SECTOR, digest, True, mark="sis-ack abc 1"),
+        Write(1, "/f1", SECTOR, "x", True, mark="sis-ack abc 2"),  # its mark never came
+        Write(2, "/f0", SECTOR, "later", False),
+    ]
+    acks = _acks(writes, {}, log)
+    assert [(a.path, a.known_by) for a in acks] == [("/f0", 3), ("/f1", len(log.entries))]
+    assert acks[0].later == frozenset({"later"})
+    # The reference kernel's acknowledgements come as log counts instead of marks.
+    assert _acks(writes[:1], {0: 2}, log)[0].known_by == 2
