@@ -76,12 +76,16 @@ def test_honest_flushes_pass_at_every_point(tmp_path):
     assert [r.name for r in results if " " not in r.name[6:]] == [f"flush {k}" for k in range(5)]
     assert checker.images == len(results)
     assert max(r.checked for r in results) == FILES
+    side_by_side = check_crash_points(
+        log, _base(tmp_path), acks, SectorFiles(), reorders=3, seed=1, jobs=3
+    )
+    assert side_by_side == results  # the same points, verdicts and order
 
 
 def test_an_acknowledgement_before_the_flush_fails_at_that_flush_point(tmp_path):
     acks = _workload(tmp_path / "log", flush_before_ack=False)
     log = read_log(tmp_path / "log")
-    results = check_crash_points(log, _base(tmp_path), acks, SectorFiles())
+    results = check_crash_points(log, _base(tmp_path), acks, SectorFiles(), jobs=2)
     failed = {r.name for r in results if not r.ok}
     # Each file's acknowledgement lands in the interval before its flush: `flush i` (only the
     # flushed data survives) loses file i; the in-order prefixes keep it.

@@ -23,7 +23,9 @@ import os
 import random
 import shutil
 import tempfile
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -151,29 +153,48 @@ def check_crash_points(
     seed: int = 0,
     workdir: Path | None = None,
     on_point: Callable[[PointResult], None] | None = None,
+    jobs: int = 1,
 ) -> list[PointResult]:
     """Rebuild and check every crash state of `log` over the disk `base` (the disk as it was
-    before the first logged entry). Nothing of `base` is changed."""
+    before the first logged entry). Nothing of `base` is changed. With `jobs` > 1 that many
+    images are checked at once (the checker must allow it: its checks run host tools on
+    separate files); the images are still rebuilt one after another, in order."""
     results: list[PointResult] = []
-    with tempfile.TemporaryDirectory(prefix="sis-crash-", dir=workdir) as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="sis-crash-", dir=workdir) as tmp,
+        ThreadPoolExecutor(max_workers=max(1, jobs)) as pool,
+    ):
         durable_img = Path(tmp) / "durable.img"
-        scratch = Path(tmp) / "point.img"
         sparse_copy(base, durable_img)
         applied = 0  # entries [0, applied) are in durable_img
+        pending: deque[tuple[CrashState, Path, Future[ImageCheck]]] = deque()
+
+        def settle() -> None:
+            state, image, future = pending.popleft()
+            result = judge(state, acks, future.result())
+            image.unlink(missing_ok=True)
+            results.append(result)
+            if on_point is not None:
+                on_point(result)
+
         with open(durable_img, "r+b") as durable:
-            for state in crash_states(log, max_prefixes=max_prefixes, reorders=reorders, seed=seed):
+            states = crash_states(log, max_prefixes=max_prefixes, reorders=reorders, seed=seed)
+            for n, state in enumerate(states):
                 if state.durable < applied:
                     raise ValueError("crash states out of order")  # crash_states never does
                 apply_entries(durable, log.entries[applied : state.durable], log.sectorsize)
                 applied = state.durable
                 durable.flush()
+                scratch = Path(tmp) / f"point{n}.img"
                 sparse_copy(durable_img, scratch)
                 with open(scratch, "r+b") as f:
                     apply_entries(f, _pick(log.entries, state.extra), log.sectorsize)
-                result = judge(state, acks, checker.check(scratch, _paths(acks, state.cut)))
-                results.append(result)
-                if on_point is not None:
-                    on_point(result)
+                paths = _paths(acks, state.cut)
+                pending.append((state, scratch, pool.submit(checker.check, scratch, paths)))
+                while len(pending) >= max(1, jobs):
+                    settle()
+            while pending:
+                settle()
     return results
 
 

@@ -23,6 +23,7 @@ make every verdict a guess (an ERROR, not a pass).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -244,6 +245,9 @@ def run_crash_points(
             reorders=options.reorders,
             seed=seed,
             workdir=workdir,
+            # e2fsck and debugfs on separate images run side by side; the reference kernel's
+            # tools answer from one process, one image at a time.
+            jobs=1 if isinstance(checker, SisDiskChecker) else min(2, os.cpu_count() or 1),
         )
     finally:
         if isinstance(checker, SisDiskChecker):
