@@ -46,7 +46,7 @@ bench: $(STAMP)
 # Prometheus (server and promtool) for the metrics tests (needs root).
 qemu-deps:
 	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends qemu-system-x86 qemu-system-arm qemu-system-misc u-boot-qemu linux-image-amd64 linux-headers-amd64 gcc make gcc-12-aarch64-linux-gnu libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-riscv64-linux-gnu libc6-dev-riscv64-cross busybox-static kmod dpkg prometheus
+	apt-get install -y -qq --no-install-recommends qemu-system-x86 qemu-system-arm qemu-system-misc e2fsprogs u-boot-qemu linux-image-amd64 linux-headers-amd64 gcc make gcc-12-aarch64-linux-gnu libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-riscv64-linux-gnu libc6-dev-riscv64-cross busybox-static kmod dpkg prometheus
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache

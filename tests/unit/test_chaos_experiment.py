@@ -33,7 +33,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_every_built_in_experiment_loads_and_injects_a_known_fault() -> None:
-    assert set(builtin_experiments()) == BUILT_IN
+    assert set(builtin_experiments()) == BUILT_IN | {"crash_points"}
     for name in BUILT_IN:
         exp = load_experiment(name)
         assert exp.name == name
@@ -158,3 +158,24 @@ def test_chaos_is_a_phase_of_sis_check_run_only_when_asked_for() -> None:
 
     assert "chaos" in phases_by_name() and "chaos" not in DEFAULT_PHASES
     assert PHASE_ORDER.index("chaos") < PHASE_ORDER.index("log_regression")
+
+
+def test_the_crash_point_experiment_is_bounded_and_needs_a_power_cut(tmp_path) -> None:
+    exp = load_experiment("crash_points")
+    assert exp.crash_points == {"max_prefixes": 8, "reorders": 2}
+    assert "power_cut" in exp.faults
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(
+        "name: mine\nmethod:\n  - {workload: write, files: 2}\n  - {inject: power_cut}\n"
+        "crash_points: {max_prefixes: all, reorders: 0}\n"
+    )
+    assert load_experiment(mine).crash_points == {"max_prefixes": None, "reorders": 0}
+    mine.write_text("name: mine\nmethod:\n  - {wait: 1}\ncrash_points: {reorders: 1}\n")
+    with pytest.raises(DataFileError, match="power_cut"):
+        load_experiment(mine)
+    mine.write_text(
+        "name: mine\nmethod:\n  - {workload: write}\n  - {inject: power_cut}\n"
+        "crash_points: {reorder: 1}\n"
+    )
+    with pytest.raises(DataFileError, match="did you mean 'reorders'"):
+        load_experiment(mine)

@@ -89,3 +89,9 @@ def test_sizes():
     assert parse_size("64MiB") == 64 << 20
     assert parse_size("512") == 512 << 20  # QEMU: plain numbers are MiB
     assert parse_size("4096", default_unit="B") == 4096
+
+
+def test_drive_log_names_the_write_log():
+    cfg = parse_command_line(["-drive", "file=/tmp/d.img,log=/tmp/d.log"])
+    assert cfg.drive.file == "/tmp/d.img" and cfg.drive.log == "/tmp/d.log"
+    assert parse_command_line(["-drive", "file=/tmp/d.img"]).drive.log is None

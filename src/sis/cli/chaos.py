@@ -64,3 +64,58 @@ def run(
     results = run_plan_shown("chaos", plan, interrupted="the faults were rolled back")
     typer.echo(f"-> {out}/chaos.html")
     exit_with("chaos", results)
+
+
+@chaos_app.command("crash-points")
+def crash_points(
+    target: Annotated[
+        str, typer.Option("--target", "-t", help="sis, linux-busybox or a profile")
+    ] = "sis",
+    preset: Annotated[str, typer.Option(help="the preset to run in")] = "default",
+    seed: Annotated[int, typer.Option(help="seed of the sampled reorderings")] = 0,
+    files: Annotated[int, typer.Option(min=1, max=64, help="files the workload writes")] = 4,
+    max_prefixes: Annotated[
+        int, typer.Option(min=-1, help="prefixes checked per flush interval (-1: all)")
+    ] = 8,
+    reorders: Annotated[int, typer.Option(min=0, help="reorderings per flush interval")] = 2,
+    mount_options: Annotated[
+        str, typer.Option(help="ext4 mount options of the Linux guest, e.g. nobarrier")
+    ] = "",
+    ack_before_fsync: Annotated[
+        bool, typer.Option(help="the workload acknowledges before fsync returns (a planted bug)")
+    ] = False,
+    append: Annotated[
+        str, typer.Option(help="kernel command line of the reference kernel, e.g. sis.bug=NAME")
+    ] = "",
+    out: Annotated[Path, typer.Option(help="where the report goes")] = Path("sis-out/crash-points"),
+) -> None:
+    """Every crash point of the workload on a logged disk: exit 0 pass, 1 a lost write or an
+    unclean file system, 2 the lab could not check."""
+    from sis.harness.chaos.crashrun import CrashPointOptions, crash_points_of
+    from sis.harness.results import exit_code
+
+    options = CrashPointOptions(
+        files=files,
+        max_prefixes=None if max_prefixes < 0 else max_prefixes,
+        reorders=reorders,
+        mount_options=mount_options,
+        ack_before_fsync=ack_before_fsync,
+    )
+    try:
+        r = crash_points_of(
+            target,
+            preset=preset,
+            seed=seed,
+            out=out,
+            options=options,
+            overrides={"append": append} if append else None,
+        )
+    except OSError as e:
+        fail("chaos", f"{out}: {e.strerror or e}", 2)
+    for step in r.steps:
+        if not step.ok:
+            typer.echo(f"  {step.command}: {step.why}")
+    why = f": {r.reason}" if r.reason else ""
+    typer.echo(f"{r.verdict}: {r.test}{why}")
+    typer.echo(f"-> {r.artifacts.get('crash_points', out)}")
+    raise typer.Exit(exit_code([r]))

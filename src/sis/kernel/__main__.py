@@ -26,8 +26,9 @@ USAGE = """\
 usage: sis kernel [options]
   -m SIZE              memory (default 256M); the kernel heap is carved from it
   -smp N               CPUs (default 2)
-  -drive file=PATH[,readonly=on]   root disk image (sis disk create PATH --size 64M);
-                       a comma in PATH is written ,, as in QEMU
+  -drive file=PATH[,readonly=on][,log=LOG]   root disk image (sis disk create PATH --size 64M);
+                       log: every write and flush recorded to LOG (dm-log-writes format);
+                       a comma in a path is written ,, as in QEMU
   -nic none|user|hub,port=N        network: none, one NIC (default), or a local hub port
   -serial DEV          stdio (default), unix:PATH or tcp:HOST:PORT; a second -serial gets the log
   -qmp DEV             QMP monitor: unix:PATH or tcp:HOST:PORT

@@ -11,7 +11,7 @@ from sis.contract import options
 LOG_LEVELS = ("fatal", "error", "warn", "info", "debug", "trace")
 KNOWN_FEATURES = frozenset({"chaos"})
 #: -drive keys: those the kernel uses, and those QEMU users pass that it has no use for.
-DRIVE_KEYS = ("file", "format", "readonly", "snapshot")
+DRIVE_KEYS = ("file", "format", "readonly", "snapshot", "log")
 DRIVE_KEYS_IGNORED = ("if", "id", "cache")
 #: Options habitually appended to a chardev address; SIS always listens and never waits.
 CHARDEV_OPTIONS = ("server", "server=on", "nowait", "wait=off")
@@ -49,6 +49,7 @@ class NicSpec:
 class DriveSpec:
     file: str
     read_only: bool = False
+    log: str | None = None  # log=PATH: every write and flush recorded (dm-log-writes)
 
 
 @dataclass(frozen=True)
@@ -196,7 +197,7 @@ def parse_kv(text: str) -> dict[str, str]:
 
 
 def parse_drive(text: str) -> DriveSpec:
-    """`-drive file=PATH[,format=raw][,readonly=on|off]`, plus the keys QEMU users pass that the
+    """`-drive file=PATH[,format=raw][,readonly=on|off][,log=LOG]`, plus the keys QEMU users pass that the
     kernel has no use for (`if`, `id`, `cache`; `snapshot=off`). Any other key is an error: a
     path with an unescaped comma must not quietly become another file and a stray key."""
     kv = parse_kv(text)
@@ -219,7 +220,7 @@ def parse_drive(text: str) -> DriveSpec:
             raise ConfigError(f"-drive {text}: {key}={kv[key]} is not on or off")
     if _BOOL.get(kv.get("snapshot", "off")):
         raise ConfigError(f"-drive {text}: snapshot=on is not supported (writes would persist)")
-    return DriveSpec(path, read_only=_BOOL[kv.get("readonly", "off")])
+    return DriveSpec(path, read_only=_BOOL[kv.get("readonly", "off")], log=kv.get("log") or None)
 
 
 def parse_append(text: str) -> dict[str, str]:

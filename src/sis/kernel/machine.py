@@ -24,7 +24,7 @@ from sis.contract.exit_codes import (
     EXIT_STARTUP,
 )
 from sis.kernel.config import MachineConfig
-from sis.kernel.drivers.block import FileBlockDevice, MemoryBlockDevice
+from sis.kernel.drivers.block import FileBlockDevice, LoggedBlockDevice, MemoryBlockDevice
 from sis.kernel.drivers.serial import SerialPort
 from sis.kernel.drivers.timer import HostTimer, Timer
 from sis.kernel.errno import KernelError
@@ -80,6 +80,8 @@ class Machine:
         try:
             self.disk = FileBlockDevice(path, read_only=self.cfg.drive.read_only)
             FileSystem.mount(self.disk)  # refuse a foreign or corrupt image before booting
+            if self.cfg.drive.log:
+                self.disk = LoggedBlockDevice(self.disk, self.cfg.drive.log)
         except KernelError as e:
             raise StartupError(f"{path}: {e.detail or e.errno.message}") from None
 

@@ -15,6 +15,11 @@ boots; an unknown field suggests the closest known one.
     rollbacks:
       - {run: 'rm /tmp/x', status: null}
     verify: true          # nothing acknowledged lost: power cycle, checksums, fsck
+
+An experiment with `crash_points: {max_prefixes: 8, reorders: 2}` runs its workload on a disk
+whose writes are logged, cuts the power, and checks the disk at every crash point of the log
+(chaos/crashrun.py); `max_prefixes` (a number or `all`) and `reorders` bound the points
+checked between two flushes.
 """
 
 from __future__ import annotations
@@ -53,7 +58,11 @@ WORKLOADS = ("write",)
 MAX_FILES = 64
 MAX_WAIT_S = 600.0
 
-_TOP_KEYS = {"name", "description", "requires", "steady_state", "method", "rollbacks", "verify"}
+_TOP_KEYS = {
+    "name", "description", "requires", "steady_state", "method", "rollbacks", "verify",
+    "crash_points",
+}  # fmt: skip
+_CRASH_POINT_KEYS = {"max_prefixes", "reorders"}
 _PROBE_COMMON = {"name", "timeout", "retry"}
 _PROBE_KINDS: dict[str, set[str]] = {
     "run": {"expect", "not_expect", "status"},
@@ -116,6 +125,8 @@ class Experiment:
     rollbacks: tuple[Activity, ...] = ()
     verify: bool = False
     path: Path | None = None
+    #: {"max_prefixes": int | None, "reorders": int} for a crash-point experiment, else None
+    crash_points: dict[str, int | None] | None = None
 
     @property
     def faults(self) -> list[str]:
@@ -347,7 +358,36 @@ def parse_experiment(data: Any, path: Path) -> Experiment:
         rollbacks=tuple(rollbacks),
         verify=verify,
         path=path,
+        crash_points=_parse_crash_points(path, data, method),
     )
+
+
+def _parse_crash_points(
+    path: Path, data: dict[str, Any], method: list[Activity]
+) -> dict[str, int | None] | None:
+    value = data.get("crash_points")
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise _fail(path, data, "crash_points", "'crash_points' is a mapping")
+    check_keys(value, _CRASH_POINT_KEYS, path, "crash_points: ")
+    prefixes = value.get("max_prefixes", 8)
+    reorders = value.get("reorders", 2)
+    if prefixes != "all" and (isinstance(prefixes, bool) or not isinstance(prefixes, int)):
+        raise _fail(path, data, "crash_points", "'max_prefixes' is a number or 'all'")
+    if isinstance(reorders, bool) or not isinstance(reorders, int) or reorders < 0:
+        raise _fail(path, data, "crash_points", "'reorders' is a number, 0 or more")
+    if isinstance(prefixes, int) and prefixes < 0:
+        raise _fail(path, data, "crash_points", "'max_prefixes' is a number, 0 or more")
+    kinds = [(a.kind, a.fault) for a in method]
+    if not any(k == "workload" for k, _ in kinds) or ("inject", "power_cut") not in kinds:
+        raise _fail(
+            path,
+            data,
+            "crash_points",
+            "crash points need a 'workload' and a power_cut in the method",
+        )
+    return {"max_prefixes": None if prefixes == "all" else prefixes, "reorders": reorders}
 
 
 def load_experiments(names: list[str]) -> list[Experiment]:

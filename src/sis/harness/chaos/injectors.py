@@ -158,11 +158,26 @@ class Blkdebug:
             {"options": [{"driver": "raw", "node-name": node, "file": file_node}]},
         )
 
+    def _targets(self, rate: int | None, seed: int) -> tuple[list[int], str]:
+        """Disk blocks the fault strikes, and how to name them. On an ext4 disk the file
+        system decides where data, metadata and its journal go: `rate`% of all its blocks,
+        by seed, so that the journal and the files' blocks are hit alike."""
+        if "ext4_disk" not in self.session.capabilities:
+            blocks = blocks_hit(rate, seed)
+            return [RAW_BASE_BLOCK + b for b in blocks], f"{len(blocks)} of {RAW_BLOCKS} workload"
+        r = self.session.run("cat /sys/block/vda/size", timeout=10)
+        word = r.output.strip()
+        if r.status != 0 or not word.isdigit():
+            raise InjectionError(f"cannot read the disk's size: {word[-100:]}")
+        total = int(word) * 512 // BLOCK
+        count = max(1, round(total * (rate or 25) / 100))
+        return sorted(random.Random(seed).sample(range(total), count)), f"{count} of {total} disk"
+
     def inject(self, rate: int | None, seed: int) -> str:
-        blocks = blocks_hit(rate, seed)
+        blocks, which = self._targets(rate, seed)
         events = ("write_aio",) if self.fault == "disk_full" else ("write_aio", "read_aio")
         rules = [
-            {"event": e, "errno": self.errno, "sector": (RAW_BASE_BLOCK + b) * BLOCK // 512}
+            {"event": e, "errno": self.errno, "sector": b * BLOCK // 512}
             for b in blocks
             for e in events
         ]
@@ -181,7 +196,7 @@ class Blkdebug:
         except InjectionError:
             _qmp(self.session, "blockdev-del", {"node-name": BLKDEBUG_NODE})
             raise
-        return f"blkdebug errno {self.errno} on {len(blocks)} of {RAW_BLOCKS} workload blocks"
+        return f"blkdebug errno {self.errno} on {which} blocks"
 
     def clear(self) -> str:
         self._reopen(self.session.profile.devices["disk_file_node"])

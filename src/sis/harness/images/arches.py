@@ -29,6 +29,10 @@ class ArchSpec:
         return "linux-busybox" if self.debian == "amd64" else f"linux-busybox-{self.debian}"
 
 
+# ext4 for the chaos disk (made on the host with mkfs.ext4): crc32c_generic first, since ext4
+# and jbd2 ask the crypto API for "crc32c" by name and the initramfs has no modules.alias.
+EXT4_MODULES = ("crc16", "crc32c_generic", "mbcache", "jbd2", "ext4")
+
 # amd64: Debian builds these as modules; the virtio ones give the guest its disk, NIC, console
 # and balloon, pvpanic-mmio drives QEMU's ISA `-device pvpanic` (ACPI id QEMU0001) and
 # pvpanic-pci its PCI twin, so a guest panic reaches QMP as GUEST_PANICKED. button + evdev turn
@@ -54,6 +58,7 @@ ARCHES: dict[str, ArchSpec] = {
             "pvpanic_pci",
             "button",
             "evdev",
+            *EXT4_MODULES,
         ),  # fmt: skip
     ),
     "arm64": ArchSpec(
@@ -73,6 +78,7 @@ ARCHES: dict[str, ArchSpec] = {
             "pvpanic_pci",
             "gpio_keys",
             "evdev",
+            *EXT4_MODULES,
         ),  # fmt: skip
     ),
     "riscv64": ArchSpec(
@@ -92,6 +98,7 @@ ARCHES: dict[str, ArchSpec] = {
             "virtio_balloon",
             "pvpanic_pci",
             "evdev",
+            *EXT4_MODULES,
         ),  # fmt: skip
     ),
 }

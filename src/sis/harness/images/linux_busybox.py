@@ -12,7 +12,7 @@ directory rebuilds it the way it was asked for (`sis.harness.images.target`).
       vmlinux | Image    the bootable kernel: the ELF vmlinux of an x86 bzImage (PVH boot), the
                          raw Image of arm64/riscv64; `vmlinuz` when it could not be extracted
       initramfs.cpio.gz  busybox, the virtio (and pvpanic) modules and /init
-      disk.raw           a 64 MiB empty raw scratch disk
+      disk.raw           a 64 MiB scratch disk: an empty ext4 file system (`ext4disk`)
       manifest.json
 
 The steps (resolve the inputs, extract the kernel, assemble the initramfs, write the cache)
@@ -29,6 +29,7 @@ from pathlib import Path
 from sis.harness.images import arches as arches_source
 from sis.harness.images import busybox as busybox_source
 from sis.harness.images import cpio as cpio_source
+from sis.harness.images import ext4disk as ext4disk_source
 from sis.harness.images import kernels as kernels_source
 from sis.harness.images import modules as modules_source
 from sis.harness.images import payload as payload_source
@@ -36,7 +37,6 @@ from sis.harness.images.arches import ArchSpec, arch_spec
 from sis.harness.images.busybox import REQUIRED_APPLETS, BusyboxSource, resolve_busybox
 from sis.harness.images.cache import (
     default_image_dir,
-    ensure_empty_disk,
     file_record,
     locked,
     sources_digest,
@@ -47,6 +47,7 @@ from sis.harness.images.cache import (
 from sis.harness.images.cpio import Cpio
 from sis.harness.images.errors import ImageError
 from sis.harness.images.executor import executor_files
+from sis.harness.images.ext4disk import ensure_ext4_disk
 from sis.harness.images.kernels import APT_HINT, KernelSource, find_kernel, resolve_kernel
 from sis.harness.images.modules import Module, read_module, resolve_modules
 from sis.harness.images.payload import Payload, extract_payload
@@ -75,6 +76,7 @@ _BUILDER_SOURCES = tuple(
     m.__file__ or ""
     for m in (
         arches_source, busybox_source, cpio_source, kernels_source, modules_source, payload_source,
+        ext4disk_source,
     )
 ) + (__file__,)  # fmt: skip
 
@@ -87,7 +89,7 @@ class LinuxBusyboxImage:
     vmlinux: Path  # the kernel QEMU boots (`-kernel`): payload, or the compressed file
     bzimage: Path  # the kernel file it came from (boots too, slower)
     initramfs: Path  # gzip'd newc cpio for `-initrd`
-    disk: Path  # empty raw scratch disk, DISK_SIZE bytes
+    disk: Path  # scratch disk, DISK_SIZE bytes: an empty ext4 file system (ext4disk)
     manifest: Path
     kernel_version: str
     busybox_version: str
@@ -192,6 +194,7 @@ def build_linux_busybox(
         "busybox": file_record(plan.busybox.path),
         "modules": {m.name: file_record(m.path) for m in plan.modules},
         "disk_size": DISK_SIZE,
+        "disk_fs": "ext4",
         **{f"extra:{p}": hashlib.sha256(d).hexdigest() for p, (d, _) in sorted(extra.items())},
     }
 
@@ -216,7 +219,7 @@ def build_linux_busybox(
             previous = _kernel_record(paths["vmlinux"], payload)
             outputs = {name: path for name, path in paths.items() if name != "disk"}
             write_manifest(manifest_path, inputs, outputs, extra={"kernel": previous})
-        ensure_empty_disk(paths["disk"], DISK_SIZE, replace=rebuilt)
+        ensure_ext4_disk(paths["disk"], DISK_SIZE, replace=rebuilt)
 
     return LinuxBusyboxImage(
         out_dir=out_dir,
