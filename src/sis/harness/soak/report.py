@@ -1,10 +1,10 @@
 """The soak report: one self-contained HTML file (OUT/soak-report.html) that works offline.
 
 Charts are inline SVG drawn here, on the server side: a line per boot segment, the warm-up
-found in the data shaded, gaps hatched, panics and restarts as markers, and on memory the Theil–Sen trend with
-its 95% band and the lower envelope. The page runs no script and loads nothing: a strict
-Content-Security-Policy (as in sis.harness.report.html) allows only its own style sheet, by
-hash, and every value that came from a target is HTML-escaped."""
+found in the data shaded, gaps hatched, panics and restarts as markers, and on memory the
+Theil–Sen trend with its 95% band and the lower envelope. The page runs no script and loads
+nothing: a strict Content-Security-Policy (as in sis.harness.report.html) allows only its own
+style sheet, by hash, and every value that came from a target is HTML-escaped."""
 
 from __future__ import annotations
 

@@ -260,8 +260,8 @@ def analyse_leak(
     found = _warmup_text(a, t_all)
     if ts.size < MIN_SAMPLES or ts[-1] <= ts[0]:
         a.undecided = (
-            f"{ts.size} samples after the warm-up ({found}), {MIN_SAMPLES} needed to tell a "
-            "leak from it: soak longer or sample more often"
+            f"{ts.size} samples to judge ({found}), {MIN_SAMPLES} needed to tell a leak from "
+            "a warm-up: soak longer or sample more often"
         )
         a.says = f"not judged: {a.undecided}"
         return a
