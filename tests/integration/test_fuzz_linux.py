@@ -22,7 +22,7 @@ from sis.harness.fuzz.program import Call, Program
 from sis.harness.fuzz.validate import run_cases, unexplained
 from sis.harness.images import ImageError
 from sis.harness.images.arches import arch_spec
-from sis.harness.images.executor import build_executor
+from sis.harness.images.fuzz_executor import build_executor
 from sis.harness.session import Session
 from sis.harness.targets.profile import load_profile
 

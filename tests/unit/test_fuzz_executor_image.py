@@ -11,7 +11,7 @@ import pytest
 
 from sis.harness.fuzz.guest_channel import guest_overrides
 from sis.harness.images import ImageError
-from sis.harness.images import executor as ex
+from sis.harness.images import fuzz_executor as ex
 from sis.harness.images.arches import arch_spec
 from sis.harness.targets.profile import load_profile
 

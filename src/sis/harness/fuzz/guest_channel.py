@@ -1,5 +1,5 @@
 """The executor channel for real kernels: `/sbin/sis-executor` inside the guest (built into the
-linux-busybox image, `sis.harness.images.executor`) runs batches of raw syscalls sent over a
+linux-busybox image, `sis.harness.images.fuzz_executor`) runs batches of raw syscalls sent over a
 virtio-serial port, the guest twin of the reference kernel's `x-sis-syscall`.
 
 The profile adds the port when its `fuzz_executor` placeholder is on; `guest_overrides()`

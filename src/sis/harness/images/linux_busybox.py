@@ -46,8 +46,8 @@ from sis.harness.images.cache import (
 )
 from sis.harness.images.cpio import Cpio
 from sis.harness.images.errors import ImageError
-from sis.harness.images.executor import executor_files
 from sis.harness.images.ext4disk import ensure_ext4_disk
+from sis.harness.images.fuzz_executor import executor_files
 from sis.harness.images.kernels import APT_HINT, KernelSource, find_kernel, resolve_kernel
 from sis.harness.images.modules import Module, read_module, resolve_modules
 from sis.harness.images.payload import Payload, extract_payload
@@ -154,7 +154,7 @@ def build_linux_busybox(
     arch's cache directory (`default_image_dir`). `kernel`: a release or a path (see
     `kernels`); `busybox`: a path. `force` rebuilds even when the manifest matches; `refresh`
     fetches Debian's package index again before choosing (else the cached one is used).
-    `fuzz_executor` adds the fuzzer's syscall executor (`sis.harness.images.executor`);
+    `fuzz_executor` adds the fuzzer's syscall executor (`sis.harness.images.fuzz_executor`);
     `crash_module` the module that crashes on demand (`sis.harness.images.crash_module`).
     """
     plan = plan_image(arch, kernel, busybox, refresh=refresh)
