@@ -24,10 +24,11 @@ import time
 from pathlib import Path
 
 from sis.harness.chaos.crashpoints import sparse_copy
-from sis.harness.chaos.crashrun import CrashPointOptions, crash_points_of, logged_disk
+from sis.harness.chaos.crashrun import CrashPointOptions, logged_disk
 from sis.harness.chaos.experiment import load_experiment
 from sis.harness.chaos.hostcheck import Ext4Checker, SisDiskChecker
 from sis.harness.chaos.workload import Ext4Files
+from sis.harness.commands.chaos import crash_points_of
 from sis.harness.session import Session
 
 DD_MIB = 8

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from qemu_marks import needs_linux_busybox
-from sis.harness.chaos.crashrun import CrashPointOptions, crash_points_of
+from sis.harness.chaos.crashrun import CrashPointOptions
+from sis.harness.commands.chaos import crash_points_of
 from sis.harness.results import FAIL, PASS
 
 SMALL = CrashPointOptions(files=2, max_prefixes=2, reorders=1)

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+# A self-test run boots a kernel per cell; some cells (a soak, a fuzz run) take a minute.
+pytestmark = pytest.mark.timeout(600)
+
 
 def selftest(out: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -52,3 +55,30 @@ def test_only_the_jobs_meant_for_a_bug_run_against_it_and_unknown_bugs_are_refus
     r = selftest(tmp_path / "out2", "--bug", "no_such_bug")
     assert r.returncode == 2
     assert r.stderr.startswith("sis selftest: unknown planted bug 'no_such_bug'")
+
+
+def test_the_diagonal_of_the_other_jobs_holds_for_a_drawn_seed(tmp_path: Path) -> None:
+    import random
+
+    seed = random.randrange(1, 1 << 31)
+    r = selftest(
+        tmp_path / "out", "--diagonal", "--job", "soak/churn", "--job", "fuzz/syscalls",
+        "--job", "crash/forensics", "--bug-seed", str(seed),
+    )  # fmt: skip
+    assert r.returncode == 0, f"bug seed {seed}: " + r.stdout + r.stderr
+    matrix = json.loads((tmp_path / "out" / "matrix.json").read_text())
+    assert matrix["complete"] and matrix["holds"] and matrix["bug_seed"] == seed
+    assert matrix["matrix"]["soak/churn"] == {"clean": "ok", "leak_on_spawn": "caught"}
+    assert matrix["matrix"]["fuzz/syscalls"]["pwrite_overflow"] == "caught"
+    assert matrix["matrix"]["crash/forensics"]["null_deref_ioctl"] == "caught"
+
+
+def test_jobs_stay_quiet_on_bugs_they_are_not_meant_for(tmp_path: Path) -> None:
+    r = selftest(
+        tmp_path / "out", "--job", "crash/forensics", "--job", "chaos/slow_io",
+        "--bug", "leak_on_spawn", "--bug", "net_wedge", "--no-clean",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    cells = json.loads((tmp_path / "out" / "matrix.json").read_text())["matrix"]
+    for job in ("crash/forensics", "chaos/slow_io"):
+        assert set(cells[job].values()) <= {"quiet", "also caught"}, cells

@@ -91,7 +91,12 @@ def crash_points(
 ) -> None:
     """Every crash point of the workload on a logged disk: exit 0 pass, 1 a lost write or an
     unclean file system, 2 the lab could not check."""
-    from sis.harness.chaos.crashrun import CrashPointOptions, crash_points_of
+    from sis.harness.chaos.crashrun import CrashPointOptions
+    from sis.harness.commands.chaos import crash_points_of
+    from sis.harness.datafile import DataFileError
+    from sis.harness.outdir import OutputError
+    from sis.harness.phases import PlanError
+    from sis.harness.plan import Interrupted
     from sis.harness.results import exit_code
 
     options = CrashPointOptions(
@@ -110,8 +115,10 @@ def crash_points(
             options=options,
             overrides={"append": append} if append else None,
         )
-    except OSError as e:
-        fail("chaos", f"{out}: {e.strerror or e}", 2)
+    except (OSError, OutputError, DataFileError, PlanError) as e:
+        fail("chaos", str(e), 2)
+    except Interrupted as e:
+        raise typer.Exit(e.exit_status) from None
     for step in r.steps:
         if not step.ok:
             typer.echo(f"  {step.command}: {step.why}")

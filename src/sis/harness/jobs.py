@@ -186,6 +186,8 @@ def run_job(
                 )  # fmt: skip
                 watch.session = session
                 summary.profile = str(session.profile.path or session.profile.name)
+                for p, options in steps:
+                    getattr(p, "before_boot", _nothing)(session, job, options)
                 say("booting")
                 session.start()
             except Stopped:
@@ -206,6 +208,10 @@ def run_job(
 
 def _none(job: Job, options: Any) -> dict[str, str]:
     return {}
+
+
+def _nothing(session: Session, job: Job, options: Any) -> None:
+    return None
 
 
 def _run_phases(job, session, steps, emit, say, timed, stop) -> None:  # noqa: ANN001

@@ -233,6 +233,12 @@ class Session:
         """The target's scratch disk image (made for this run)."""
         return self.target.workdir / f"{self.target.name}.disk.img"
 
+    def prepare_disk(self) -> Path | None:
+        """Make the scratch disk the next boot will use, before it boots (to keep a copy of it
+        as it was); None for a target without one."""
+        disk = self.target.values().get("disk")
+        return Path(disk) if disk else None
+
     @property
     def state(self) -> State:
         """The state, refreshed from what can be seen without talking to the shell."""

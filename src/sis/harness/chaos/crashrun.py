@@ -36,7 +36,6 @@ from sis.harness.chaos.crashpoints import (
     check_crash_points,
     sparse_copy,
 )
-from sis.harness.chaos.experiment import Experiment
 from sis.harness.chaos.hostcheck import Ext4Checker, HostToolMissing, SisDiskChecker
 from sis.harness.chaos.workload import (
     EXT4_MOUNT,
@@ -54,7 +53,7 @@ from sis.harness.session import Session, TargetDied
 from sis.harness.targets.base import TargetError
 from sis.harness.targets.profile import Profile
 
-__all__ = ["CrashPointOptions", "logged_disk", "run_crash_point_experiment", "run_crash_points"]
+__all__ = ["CrashPointOptions", "LoggedDisk", "check_crash_points_of", "logged_disk"]
 
 SUITE = "chaos"
 TEST = "crash_points"
@@ -93,30 +92,6 @@ class CrashPointsRun:
         return len(self.points) * 60.0 / self.check_seconds if self.check_seconds else 0.0
 
 
-def run_crash_point_experiment(
-    session: Session, exp: Experiment, *, seed: int = 0, out: Path
-) -> TestResult:
-    """A chaos experiment with `crash_points:` (its workload's file count, its bounds)."""
-    bounds = exp.crash_points or {}
-    files = next((a.files for a in exp.method if a.kind == "workload"), 4)
-    lacking = [c for c in exp.requires if c not in session.capabilities]
-    if lacking:
-        return _skipped(session, exp.name, f"target lacks {', '.join(lacking)}")
-    options = CrashPointOptions(
-        files=files,
-        max_prefixes=bounds.get("max_prefixes", 8),
-        reorders=bounds.get("reorders") or 0,
-    )
-    return run_crash_points(session, seed=seed, out=out, options=options, test=exp.name)
-
-
-def _skipped(session: Session, test: str, reason: str) -> TestResult:
-    return TestResult(
-        target=session.profile.name, preset=session.preset, suite=SUITE, test=test,
-        verdict=SKIP, reason=reason,
-    )  # fmt: skip
-
-
 def logged_disk(profile: Profile, preset: str, log: Path) -> dict[str, str] | None:
     """Placeholder values that make the target log its disk to `log`; None if it cannot."""
     known = profile.variables(preset)
@@ -127,16 +102,40 @@ def logged_disk(profile: Profile, preset: str, log: Path) -> dict[str, str] | No
     return None
 
 
-def run_crash_points(
+@dataclass(frozen=True)
+class LoggedDisk:
+    """Where one run's disk log and the disk as it was before boot go (a fresh directory:
+    a disk or log an earlier run wrote would already hold the files)."""
+
+    directory: Path
+
+    @property
+    def log(self) -> Path:
+        return self.directory / "write.log"
+
+    @property
+    def base(self) -> Path:
+        return self.directory / "base.img"
+
+    def fresh(self) -> LoggedDisk:
+        shutil.rmtree(self.directory, ignore_errors=True)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.log.touch()  # QEMU opens the log file, it does not create it
+        return self
+
+
+def check_crash_points_of(
     session: Session,
+    disk: LoggedDisk,
     *,
     seed: int = 0,
     out: Path,
     options: CrashPointOptions | None = None,
     test: str = TEST,
 ) -> TestResult:
-    """The experiment on a fresh boot of `session`'s target and preset (the session itself is
-    left as it is: this needs a disk that nothing else wrote and a log from its first write)."""
+    """The experiment on `session`, booted on the logged disk whose state before boot is
+    `disk.base` (the `crash_points` phase sets that up): the workload, the power cut, then
+    every crash point rebuilt from the log and checked."""
     options = options or CrashPointOptions()
     out.mkdir(parents=True, exist_ok=True)
     profile = session.profile
@@ -144,6 +143,7 @@ def run_crash_points(
     started, t0 = time.time(), time.monotonic()
     steps: list[StepResult] = []
     stem = out / f"{session.name}.{test}"
+    log_path, base, workdir = disk.log, disk.base, disk.directory
 
     def finish(verdict: str, reason: str, artifacts: dict[str, str] | None = None) -> TestResult:
         run.verdict, run.reason = verdict, reason
@@ -161,15 +161,7 @@ def run_crash_points(
             artifacts={"crash_points": f"{stem}.json", **(artifacts or {})},
         )
 
-    # A fresh disk every run: one left by an earlier run would already hold the files.
-    workdir = out / f"{session.name}.crash_points.d"
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True, exist_ok=True)
-    log_path = workdir / "write.log"
-    log_path.unlink(missing_ok=True)
-    log_path.touch()  # QEMU opens the log file, it does not create it
-    overrides = logged_disk(profile, session.preset, log_path)
-    if overrides is None:
+    if logged_disk(profile, session.preset, log_path) is None:
         return finish(SKIP, f"target {profile.name} cannot log its disk's writes")
     caps = session.capabilities
     checker: Checker
@@ -182,32 +174,18 @@ def run_crash_points(
             return finish(SKIP, "target lacks ext4_disk (no file system to check on the host)")
     except HostToolMissing as e:
         return finish(ERROR, str(e))
-
-    target = str(profile.path) if profile.path else profile.name
-    try:
-        logged = Session(
-            target,
-            preset=session.preset,
-            workdir=workdir,
-            name=f"{session.name}-crashpoints",
-            overrides={**session.target.overrides, **overrides},  # a planted bug stays
-        )
-        disk = Path(logged.target.values()["disk"])  # made now, as the boot will find it
-        base = workdir / "base.img"
-        sparse_copy(disk, base)
-    except (TargetError, OSError, KeyError) as e:
-        return finish(ERROR, f"target could not be set up: {e}")
+    disk_image = session.disk_path()
 
     # The workload, then the power cut.
     tw = time.monotonic()
     try:
-        writes, known_by = _workload(logged, options, run, log_path, seed)
+        writes, known_by = _workload(session, options, run, log_path, seed)
     except (TargetError, WorkloadError, TargetDied) as e:
         return finish(ERROR, f"workload could not run on the logged disk: {e}")
     finally:
         run.workload_seconds = time.monotonic() - tw
-        logged.kill()  # the power cut (and, on Ctrl-C or trouble, no machine left behind)
-    artifacts = {k: str(v) for k, v in logged.artifacts().items()} | {"write_log": str(log_path)}
+        session.kill()  # the power cut
+    artifacts = {k: str(v) for k, v in session.artifacts().items()} | {"write_log": str(log_path)}
     acked = [w for w in writes if w.acked]
     run.writes = [asdict(w) for w in writes]
     steps.append(
@@ -225,7 +203,7 @@ def run_crash_points(
     except LogFormatError as e:
         return finish(ERROR, f"the write log cannot be read: {e}", artifacts)
     run.log_entries, run.flushes = len(log.entries), len(log.flushes())
-    complete = _replays_to(log, base, disk, workdir)
+    complete = _replays_to(log, base, disk_image, workdir)
     if complete:
         return finish(ERROR, complete, artifacts)
 
@@ -278,9 +256,8 @@ def run_crash_points(
 def _workload(
     session: Session, options: CrashPointOptions, run: CrashPointsRun, log_path: Path, seed: int
 ) -> tuple[list[Write], dict[int, int]]:
-    """Boot, write, and for the reference kernel read the log's entry count at each
-    acknowledgement (index -> entries issued by then)."""
-    session.start()
+    """Write on the booted session, and for the reference kernel read the log's entry count
+    at each acknowledgement (index -> entries issued by then)."""
     known_by: dict[int, int] = {}
     workload: Workload
     if "sis_contract" in session.capabilities:
@@ -368,25 +345,3 @@ def _step(r: PointResult) -> StepResult:
         ok=False,
         why=r.reason(),
     )
-
-
-def crash_points_of(
-    target: str,
-    *,
-    preset: str = "default",
-    seed: int = 0,
-    out: Path,
-    options: CrashPointOptions | None = None,
-    overrides: dict[str, str] | None = None,
-) -> TestResult:
-    """The crash-point experiment on a target by profile name or path, as `sis chaos
-    crash-points` runs it (planted bugs through `options` or `overrides`). The target is booted
-    once, on its own logged disk, and left off; `out` gets the report of every point."""
-    try:
-        session = Session(target, preset=preset, workdir=out / "targets", overrides=overrides)
-    except (TargetError, OSError) as e:
-        return TestResult(
-            target=target, preset=preset, suite=SUITE, test=TEST, verdict=ERROR,
-            reason=f"target could not be set up: {e}",
-        )  # fmt: skip
-    return run_crash_points(session, seed=seed, out=out, options=options)

@@ -7,8 +7,9 @@ options (a dataclass: an unknown or mistyped option is an error when the plan is
 the phase and the key), and `run(session, job, options)`, which yields results as they come.
 A phase that reads the run's captures after the target is off (log regression) says
 `after_poweroff = True`; the others get a session at its shell. A phase may also name
-placeholder values its target must be started with (`overrides`, e.g. the fuzz executor's
-port)."""
+placeholder values its target must be started with (`overrides(job, options)`, e.g. the fuzz
+executor's port) and prepare the target before it boots (`before_boot(session, job, options)`,
+e.g. keep a copy of the disk as it was)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,6 @@ from sis.harness.results import TestResult
 if TYPE_CHECKING:
     from sis.harness.jobs import Job
     from sis.harness.session import Session
-    from sis.harness.targets.profile import Profile
 
 
 class PlanError(ValueError):
@@ -63,6 +63,8 @@ REGISTRY: tuple[Entry, ...] = (
     Entry("metrics_collect", False, "metrics sampled for a while into a JSONL file",
           "metrics_collect", "MetricsCollectPhase"),
     Entry("chaos", False, "chaos experiments (power-cycles the target)", "chaos", "ChaosPhase"),
+    Entry("crash_points", False, "the disk rebuilt and checked at every crash point of a logged "
+          "workload", "crash_points", "CrashPointsPhase"),
     Entry("soak", False, "a workload played for long, sampled, judged for leaks", "soak",
           "SoakPhase"),
     Entry("fuzz", False, "syscall fuzzing, crashes deduplicated and minimized", "fuzz",
@@ -210,8 +212,3 @@ def _type_name(hint: Any) -> str:
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_type_name(a) for a in typing.get_args(hint) if a is not type(None))
     return getattr(hint, "__name__", str(hint))
-
-
-def no_overrides(job: Job, options: Any, profile: Profile) -> dict[str, str]:
-    """Most phases start their target as the profile says."""
-    return {}

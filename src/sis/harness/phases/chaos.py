@@ -30,12 +30,21 @@ class ChaosPhase:
     Options = ChaosOptions
 
     def planned(self, job: Job, options: ChaosOptions) -> list[tuple[str, str]]:
-        return [(SUITE, e.name) for e in load_experiments(list(options.experiments))]
+        return [(SUITE, e.name) for e in _experiments(options)]
 
     def run(self, session: Session, job: Job, options: ChaosOptions) -> Iterator[TestResult]:
         out = chaos_dir(job)
-        for exp in load_experiments(list(options.experiments)):
+        for exp in _experiments(options):
             yield run_experiment(session, exp, seed=options.seed, out=out)
+
+
+def _experiments(options: ChaosOptions) -> list:
+    """The experiments asked for; all built-ins but the crash-point ones (which boot a logged
+    disk of their own, as the `crash_points` phase) when none are named."""
+    chosen = load_experiments(list(options.experiments))
+    if options.experiments:
+        return chosen
+    return [e for e in chosen if e.crash_points is None]
 
 
 def chaos_dir(job: Job) -> Path:
