@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sis.harness.console import ConsoleError, ConsoleTimeout
-from sis.harness.forensics import Crash, find_crashes, outcome_crash
+from sis.harness.forensics import Crash, find_crashes, find_oom_kills, outcome_crash
 from sis.harness.targets.process import ProcessTarget
 
 #: How much of a boot's capture is searched for its crash report (the end of it).
@@ -53,6 +53,12 @@ class CrashWatch:
         if how == "gone":
             return crash_view(outcome_crash("lost", "the target went away without a report"))
         return {}
+
+    def events(self, artifacts: dict[str, str]) -> list[dict[str, Any]]:
+        """What the kernel did by design in a boot's captures: its OOM kills (the kernel log
+        if the boot has one, else the console)."""
+        source = artifacts.get("kernel_log") or artifacts.get("console")
+        return [kill.to_dict() for kill in find_oom_kills(_read_tail(source))]
 
     def settle(self) -> None:
         """The rest of a report is still on its way after its first line."""

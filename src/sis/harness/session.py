@@ -141,6 +141,9 @@ class Boot:
     #: title, frame, corrupted and text (sis.harness.forensics).
     crash: dict[str, Any] = field(default_factory=dict)
     restored: bool = False  # resumed from the snapshot instead of booted
+    #: What the kernel did by design that a timeline shows: OOM kills (the victim, the
+    #: constraint), as `sis.harness.forensics.OomKill` dicts. Never a crash by themselves.
+    events: list[dict[str, Any]] = field(default_factory=list)
 
     def record(self) -> dict[str, Any]:
         """As plain data (job summaries, reports)."""
@@ -554,6 +557,14 @@ class Session:
             boot.artifacts = self._artifact_names()
             if diagnose and how in (Ended.CRASHED, Ended.GONE, Ended.HUNG):
                 boot.crash = boot.crash or self.crashes.diagnose(boot.artifacts, how.value)
+            boot.events = self.crashes.events(boot.artifacts)
+            for event in boot.events:
+                self._journal_event(event)
+
+    def _journal_event(self, event: dict[str, Any]) -> None:
+        with contextlib.suppress(OSError):
+            with open_file(self._journal, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"t": time.time(), "event": event}) + "\n")
 
     def _died(self, command: str, death: str) -> TargetDied:
         """The crash during `command`, titled by forensics when its report can be parsed."""

@@ -104,6 +104,11 @@ def chart(events: list[dict[str, Any]]) -> str:
                 f'<circle cx="{x(e["t"]):.1f}" cy="{TOP - 8}" r="4" fill="#6a3d9a">'
                 f"<title>{escape(e['label'])}</title></circle>"
             )
+        elif kind == "event":  # the kernel working as designed (an OOM kill)
+            parts.append(
+                f'<rect x="{x(e["t"]) - 4:.1f}" y="{TOP - 12}" width="8" height="8" '
+                f'fill="#d98200"><title>{escape(e["label"])}</title></rect>'
+            )
         elif kind in ("probe", "activity"):
             parts.append(
                 f'<rect x="{x(e["t"]) - 1:.1f}" y="{TOP + PLOT_H + 2}" width="2" height="6" '
@@ -146,7 +151,7 @@ def _events_table(events: list[dict[str, Any]]) -> str:
         f"<tr><td>{e['t'] - t0:7.3f}</td><td>{escape(e['kind'])}</td>"
         f"<td>{escape(str(e['label']))}</td></tr>"
         for e in events
-        if e["kind"] in ("inject", "clear", "rollback", "state", "probe")
+        if e["kind"] in ("inject", "clear", "rollback", "state", "probe", "event")
     )
     return f"<details><summary>events</summary><table>{rows}</table></details>"
 

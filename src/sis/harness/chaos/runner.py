@@ -26,6 +26,7 @@ from sis.harness.chaos.injectors import (
 from sis.harness.chaos.timeline import Timeline
 from sis.harness.chaos.workload import Workload, WorkloadError, Write, as_dicts, lost, workload_for
 from sis.harness.console import ConsoleError
+from sis.harness.forensics import find_oom_kills
 from sis.harness.logs import parse_file
 from sis.harness.metrics.collect import SampleError, Sampler
 from sis.harness.outdir import write_atomic
@@ -599,3 +600,10 @@ def _gather_logs(run: _Run, started: float) -> None:
     for path, boot_started in paths.items():
         with contextlib.suppress(OSError):
             run.timeline.add_log(parse_file(path).records, boot_started)
+            # OOM kills are the kernel working as designed (memory_pressure expects them):
+            # events on the timeline, never a verdict by themselves.
+            text = Path(path).read_text(encoding="utf-8", errors="replace")
+            for kill in find_oom_kills(text):
+                at = boot_started + kill.uptime if kill.uptime is not None else None
+                label = f"oom-kill: {kill.victim} (pid {kill.pid}, {kill.constraint})"
+                run.timeline.mark("event", label, at, oom_kill=kill.to_dict())
