@@ -5,9 +5,10 @@ STAMP   := $(VENV)/.installed
 PYTHON  ?= python3
 
 LOCK    := requirements.lock
-# The container image: `make image` builds it with ENGINE (podman, or docker) FROM BASE.
+# The container image: `make image` builds it with ENGINE (podman, or docker) FROM BASE (named
+# in full: podman refuses a short name it would have to guess the registry of).
 ENGINE  ?= podman
-BASE    ?= debian:bookworm
+BASE    ?= docker.io/library/debian:bookworm
 IMAGE   ?= localhost/sis
 TAG     ?= latest
 ARCHES  ?= amd64 arm64
