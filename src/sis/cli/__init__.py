@@ -31,6 +31,7 @@ def _build_app() -> typer.Typer:
         kernel,
         logs,
         metrics,
+        report,
         selftest,
         soak,
     )
@@ -66,6 +67,7 @@ def _build_app() -> typer.Typer:
     app.command()(selftest.selftest)
     app.command()(soak.soak)
     app.add_typer(image.image_app, name="image")
+    app.add_typer(report.report_app, name="report")
     app.add_typer(metrics.metrics_app, name="metrics", help="Collect and export kernel metrics.")
     app.add_typer(
         logs.logs_app, name="logs", help="Kernel logs: parse, record baselines, check against them."
