@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from sis.contract.bugs import NULL_DEREF_IOCTL_FUNCTION
 from sis.harness.commands.fuzz import run_fuzz
 from sis.harness.fuzz.fuzzer import FuzzConfig
 
@@ -21,7 +22,7 @@ CAP_S = 240
 @pytest.mark.parametrize(
     "bug, syscalls, guilty",
     [
-        ("null_deref_ioctl", None, "tty_ioctl_get_ldisc_private"),
+        ("null_deref_ioctl", None, NULL_DEREF_IOCTL_FUNCTION),
         # The descriptions of a file's calls only, as `--syscalls` does for a focused run.
         ("pwrite_overflow", ["openat", "pwrite64", "close"], "pwrite_store_end_unchecked"),
     ],

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kernelsim import run_program
 from sis.contract import bugs as contract
@@ -476,3 +478,13 @@ def test_oom_hang_hangs_the_shell_from_the_drawn_failure_on(threshold):
         (seed,) = spread("oom_hang_failures", [threshold])
         args = ["-features", "chaos", *_append("oom_hang", seed=seed)]
     _with_console(args, body)
+
+
+@given(st.text(max_size=30))
+def test_any_seed_text_is_a_seed_or_a_one_line_error(text):
+    try:
+        seed = contract.parse_seed(text)
+    except contract.UnknownBug as e:
+        assert "\n" not in str(e) and contract.SEED_KEY in str(e)
+    else:
+        assert 0 <= seed < 1 << 63 and str(seed) == text.strip().lstrip("0").rjust(1, "0")

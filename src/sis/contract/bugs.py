@@ -178,6 +178,6 @@ def parse(value: str) -> tuple[str, ...]:
 def parse_seed(value: str) -> int:
     """`sis.bug_seed=N`: a decimal integer 0..2^63-1. Raises UnknownBug with a one-line message."""
     text = value.strip()
-    if not text.isdigit() or int(text) >= 1 << 63:
+    if not (text.isascii() and text.isdigit()) or int(text) >= 1 << 63:
         raise UnknownBug(f"{SEED_KEY}={value!r} is not a whole number 0..2^63-1")
     return int(text)
