@@ -42,7 +42,25 @@ def check(
     baselines: Annotated[
         Path, typer.Option(help="log baselines recorded with `sis logs baseline --dir`")
     ] = Path("baselines"),
-    executor: Annotated[str, typer.Option(help="where jobs run: local")] = "local",
+    executor: Annotated[str, typer.Option(help="where jobs run: local or dask")] = "local",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SIS_DASK_SCHEDULER",
+            help="dask: the scheduler (tls://HOST:PORT); none: a cluster on this machine",
+        ),
+    ] = None,
+    tls: Annotated[
+        Path | None,
+        typer.Option(envvar="SIS_DASK_TLS", help="dask: directory with ca.pem, cert.pem, key.pem"),
+    ] = None,
+    insecure: Annotated[
+        bool, typer.Option(help="dask: allow plain TCP to a scheduler that is not on loopback")
+    ] = False,
+    shared_out: Annotated[
+        Path | None,
+        typer.Option(help="dask: a directory every worker shares; jobs write their files there"),
+    ] = None,
 ) -> None:
     """Boot the target(s), run the phases (shell suites, then the readiness checks), write
     results.jsonl, junit.xml and report.html. Exit 0 if all passed, 1 on a FAIL, 2 on an
@@ -61,10 +79,23 @@ def check(
         p = plan(target, preset, suite, out, jobs, wanted, baselines, executor)
     except (DataFileError, PlanError) as e:
         fail("check", str(e), 2)
+    if executor == "dask":
+        p.executor_options = {
+            "scheduler": scheduler,
+            "tls_dir": tls,
+            "insecure": insecure,
+            "shared_out": shared_out,
+        }
+    try:
+        from sis.harness.executors import make_executor
+
+        make_executor(p.executor, p.parallel, **p.executor_options)  # a bad address fails here
+    except ValueError as e:
+        fail("check", str(e), 2)
     with CheckProgress(p) as progress:
         try:
             results = run_check(p, on_result=progress.result, on_status=progress.status)
-        except OutputError as e:
+        except (OutputError, ConnectionError) as e:
             progress.stop()
             fail("check", str(e), 2)
         except KeyboardInterrupt:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sis.harness.capacity import default_parallel, target_bytes
 from sis.harness.executors import make_executor
@@ -35,6 +36,7 @@ class CheckPlan:
     out: Path
     parallel: int = 1
     executor: str = "local"
+    executor_options: dict[str, Any] = field(default_factory=dict)  # e.g. dask's scheduler
 
     @property
     def keys(self) -> list[str]:
@@ -116,7 +118,9 @@ def run_check(
                 on_result(r)
 
         try:
-            make_executor(p.executor, p.parallel).run(p.jobs, report, on_status)
+            make_executor(p.executor, p.parallel, **p.executor_options).run(
+                p.jobs, report, on_status
+            )
         finally:
             log.close()
             jobs.close()

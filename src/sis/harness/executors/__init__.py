@@ -5,7 +5,7 @@ with each result as it comes (results are plain data too), return when all jobs 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from sis.harness.jobs import Job, Report, Status
 
@@ -14,9 +14,20 @@ class Executor(Protocol):
     def run(self, jobs: Sequence[Job], report: Report, status: Status | None = None) -> None: ...
 
 
-def make_executor(name: str, jobs: int = 1) -> Executor:
+def make_executor(name: str, jobs: int = 1, **options: Any) -> Executor:
+    """`options` are the executor's own (dask: scheduler, tls_dir, insecure, shared_out)."""
     if name == "local":
         from sis.harness.executors.local import LocalExecutor
 
         return LocalExecutor(jobs)
-    raise ValueError(f"unknown executor {name!r} (known: local)")
+    if name == "dask":
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            raise ValueError(
+                "--executor dask needs Dask distributed: pip install 'sis[dask]'"
+            ) from None
+        from sis.harness.executors.dask import DaskExecutor
+
+        return DaskExecutor(jobs=jobs, **options)
+    raise ValueError(f"unknown executor {name!r} (known: local, dask)")
