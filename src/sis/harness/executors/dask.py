@@ -208,12 +208,14 @@ class DaskExecutor:
         insecure: bool = False,
         security: Any = None,
         shared_out: Path | None = None,
-        resource_wait: float = DEFAULT_RESOURCE_WAIT,
+        resource_wait: float | None = None,
         artifact_limit: int = DEFAULT_ARTIFACT_LIMIT,
     ) -> None:
         self.scheduler = scheduler or os.environ.get("SIS_DASK_SCHEDULER") or None
         self.jobs = max(1, jobs)
         self.shared_out = shared_out
+        if resource_wait is None:
+            resource_wait = float(os.environ.get("SIS_DASK_RESOURCE_WAIT") or DEFAULT_RESOURCE_WAIT)
         self.resource_wait = resource_wait
         self.artifact_limit = artifact_limit
         if security is not None:
@@ -406,7 +408,7 @@ class _Follower:
                 for a, b in swaps:
                     v = v.replace(a, b)
                 return v
-            if isinstance(v, list):
+            if isinstance(v, list | tuple):  # msgpack hands lists back as tuples
                 return [fix(x) for x in v]
             if isinstance(v, dict):
                 return {k: fix(x) for k, x in v.items()}

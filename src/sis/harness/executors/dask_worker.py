@@ -2,9 +2,9 @@
 plugin the client registers, so a plain `dask worker ADDRESS` is usable), and the task that
 runs one job there.
 
-A job's results travel back one by one as they happen, as events on the run's topic (each
-acknowledged by the scheduler before the job goes on, so an attempt lost with its worker keeps
-what it had reported); its files come back with the task's return
+A job's results travel back one by one as they happen, as events on the run's topic (sent on
+the worker's batched stream to the scheduler within milliseconds, in order and before the task's
+own end; an attempt lost with its worker keeps what it had sent); its files come back with the task's return
 value, size-bounded, unless the run writes to a directory every worker shares.
 """
 
@@ -24,7 +24,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from distributed import Event, get_client, get_worker
+from distributed import Event, get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from sis.harness.capacity import available_memory, cpu_count
@@ -127,10 +127,8 @@ def run_on_worker(
     (relative to OUT, holes left out) unless they went to `shared_out`."""
     worker = get_worker()
     run = uuid.uuid4().hex
-    client = get_client()
-
     def send(msg: dict[str, Any]) -> None:
-        client.log_event(topic, msg)
+        worker.log_event(topic, msg)  # not waiting for the scheduler: results keep coming
 
     stop = _EventStop(Event(event_name))
 
