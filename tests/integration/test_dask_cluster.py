@@ -335,6 +335,19 @@ def test_a_worker_killed_mid_run_still_gives_complete_results(
     assert job_processes() == []  # the killed worker's target died with it
 
 
+def test_without_an_address_a_cluster_of_its_own_gives_the_same_rows(
+    cluster: Cluster, local_rows, tmp_path: Path
+) -> None:
+    # Traced like the others: the cluster SIS starts must stay on loopback too.
+    out = tmp_path / "out"
+    trace = ["strace", "-f", "-qq", "-e", "trace=connect,bind"]
+    trace += ["-o", str(cluster.tmp / "own-cluster.strace")]
+    argv = cluster.sis("check", "--preset", "all", "--out", str(out), "--executor", "dask")
+    r = cluster.run([*trace, *argv], env=cluster.env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert rows(out) == local_rows
+
+
 def test_every_socket_of_scheduler_and_workers_is_loopback_or_unix(cluster: Cluster) -> None:
     calls = []
     for trace in sorted(cluster.tmp.glob("*.strace")):
@@ -358,4 +371,3 @@ def _local(call: str) -> bool:
     if v6:
         return v6.group(1) in ("::1", "::ffff:127.0.0.1")
     return False  # another family, or one strace could not decode: not known to be local
-

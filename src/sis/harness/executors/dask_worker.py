@@ -127,6 +127,7 @@ def run_on_worker(
     (relative to OUT, holes left out) unless they went to `shared_out`."""
     worker = get_worker()
     run = uuid.uuid4().hex
+
     def send(msg: dict[str, Any]) -> None:
         worker.log_event(topic, msg)  # not waiting for the scheduler: results keep coming
 
