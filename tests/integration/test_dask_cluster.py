@@ -74,7 +74,8 @@ class Cluster:
         )
 
     def spawn(self, name: str, argv: list[str], traced: bool = True) -> subprocess.Popen[bytes]:
-        trace = ["strace", "-f", "-qq", "-e", "trace=connect,bind", "-o", str(self.tmp / name)]
+        trace = ["strace", "-f", "--seccomp-bpf", "-qq", "-e", "trace=connect,bind"]
+        trace += ["-o", str(self.tmp / name)]
         log = open(self.tmp / f"{name}.log", "wb")  # noqa: SIM115 - the process owns it
         p = subprocess.Popen(
             [*self.ns, *(trace if traced else []), *argv],
@@ -340,7 +341,7 @@ def test_without_an_address_a_cluster_of_its_own_gives_the_same_rows(
 ) -> None:
     # Traced like the others: the cluster SIS starts must stay on loopback too.
     out = tmp_path / "out"
-    trace = ["strace", "-f", "-qq", "-e", "trace=connect,bind"]
+    trace = ["strace", "-f", "--seccomp-bpf", "-qq", "-e", "trace=connect,bind"]
     trace += ["-o", str(cluster.tmp / "own-cluster.strace")]
     argv = cluster.sis("check", "--preset", "all", "--out", str(out), "--executor", "dask")
     r = cluster.run([*trace, *argv], env=cluster.env)
