@@ -107,7 +107,10 @@ class Cluster:
         for n in (1, 2):
             self.add_worker(f"worker{n}.strace")
 
-    def add_worker(self, name: str) -> subprocess.Popen[bytes]:
+    def add_worker(self, name: str, *, sis: bool = False) -> subprocess.Popen[bytes]:
+        if sis:  # SIS's wrapper: resources on the command line, sockets on loopback
+            argv = [str(BIN / "sis"), "worker", "--scheduler", ADDRESS, "--tls", str(self.certs)]
+            return self.spawn(name, argv)
         return self.spawn(
             name,
             [
@@ -301,7 +304,7 @@ def test_a_worker_killed_mid_run_still_gives_complete_results(
 ) -> None:
     import psutil
 
-    cluster.add_worker("worker3.strace")
+    cluster.add_worker("worker3.strace", sis=True)
     cluster.wait_for_workers(3)
     out = tmp_path / "out"
     p = subprocess.Popen(

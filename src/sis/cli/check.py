@@ -79,6 +79,8 @@ def check(
         p = plan(target, preset, suite, out, jobs, wanted, baselines, executor)
     except (DataFileError, PlanError) as e:
         fail("check", str(e), 2)
+    if executor != "dask" and (scheduler or tls or insecure or shared_out):
+        fail("check", "--scheduler, --tls, --insecure and --shared-out are for --executor dask", 2)
     if executor == "dask":
         p.executor_options = {
             "scheduler": scheduler,

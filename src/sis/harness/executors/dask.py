@@ -401,7 +401,8 @@ class _Follower:
         # Longest first: a copy's path is inside the inputs directory.
         swaps = [(f"{start['inputs']}/{rel}", given) for rel, given in t.origins.items()]
         swaps.sort(key=lambda s: -len(s[0]))
-        swaps.append((start["out"], out))
+        if not self.ex.shared_out:  # else the files are where the paths say
+            swaps.append((start["out"], out))
 
         def fix(v: Any) -> Any:
             if isinstance(v, str):
