@@ -22,7 +22,6 @@ import ipaddress
 import math
 import os
 import queue
-import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -326,7 +325,6 @@ class _Follower:
         self.inbox = inbox
         self.client = client
         self.ex = executor
-        self._lock = threading.Lock()
         self._next_placement_check = 0.0
 
     def until_done(self, stop: Any = None) -> None:
