@@ -50,9 +50,10 @@ def one_check(executor: str, options: dict) -> dict:
         }
 
 
-def scheduler_bytes_per_task(client, n: int = 2000) -> float:  # noqa: ANN001
+def scheduler_bytes_per_task(n: int = 1000) -> float | None:
     """Scheduler RSS growth per job-like task left waiting (it asks for a resource nobody has,
-    as a job waits for a free VM slot)."""
+    as a job waits for a free VM slot), on a cluster of its own, submitted in one call."""
+    from distributed import Client, LocalCluster
 
     def rss(dask_scheduler=None) -> int:  # noqa: ANN001
         import gc
@@ -62,17 +63,25 @@ def scheduler_bytes_per_task(client, n: int = 2000) -> float:  # noqa: ANN001
         gc.collect()
         return psutil.Process().memory_info().rss
 
-    def job_like(i: int) -> int:
-        return i
-
-    before = client.run_on_scheduler(rss)
-    futures = [
-        client.submit(job_like, i, pure=False, resources={"sis-bench-none": 1}) for i in range(n)
-    ]
-    time.sleep(2)
-    after = client.run_on_scheduler(rss)
-    client.cancel(futures)
+    job = {"target": "sim", "preset": "default", "phases": ["suites", "metrics"], "options": {}}
+    with (
+        LocalCluster(
+            n_workers=1, processes=True, host="127.0.0.1", dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        before = client.run_on_scheduler(rss)
+        futures = client.map(
+            _job_like, [dict(job, n=i) for i in range(n)], pure=False, resources={"none": 1}
+        )
+        time.sleep(3)
+        after = client.run_on_scheduler(rss)
+        client.cancel(futures)
     return (after - before) / n
+
+
+def _job_like(job: dict) -> dict:
+    return job
 
 
 def import_seconds() -> float:
@@ -109,9 +118,9 @@ def main() -> None:
     for _ in range(ROUNDS):
         local.append(one_check("local", {}))
         dask.append(one_check("dask", dask_opts))
-    per_task = scheduler_bytes_per_task(client)
     client.close()
     cluster.close()
+    per_task = scheduler_bytes_per_task()
 
     def med(runs: list[dict], key: str) -> float:
         return round(statistics.median(r[key] for r in runs), 3)
