@@ -43,3 +43,11 @@ def test_what_cannot_be_used_is_refused_in_one_line(
     r = runner.invoke(app, argv)
     assert r.exit_code == 2, r.output
     assert says in r.output and "Traceback" not in r.output
+
+
+def test_the_scheduler_may_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SIS_DASK_SCHEDULER", "tcp://192.0.2.7:8786")
+    r = runner.invoke(app, ["check", "--executor", "dask", "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "192.0.2.7" in r.output and "--insecure" in r.output

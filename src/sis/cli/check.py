@@ -46,13 +46,16 @@ def check(
     scheduler: Annotated[
         str | None,
         typer.Option(
-            envvar="SIS_DASK_SCHEDULER",
-            help="dask: the scheduler (tls://HOST:PORT); none: a cluster on this machine",
+            help="dask: the scheduler, tls://HOST:PORT [default: $SIS_DASK_SCHEDULER, else a "
+            "cluster of its own on this machine]",
+            show_default=False,
         ),
     ] = None,
     tls: Annotated[
         Path | None,
-        typer.Option(envvar="SIS_DASK_TLS", help="dask: directory with ca.pem, cert.pem, key.pem"),
+        typer.Option(
+            help="dask: directory with ca.pem, cert.pem, key.pem [default: $SIS_DASK_TLS]"
+        ),
     ] = None,
     insecure: Annotated[
         bool, typer.Option(help="dask: allow plain TCP to a scheduler that is not on loopback")

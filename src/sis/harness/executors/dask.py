@@ -211,6 +211,8 @@ class DaskExecutor:
         artifact_limit: int = DEFAULT_ARTIFACT_LIMIT,
     ) -> None:
         self.scheduler = scheduler or os.environ.get("SIS_DASK_SCHEDULER") or None
+        if tls_dir is None and os.environ.get("SIS_DASK_TLS"):
+            tls_dir = Path(os.environ["SIS_DASK_TLS"])
         self.jobs = max(1, jobs)
         self.shared_out = shared_out
         if resource_wait is None:
