@@ -352,6 +352,20 @@ def test_without_an_address_a_cluster_of_its_own_gives_the_same_rows(
     assert rows(out) == local_rows
 
 
+def test_shared_out_keeps_files_where_the_workers_wrote_them(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    out, shared = tmp_path / "out", tmp_path / "shared"
+    argv = cluster.sis("check", "--out", str(out), "--executor", "dask")
+    r = cluster.run([*argv, "--shared-out", str(shared), "--phases", "suites"], env=cluster.env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (shared / "targets" / "sis-default.console.log").stat().st_size > 0
+    assert not (out / "targets" / "sis-default.console.log").exists()
+    results = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    paths = [p for x in results for p in x["artifacts"].values()]
+    assert paths and all(p.startswith(str(shared)) for p in paths)
+
+
 def test_every_socket_of_scheduler_and_workers_is_loopback_or_unix(cluster: Cluster) -> None:
     calls = []
     for trace in sorted(cluster.tmp.glob("*.strace")):
