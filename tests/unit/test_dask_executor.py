@@ -210,3 +210,134 @@ def test_verdicts_are_the_last_attempts_and_the_lost_ones_stay_in_the_file(tmp_p
 def test_a_local_result_line_has_no_attempt_field() -> None:
     assert "attempt" not in json.loads(TestResult("t", "p", "s", "x", "PASS").to_json())
     assert json.loads(_result("x", "PASS", 2).to_json())["attempt"] == 2
+
+
+# ------------------------------------------------------------ the client's loop, without a cluster
+
+
+class _Future:
+    def __init__(self) -> None:
+        self.status = "pending"
+        self.outcome: dict | None = None
+        self.error: BaseException | None = None
+
+    def done(self) -> bool:
+        return self.status in ("finished", "error", "cancelled")
+
+    def result(self) -> dict:
+        assert self.outcome is not None
+        return self.outcome
+
+    def exception(self) -> BaseException | None:
+        return self.error
+
+    def cancel(self) -> None:
+        self.status = "cancelled"
+
+
+class _Client:
+    def scheduler_info(self, n_workers: int = -1) -> dict:
+        return {"workers": {"w": {"resources": {VM_SLOTS: 4, MEMORY_MIB: 4096}}}}
+
+
+def _follower(tmp_path: Path):  # noqa: ANN202
+    import queue
+
+    from sis.harness.executors.dask import DaskExecutor, _Follower, _Tracked
+
+    j = Job(
+        "sim",
+        "default",
+        "sis",
+        ("suites",),
+        str(tmp_path / "out" / "targets"),
+        {"suites": ["basic_commands"]},
+    )
+    t = _Tracked(j, future=_Future())
+    reported: list = []
+    inbox: queue.SimpleQueue = queue.SimpleQueue()
+    ex = DaskExecutor(scheduler="tcp://127.0.0.1:1")
+    return _Follower([t], reported.append, None, inbox, _Client(), ex), t, inbox, reported
+
+
+def _start(run: str, worker: str) -> dict:
+    return {
+        "kind": "start",
+        "job": 0,
+        "run": run,
+        "worker": worker,
+        "host": "127.0.0.1",
+        "out": f"/scratch/{run}/out",
+        "inputs": f"/scratch/{run}/inputs",
+    }
+
+
+def _res(run: str, test: str) -> dict:
+    r = TestResult(
+        "sis",
+        "default",
+        "basic_commands",
+        test,
+        "PASS",
+        artifacts={"console": f"/scratch/{run}/out/targets/sis-default.console.log"},
+    )
+    from dataclasses import asdict
+
+    return {"kind": "result", "job": 0, "run": run, "data": asdict(r)}
+
+
+def test_a_lost_attempt_is_kept_marked_and_named_in_the_jobs_timeline(tmp_path: Path) -> None:
+    from sis.harness.results import JobSummary
+
+    follow, t, inbox, reported = _follower(tmp_path)
+    for msg in [
+        _start("a", "tls://w1"),
+        _res("a", "one"),
+        _start("b", "tls://w2"),
+        _res("b", "one"),
+        _res("b", "two"),
+        {
+            "kind": "summary",
+            "job": 0,
+            "run": "b",
+            "data": {"target": "sis", "preset": "default", "history": ()},
+        },
+        {"kind": "end", "job": 0, "run": "b", "error": None},
+    ]:
+        inbox.put(msg)
+    t.future.status, t.future.outcome = "finished", {"run": "b", "files": {}, "error": None}
+    follow.until_done()
+    results = [r for r in reported if isinstance(r, TestResult)]
+    assert [(r.test, r.attempt) for r in results] == [("one", 1), ("one", 2), ("two", 2)]
+    # Paths name OUT here, not the worker's scratch directory.
+    assert results[0].artifacts["console"] == str(
+        tmp_path / "out" / "targets" / "sis-default.console.log"
+    )
+    (summary,) = [r for r in reported if isinstance(r, JobSummary)]
+    (lost,) = [h for h in summary.history if h["state"] == "worker-lost"]
+    assert "attempt 1 on tls://w1" in lost["why"] and "after 1 result(s)" in lost["why"]
+
+
+def test_past_the_retries_the_untested_rest_is_an_error_that_says_why(tmp_path: Path) -> None:
+    follow, t, inbox, reported = _follower(tmp_path)
+    inbox.put(_start("a", "tls://w1"))
+    inbox.put(_res("a", "pwd shows the working directory"))
+    t.future.status = "error"
+    t.future.error = RuntimeError("Attempted to run task on 3 workers, all died")
+    follow.until_done()
+    results = [r for r in reported if isinstance(r, TestResult)]
+    errors = [r for r in results if r.verdict == "ERROR"]
+    assert results[0].verdict == "PASS" and len(errors) == len(results) - 1 > 0
+    assert all("all died" in r.reason and r.attempt == 1 for r in errors)
+    assert "pwd shows the working directory" not in {r.test for r in errors}
+
+
+def test_a_job_no_worker_can_take_is_an_error_after_the_wait(tmp_path: Path) -> None:
+    follow, t, inbox, reported = _follower(tmp_path)
+    follow.ex.resource_wait = 0.0
+    t.needs = {VM_SLOTS: 1, "qemu-system-riscv64": 1}
+    follow.until_done()
+    results = [r for r in reported if isinstance(r, TestResult)]
+    assert results and all(r.verdict == "ERROR" for r in results)
+    assert "qemu-system-riscv64" in results[0].reason
+    assert t.future.status == "cancelled"
