@@ -111,11 +111,12 @@ bench: $(STAMP)
 # Debian packages for driving real Linux kernels under QEMU (x86_64, aarch64 from
 # qemu-system-arm, riscv64 from qemu-system-misc), U-Boot for the firmware-shell example,
 # what builds arm64/riscv64 images from Debian's packages (dpkg-deb, depmod: dpkg, kmod), and
-# Prometheus (server and promtool) for the metrics tests, and buildah, podman, debootstrap and
-# runc for the container test (needs root).
+# Prometheus (server and promtool) for the metrics tests, buildah, podman, debootstrap and runc
+# for the container test, strace and iproute2 for the Dask cluster tests (a loopback-only
+# network namespace, its sockets traced) (needs root).
 qemu-deps:
 	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends qemu-system-x86 qemu-system-arm qemu-system-misc e2fsprogs u-boot-qemu linux-image-amd64 linux-headers-amd64 gcc make gcc-12-aarch64-linux-gnu libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-riscv64-linux-gnu libc6-dev-riscv64-cross busybox-static kmod dpkg prometheus buildah podman debootstrap runc
+	apt-get install -y -qq --no-install-recommends qemu-system-x86 qemu-system-arm qemu-system-misc e2fsprogs u-boot-qemu linux-image-amd64 linux-headers-amd64 gcc make gcc-12-aarch64-linux-gnu libc6-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-riscv64-linux-gnu libc6-dev-riscv64-cross busybox-static kmod dpkg prometheus buildah podman debootstrap runc strace iproute2
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache

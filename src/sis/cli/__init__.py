@@ -34,6 +34,7 @@ def _build_app() -> typer.Typer:
         report,
         selftest,
         soak,
+        worker,
     )
 
     app = typer.Typer(
@@ -66,6 +67,7 @@ def _build_app() -> typer.Typer:
     app.add_typer(fuzz.fuzz_app, name="fuzz")
     app.command()(selftest.selftest)
     app.command()(soak.soak)
+    app.command()(worker.worker)
     app.add_typer(image.image_app, name="image")
     app.add_typer(report.report_app, name="report")
     app.add_typer(metrics.metrics_app, name="metrics", help="Collect and export kernel metrics.")

@@ -10,7 +10,16 @@ from typing import Annotated
 import typer
 
 from sis.cli.errors import fail
-from sis.cli.running import exit_with, run_plan_shown
+from sis.cli.running import (
+    ExecutorOpt,
+    InsecureOpt,
+    SchedulerOpt,
+    SharedOutOpt,
+    TlsOpt,
+    executor_options,
+    exit_with,
+    run_plan_shown,
+)
 
 __all__ = ["chaos_app"]
 
@@ -47,7 +56,11 @@ def run(
     seed: Annotated[int, typer.Option(help="seed of the faults: the same seed replays them")] = 0,
     jobs: Annotated[int, typer.Option("-j", "--jobs", help="targets run at once")] = 1,
     out: Annotated[Path, typer.Option(help="where results and reports go")] = Path("sis-out/chaos"),
-    executor: Annotated[str, typer.Option(help="where jobs run: local")] = "local",
+    executor: ExecutorOpt = "local",
+    scheduler: SchedulerOpt = None,
+    tls: TlsOpt = None,
+    insecure: InsecureOpt = False,
+    shared_out: SharedOutOpt = None,
 ) -> None:
     """Run experiments on targets: steady state, fault, rollback, nothing lost. Writes
     results.jsonl, jobs.jsonl, junit.xml, report.html and chaos.html (the timelines)."""
@@ -61,6 +74,9 @@ def run(
         )
     except (DataFileError, PlanError, ValueError) as e:
         fail("chaos", str(e), 2)
+    plan.executor_options = executor_options(
+        "chaos", executor, scheduler, tls, insecure, shared_out
+    )
     results = run_plan_shown("chaos", plan, interrupted="the faults were rolled back")
     typer.echo(f"-> {out}/chaos.html")
     exit_with("chaos", results)

@@ -9,7 +9,16 @@ from typing import Annotated
 import typer
 
 from sis.cli.errors import fail
-from sis.cli.running import exit_with, run_plan_shown
+from sis.cli.running import (
+    ExecutorOpt,
+    InsecureOpt,
+    SchedulerOpt,
+    SharedOutOpt,
+    TlsOpt,
+    executor_options,
+    exit_with,
+    run_plan_shown,
+)
 
 __all__ = ["check"]
 
@@ -46,7 +55,11 @@ def check(
     baselines: Annotated[
         Path, typer.Option(help="log baselines recorded with `sis logs baseline --dir`")
     ] = Path("baselines"),
-    executor: Annotated[str, typer.Option(help="where jobs run: local")] = "local",
+    executor: ExecutorOpt = "local",
+    scheduler: SchedulerOpt = None,
+    tls: TlsOpt = None,
+    insecure: InsecureOpt = False,
+    shared_out: SharedOutOpt = None,
 ) -> None:
     """Boot the target(s), run the phases (shell suites, then the readiness checks), write
     results.jsonl, jobs.jsonl, junit.xml and report.html. Exit 0 if all passed, 1 on a FAIL,
@@ -62,4 +75,5 @@ def check(
         p = plan(target, preset, suite, out, jobs, wanted, baselines, executor)
     except (DataFileError, PlanError, ValueError) as e:
         fail("check", str(e), 2)
+    p.executor_options = executor_options("check", executor, scheduler, tls, insecure, shared_out)
     exit_with("check", run_plan_shown("check", p))

@@ -12,6 +12,14 @@ from typing import Annotated
 import typer
 
 from sis.cli.errors import fail
+from sis.cli.running import (
+    ExecutorOpt,
+    InsecureOpt,
+    SchedulerOpt,
+    SharedOutOpt,
+    TlsOpt,
+    executor_options,
+)
 
 __all__ = ["fuzz_app"]
 
@@ -55,7 +63,11 @@ def fuzz(
             help="a long campaign is cut into rounds this long; the corpus is merged between them",
         ),
     ] = "5m",
-    executor: Annotated[str, typer.Option(help="where jobs run: local")] = "local",
+    executor: ExecutorOpt = "local",
+    scheduler: SchedulerOpt = None,
+    tls: TlsOpt = None,
+    insecure: InsecureOpt = False,
+    shared_out: SharedOutOpt = None,
 ) -> None:
     """Fuzz TARGET for DURATION with live progress; writes the corpus, crashes (with minimized
     reproducers), stats.prom, summary.json, fuzz.html and the run's results and report to OUT."""
@@ -86,11 +98,12 @@ def fuzz(
         plan = plan_fuzz(config, round_s=round_s, executor=executor)
     except (ValueError, DataFileError, PlanError) as e:
         fail("fuzz", str(e), 2)
+    plan.executor_options = executor_options("fuzz", executor, scheduler, tls, insecure, shared_out)
     progress = FuzzProgress(config)
     try:
         with progress:
             results = run_plan(plan, on_result=lambda r: _note_error(progress, r))
-    except OutputError as e:
+    except (OutputError, ConnectionError) as e:
         fail("fuzz", str(e), 2)
     except Interrupted as e:
         typer.echo(f"interrupted: what was found so far is in {out}", err=True)

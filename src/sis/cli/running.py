@@ -4,7 +4,8 @@ command shares: 0 all passed, 1 a FAIL, 2 an ERROR or nothing tested."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NoReturn
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -14,7 +15,58 @@ if TYPE_CHECKING:
     from sis.harness.plan import Plan
     from sis.harness.results import TestResult
 
-__all__ = ["exit_with", "run_plan_shown"]
+__all__ = [
+    "ExecutorOpt", "InsecureOpt", "SchedulerOpt", "SharedOutOpt", "TlsOpt", "executor_options",
+    "exit_with", "run_plan_shown",
+]  # fmt: skip
+
+#: Where a command's jobs run, the same options on every command that runs jobs.
+ExecutorOpt = Annotated[str, typer.Option(help="where jobs run: local, or dask (a Dask cluster)")]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="dask: the scheduler, tls://HOST:PORT [default: $SIS_DASK_SCHEDULER, else a "
+        "cluster of its own on this machine]",
+        show_default=False,
+    ),
+]
+TlsOpt = Annotated[
+    Path | None,
+    typer.Option(help="dask: directory with ca.pem, cert.pem, key.pem [default: $SIS_DASK_TLS]"),
+]
+InsecureOpt = Annotated[
+    bool, typer.Option(help="dask: allow plain TCP to a scheduler that is not on loopback")
+]
+SharedOutOpt = Annotated[
+    Path | None,
+    typer.Option(help="dask: a directory every worker shares; jobs write their files there"),
+]
+
+
+def executor_options(
+    group: str,
+    executor: str,
+    scheduler: str | None,
+    tls: Path | None,
+    insecure: bool,
+    shared_out: Path | None,
+) -> dict[str, Any]:
+    """The executor's own settings, checked before anything boots (one line and exit 2 for an
+    unknown executor, dask options without dask, a scheduler address that needs TLS)."""
+    from sis.harness.executors import make_executor
+
+    if executor != "dask" and (scheduler or tls or insecure or shared_out):
+        fail(group, "--scheduler, --tls, --insecure and --shared-out are for --executor dask", 2)
+    options: dict[str, Any] = {}
+    if executor == "dask":
+        options = {
+            "scheduler": scheduler, "tls_dir": tls, "insecure": insecure, "shared_out": shared_out,
+        }  # fmt: skip
+    try:
+        make_executor(executor, 1, **options)
+    except ValueError as e:
+        fail(group, str(e), 2)
+    return options
 
 
 def run_plan_shown(group: str, plan: Plan, *, interrupted: str = "") -> list[TestResult]:
@@ -29,7 +81,7 @@ def run_plan_shown(group: str, plan: Plan, *, interrupted: str = "") -> list[Tes
     try:
         with progress:
             results = run_plan(plan, on_result=progress.result, on_status=progress.status)
-    except OutputError as e:
+    except (OutputError, ConnectionError) as e:
         fail(group, str(e), 2)
     except Interrupted as e:
         progress.interrupted(interrupted)

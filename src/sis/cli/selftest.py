@@ -11,6 +11,14 @@ from typing import Annotated
 import typer
 
 from sis.cli.errors import fail
+from sis.cli.running import (
+    ExecutorOpt,
+    InsecureOpt,
+    SchedulerOpt,
+    SharedOutOpt,
+    TlsOpt,
+    executor_options,
+)
 
 __all__ = ["selftest"]
 
@@ -38,7 +46,11 @@ def selftest(
     out: Annotated[Path, typer.Option(help="where results and the matrix go")] = Path(
         "sis-out/selftest"
     ),
-    executor: Annotated[str, typer.Option(help="where jobs run: local")] = "local",
+    executor: ExecutorOpt = "local",
+    scheduler: SchedulerOpt = None,
+    tls: TlsOpt = None,
+    insecure: InsecureOpt = False,
+    shared_out: SharedOutOpt = None,
 ) -> None:
     """Prove the readiness jobs catch the bugs they claim to (contract section 9) and stay
     quiet where they should."""
@@ -60,6 +72,9 @@ def selftest(
         door = as_plan(plan, jobs, executor)
     except ValueError as e:
         fail("selftest", str(e), 2)
+    door.executor_options = executor_options(
+        "selftest", executor, scheduler, tls, insecure, shared_out
+    )
     typer.echo(f"bug seed {plan.bug_seed} (repeat with --bug-seed {plan.bug_seed}), "
                f"{len(plan.cells)} cells, {door.parallel} at once")  # fmt: skip
 
@@ -73,7 +88,7 @@ def selftest(
     (out / MATRIX).unlink(missing_ok=True)
     try:
         results = run_plan(door, on_result=watch.result, on_status=watch.status)
-    except OutputError as e:
+    except (OutputError, ConnectionError) as e:
         fail("selftest", str(e), 2)
     except Interrupted as e:
         _incomplete(plan)

@@ -11,7 +11,16 @@ from typing import Annotated
 import typer
 
 from sis.cli.errors import fail
-from sis.cli.running import exit_with, run_plan_shown
+from sis.cli.running import (
+    ExecutorOpt,
+    InsecureOpt,
+    SchedulerOpt,
+    SharedOutOpt,
+    TlsOpt,
+    executor_options,
+    exit_with,
+    run_plan_shown,
+)
 
 __all__ = ["soak"]
 
@@ -49,7 +58,11 @@ def soak(
     append: Annotated[
         str, typer.Option(help="the kernel command line, e.g. sis.bug=leak_on_spawn")
     ] = "",
-    executor: Annotated[str, typer.Option(help="where jobs run: local")] = "local",
+    executor: ExecutorOpt = "local",
+    scheduler: SchedulerOpt = None,
+    tls: TlsOpt = None,
+    insecure: InsecureOpt = False,
+    shared_out: SharedOutOpt = None,
 ) -> None:
     """Soak targets: play a workload for DURATION, sample every INTERVAL, judge the samples
     (Hamed–Rao Mann–Kendall and Theil–Sen leak analysis, windowed thresholds)."""
@@ -71,6 +84,7 @@ def soak(
         )
     except (ValueError, DataFileError, PlanError) as e:
         fail("soak", str(e))
+    plan.executor_options = executor_options("soak", executor, scheduler, tls, insecure, shared_out)
     results = run_plan_shown("soak", plan)
     if (out / REPORT).exists():
         typer.echo(f"Report: {out / REPORT}", err=True)

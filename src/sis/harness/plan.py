@@ -21,12 +21,20 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sis.harness.executors import make_executor
 from sis.harness.jobs import Job, check_job
 from sis.harness.outdir import OutputDir
 from sis.harness.report import write_html, write_junit
-from sis.harness.results import JobSummary, ResultLog, TestResult, read_jobs, read_results
+from sis.harness.results import (
+    JobSummary,
+    ResultLog,
+    TestResult,
+    last_attempts,
+    read_jobs,
+    read_results,
+)
 
 OnResult = Callable[[TestResult], None]
 OnStatus = Callable[[str, str], None]
@@ -52,6 +60,8 @@ class Plan:
     out: Path
     parallel: int = 1
     executor: str = "local"
+    #: The executor's own settings (dask: scheduler, tls_dir, insecure, shared_out).
+    executor_options: dict[str, Any] = field(default_factory=dict)
     #: The command's own pages, written after the run (and after an interrupt).
     pages: list[PageWriter] = field(default_factory=list)
     #: Called between rounds with OUT and the round just done (a fuzz campaign merges its
@@ -88,7 +98,7 @@ def run_plan(
             if on_result is not None:
                 on_result(r)
 
-        executor = make_executor(plan.executor, plan.parallel)
+        executor = make_executor(plan.executor, plan.parallel, **plan.executor_options)
         try:
             with _signals_interrupt() as caught:
                 try:
@@ -105,7 +115,8 @@ def run_plan(
             log.close()
             summaries.close()
             write_reports(out.path, title=plan.title, pages=plan.pages)
-        return log.results
+        # Of a job a cluster ran again (its worker was lost), the last attempt's results.
+        return last_attempts(log.results, [])[0]
 
 
 def write_reports(

@@ -49,13 +49,19 @@ class TestResult:
     artifacts: dict[str, str] = field(default_factory=dict)
     #: The crash behind a FAIL, as forensics parsed it (type, title, frame, corrupted, text).
     crash: dict[str, Any] = field(default_factory=dict)
+    #: Which attempt at its job this came from when a cluster runs jobs (1, 2, ... after a lost
+    #: worker); 0 for a job that can only run once, as on this machine (left out of the JSON).
+    attempt: int = 0
 
     @property
     def key(self) -> str:
         return f"{self.target}/{self.preset}/{self.suite}/{self.test}"
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        d = asdict(self)
+        if not d["attempt"]:
+            del d["attempt"]
+        return json.dumps(d, separators=(",", ":"))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TestResult:
@@ -136,8 +142,32 @@ class ResultLog:
 
 def read_results(path: Path) -> tuple[list[TestResult], list[str]]:
     """The results of a results.jsonl, and a note per line that could not be read (a run cut
-    short)."""
-    return _read_lines(path, TestResult.from_dict)
+    short). Of a job run more than once (its worker was lost), the last attempt's results;
+    the earlier ones stay in the file, and a note says so."""
+    results, problems = _read_lines(path, TestResult.from_dict)
+    return last_attempts(results, problems)
+
+
+def last_attempts(
+    results: list[TestResult], notes: list[str]
+) -> tuple[list[TestResult], list[str]]:
+    last: dict[tuple[str, str], int] = {}
+    for r in results:
+        last[(r.target, r.preset)] = max(r.attempt, last.get((r.target, r.preset), 0))
+    kept = [r for r in results if r.attempt == last[(r.target, r.preset)]]
+    if len(kept) == len(results):
+        return results, notes
+    notes = list(notes)
+    for (target, preset), n in last.items():
+        earlier = sum(
+            1 for r in results if (r.target, r.preset) == (target, preset) and r.attempt < n
+        )
+        if earlier:
+            notes.append(
+                f"{target}/{preset}: ran {n} times (a worker was lost); verdicts are attempt "
+                f"{n}'s, the {earlier} earlier result(s) stay in results.jsonl"
+            )
+    return kept, notes
 
 
 def read_jobs(path: Path) -> tuple[list[JobSummary], list[str]]:

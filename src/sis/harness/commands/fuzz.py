@@ -62,8 +62,8 @@ def plan_fuzz(config: FuzzConfig, *, round_s: float = ROUND_S, executor: str = "
                             "syscalls": config.syscalls,
                             "batch": config.batch,
                             "stop_on_crash": config.stop_on_crash,
-                            "out": str(job_dir(out, r, w)),
-                            "corpus_from": str(out / "corpus"),
+                            "out": str(job_dir(Path(), r, w)),  # under OUT
+                            "corpus_from": "corpus",
                         }
                     },
                 )  # fmt: skip

@@ -61,6 +61,8 @@ def merge(out: Path, *, write: bool = True) -> FuzzRun:
 def _merge_crash(run: FuzzRun, crashes: Path | None, job: Path, found: dict) -> None:
     title = str(found.get("title", "")) or "crash"
     source = Path(str(found.get("directory", "")))
+    if not source.is_dir():  # written where the job ran (another machine): its copy here
+        source = job / "crashes" / source.name
     if not source.is_dir():
         return
     target = source

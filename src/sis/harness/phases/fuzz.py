@@ -29,8 +29,10 @@ class FuzzOptions:
     syscalls: tuple[str, ...] | None = None  # the calls to fuzz (default: all safe ones)
     batch: int = 128  # programs per executor round trip
     stop_on_crash: bool = False  # end after the first reproducer
-    out: str = ""  # where this job's corpus, crashes and stats go (default OUT/fuzz/KEY)
-    corpus_from: str = ""  # a campaign's merged corpus to start from
+    #: Where this job's corpus, crashes and stats go (default OUT/fuzz/KEY) and a campaign's
+    #: merged corpus to start from; relative paths are under OUT (where the job runs).
+    out: str = ""
+    corpus_from: str = ""
 
 
 class FuzzPhase:
@@ -51,13 +53,14 @@ class FuzzPhase:
     def run(self, session: Session, job: Job, options: FuzzOptions) -> Iterator[TestResult]:
         from sis.harness.fuzz.fuzzer import FuzzConfig, fuzz_session
 
-        out = Path(options.out) if options.out else fuzz_dir(job)
+        home = Path(job.workdir).parent  # OUT, wherever the job runs
+        out = home / options.out if options.out else fuzz_dir(job)
         config = FuzzConfig(
             target=job.target, duration=options.duration, seed=options.seed, out=out,
             syscalls=list(options.syscalls) if options.syscalls else None,
             cover=options.cover, append=job.overrides.get("append", ""), batch=options.batch,
             stop_on_crash=options.stop_on_crash, worker=options.worker,
-            corpus_from=Path(options.corpus_from) if options.corpus_from else None,
+            corpus_from=home / options.corpus_from if options.corpus_from else None,
         )  # fmt: skip
         started = time.monotonic()
 
