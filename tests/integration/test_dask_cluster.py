@@ -9,6 +9,7 @@ running, a job no worker can run told as such, and no socket of the cluster beyo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -82,6 +83,7 @@ class Cluster:
             stdout=log,
             stderr=subprocess.STDOUT,
             env=self.env,
+            start_new_session=True,  # strace, dask and its children: one group to stop
         )
         self.procs.append(p)
         return p
@@ -160,16 +162,30 @@ class Cluster:
 
     def stop(self) -> None:
         # Workers first, then the scheduler (a scheduler with a client attached may linger).
+        # Signals go to each process group: strace passes none on to what it traces.
         for p in reversed(self.procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGTERM)
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                pass
+            deadline = time.monotonic() + 10
+            while _group_alive(p.pid) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
         self.holder.kill()
         self.holder.wait()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 @pytest.fixture(scope="module")

@@ -306,6 +306,8 @@ class DaskExecutor:
                     pure=False,
                     resources=t.needs,
                 )
+                # Wake the loop the moment a job's task ends, not at its next poll.
+                t.future.add_done_callback(lambda _f, i=i: inbox.put({"kind": "ended", "job": i}))
             follow = _Follower(tracked, report, status, inbox, client, self)
             try:
                 follow.until_done(stop)
@@ -379,9 +381,11 @@ class _Follower:
                 return
 
     def _handle(self, msg: dict[str, Any]) -> None:
+        kind = msg["kind"]
+        if kind == "ended":
+            return  # its task ended: `_finish_ended` looks at the future
         t = self.tracked[msg["job"]]
         run = msg["run"]
-        kind = msg["kind"]
         if kind == "start":
             for a in t.attempts:
                 if a["run"] not in t.ends:
