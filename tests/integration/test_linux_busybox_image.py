@@ -385,7 +385,7 @@ def test_a_boot_event_that_goes_missing_is_caught(
 
     # The same boot's log, checked as captured: nothing is missing. The check reads a file,
     # so TCG timing (calibration messages that come and go) cannot make this flaky.
-    captured = next(work.glob("*.kernel.log"))
+    captured = next(work.rglob("*.kernel.log"))  # the run's files are in work/targets
     check = ["logs", "check", "--name", "boot", "--dir", str(baselines)]
     r = runner.invoke(app, [*check, "--log", str(captured)])
     assert r.exit_code == 0, r.output

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from qemu_marks import needs_linux_busybox
-from sis.harness.session import Session
+from sis.harness.session import open_session
 from sis.harness.soak.judge import FAIL, SKIP, judge
 from sis.harness.soak.run import SoakConfig, run_soak
 
@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.qemu, needs_linux_busybox]
 
 
 def test_a_minute_of_a_clean_linux_is_not_called_leaking(tmp_path: Path):
-    with Session("linux-busybox", workdir=tmp_path / "t") as session:
+    with open_session("linux-busybox", workdir=tmp_path / "t") as session:
         config = SoakConfig(interval=2.0, duration=60.0, seed=1)
         records = run_soak(session, config, tmp_path / "soak").records
     samples = [r for r in records if r["kind"] == "sample"]

@@ -112,8 +112,9 @@ def fuzz(
     run.errors = [r.reason for r in results if r.verdict == ERROR]
     write_summary(out, run, config)
     progress.summary(run)
-    if run.errors and not run.stats.calls:
-        fail("fuzz", run.errors[0], 2)
+    if not run.stats.calls:  # nothing fuzzed is not "no crash"
+        why = run.errors or [r.reason for r in results if r.verdict == "SKIP"]
+        fail("fuzz", why[0] if why else "no call was executed", 2)
     raise typer.Exit(1 if run.crashes else 0)
 
 
