@@ -283,6 +283,12 @@ class LinuxReporter:
                 continue  # nothing of an earlier boot before this banner
             if prev < 0 and not any(ln.stamped for ln in lines[:b]):
                 continue
+            # The same boot's first lines (arm64's `Booting Linux on physical CPU`) come before
+            # its banner: output of an earlier boot is stamped later than the new banner.
+            if lines[b].ts is not None and not any(
+                ln.ts is not None and ln.ts > lines[b].ts for ln in lines[prev + 1 : b]
+            ):
+                continue
             first, last = lines[prev + 1].number if prev + 1 < b else 0, lines[b].number
             if any(first <= c.start_line < last for c in found):
                 continue
