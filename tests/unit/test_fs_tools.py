@@ -114,3 +114,25 @@ def test_inspection_never_writes_the_image(image) -> None:
     report = tools.fsck_image(image)
     assert report.clean and report.findings[0].severity == "info"
     assert image.read_bytes() == before
+
+
+def test_disk_inspect_answers_one_line_per_request(image, tmp_path) -> None:
+    """`sis disk inspect`, the lab's checker of reference-kernel images: fsck and file digests
+    for each request line; a bad line is an error line, and the next request is still served."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from sis.cli.disk import disk_app
+
+    asks = [
+        json.dumps({"image": str(image), "paths": ["/none"]}),
+        "not json",
+        json.dumps({"image": str(tmp_path / "missing.img"), "paths": []}),
+    ]
+    r = CliRunner().invoke(disk_app, ["inspect"], input="\n".join(asks) + "\n")
+    assert r.exit_code == 0, r.output
+    first, bad, missing = (json.loads(line) for line in r.output.splitlines())
+    assert first == {"clean": True, "findings": [], "files": {"/none": None}}
+    assert bad["error"].startswith("not a request")
+    assert missing["clean"] is False and missing["findings"][0].startswith("cannot check")

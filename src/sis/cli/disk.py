@@ -85,3 +85,36 @@ def disk_cat(path: Path, file: str) -> None:
     except (KernelError, OSError) as e:
         fail("disk", f"{path}: {file}: {_why(e)}", 1)
     sys.stdout.buffer.write(data)
+
+
+@disk_app.command("inspect")
+def disk_inspect() -> None:
+    """Answer requests read from standard input, one JSON object a line:
+    {"image": PATH, "paths": [FILE, ...]} -> {"clean": bool, "findings": [...], "files":
+    {FILE: sha256 or null}}, one line each. One process serves a whole run of checks (the
+    lab's crash-point checker), so an image costs no start-up."""
+    import hashlib
+    import json
+
+    from sis.kernel.errno import KernelError
+    from sis.kernel.fs.tools import fsck_image, read_file
+
+    for line in sys.stdin:
+        try:
+            ask = json.loads(line)
+            image, paths = Path(ask["image"]), [str(p) for p in ask["paths"]]
+        except (ValueError, KeyError, TypeError) as e:
+            print(json.dumps({"error": f"not a request: {e}"}), flush=True)
+            continue
+        try:
+            report = fsck_image(image)
+            out = {"clean": report.clean, "findings": [str(f) for f in report.findings]}
+        except (KernelError, OSError) as e:
+            out = {"clean": False, "findings": [f"cannot check the image: {_why(e)}"]}
+        files: dict[str, str | None] = {}
+        for p in paths:
+            try:
+                files[p] = hashlib.sha256(read_file(image, p)).hexdigest()
+            except (KernelError, OSError):
+                files[p] = None
+        print(json.dumps(out | {"files": files}), flush=True)

@@ -123,31 +123,10 @@ def _findings(stdout: str) -> str:
     return "; ".join(lines)[:300] or "see the fsck output"
 
 
-_SIS_READER = """
-import hashlib, json, sys
-from pathlib import Path
-from sis.kernel.fs.tools import fsck_image, read_file
-for line in sys.stdin:
-    ask = json.loads(line)
-    image = Path(ask["image"])
-    try:
-        report = fsck_image(image)
-        out = {"clean": report.clean, "findings": [str(f) for f in report.findings]}
-    except Exception as e:
-        out = {"clean": False, "findings": [f"cannot check the image: {e}"]}
-    out["files"] = {}
-    for p in ask["paths"]:
-        try:
-            out["files"][p] = hashlib.sha256(read_file(image, p)).hexdigest()
-        except Exception:
-            out["files"][p] = None
-    print(json.dumps(out), flush=True)
-"""
-
-
 class SisDiskChecker:
-    """Checks images of the reference kernel's file system with its offline tools, in one
-    process of them kept for all the images of a run (`close` ends it)."""
+    """Checks images of the reference kernel's file system with its offline tools
+    (`sis disk inspect`, as a user runs them: the lab never imports the kernel), in one process
+    of them kept for all the images of a run (`close` ends it)."""
 
     def __init__(self) -> None:
         self._proc: subprocess.Popen[str] | None = None
@@ -155,7 +134,7 @@ class SisDiskChecker:
     def _worker(self) -> subprocess.Popen[str]:
         if self._proc is None or self._proc.poll() is not None:
             self._proc = subprocess.Popen(
-                [sys.executable, "-c", _SIS_READER],
+                [sys.executable, "-m", "sis", "disk", "inspect"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
@@ -170,6 +149,8 @@ class SisDiskChecker:
             proc.stdin.write(json.dumps({"image": str(image), "paths": paths}) + "\n")
             proc.stdin.flush()
             found = json.loads(proc.stdout.readline())
+            if "error" in found:
+                raise ValueError(found["error"])
         except (OSError, ValueError) as e:
             self.close()
             return ImageCheck(dict.fromkeys(paths), f"sis disk tools failed: {e}", "")
