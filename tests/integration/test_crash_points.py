@@ -77,3 +77,12 @@ def test_an_acknowledgement_before_fsync_is_caught_only_where_not_yet_durable(
     assert first_f0["flush"] > 0  # not merely the empty disk at the start
     last = max(found, key=lambda p: p["cut"])
     assert last["ok"] and last["checked"] == 2
+
+
+def test_a_comma_in_out_stays_in_the_log_path(tmp_path: Path) -> None:
+    out = tmp_path / "out,log=elsewhere"
+    r = crash_points_of("sis", seed=3, out=out, options=SMALL)
+    assert r.verdict == PASS, r.reason
+    assert Path(r.artifacts["write_log"]).is_relative_to(out)
+    assert Path(r.artifacts["write_log"]).stat().st_size > 0
+    assert not (tmp_path / "elsewhere").exists()

@@ -29,6 +29,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from sis.contract.options import escape as escape_option
 from sis.harness.chaos.crashpoints import (
     Ack,
     Checker,
@@ -97,8 +98,8 @@ def logged_disk(profile: Profile, preset: str, log: Path) -> dict[str, str] | No
     known = profile.variables(preset)
     if "write_log" in known and "disk_under" in known:
         return {"write_log": str(log), "disk_under": "disk0-logged"}
-    if "drive_log" in known:
-        return {"drive_log": f",log={log}"}
+    if "drive_log" in known:  # a key of its own in -drive: its path's commas doubled
+        return {"drive_log": f",log={escape_option(str(log))}"}
     return None
 
 

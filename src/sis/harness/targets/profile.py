@@ -287,7 +287,7 @@ def _regex(fields: _Fields, key: str, rx: str, what: str) -> str:
 #: Placeholders the lab fills with paths it makes or finds: sockets, captures, images.
 LAB_PATHS = frozenset(
     {"console_sock", "log_sock", "qmp_sock", "fuzz_sock", "disk", "console_log", "kernel_log",
-     "vmlinux", "kernel", "initramfs", "initrd"}
+     "vmlinux", "kernel", "initramfs", "initrd", "write_log"}
 )  # fmt: skip
 # Options whose whole argument is a comma-separated list, even when it is one placeholder.
 _LIST_OPTIONS = frozenset({"-drive", "-blockdev", "-chardev", "-netdev", "-device", "-object"})
