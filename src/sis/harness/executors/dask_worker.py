@@ -11,10 +11,8 @@ value, size-bounded, unless the run writes to a directory every worker shares.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import os
 import shutil
-import signal
 import tempfile
 import threading
 import time
@@ -101,18 +99,6 @@ class _EventStop:
         self._done.set()
 
 
-def _kill_new_children(before: set[int]) -> None:
-    """Stop a job whose runner takes no stop token: kill the targets this task started (its
-    worker's children that were not there before it), so no VM outlives the stop."""
-    import psutil
-
-    with contextlib.suppress(psutil.Error):
-        for child in psutil.Process().children():
-            if child.pid not in before:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(child.pid, signal.SIGKILL)
-
-
 def run_on_worker(
     tag: int,
     job_dict: dict[str, Any],
@@ -164,16 +150,8 @@ def run_on_worker(
         send({"kind": "status", "job": tag, "run": run, "text": text})
 
     error = None
-    before = _children()
-    fallback = None
-    if "stop" in inspect.signature(run_job).parameters:
-        runner = lambda: run_job(job, report, status, stop=stop)  # noqa: E731
-    else:
-        fallback = threading.Thread(target=_stop_fallback, args=(stop, before), daemon=True)
-        fallback.start()
-        runner = lambda: run_job(job, report, status)  # noqa: E731
     try:
-        runner()
+        run_job(job, report, status, stop=stop)
     except Exception:  # noqa: BLE001 - the lab's own failure: the client reports it as ERROR
         error = traceback.format_exc(limit=8)
     finally:
@@ -196,24 +174,6 @@ def run_on_worker(
     else:
         shutil.rmtree(inputs_dir, ignore_errors=True)
     return {"run": run, "files": files, "skipped": skipped, "error": error}
-
-
-def _children() -> set[int]:
-    import psutil
-
-    with contextlib.suppress(psutil.Error):
-        return {c.pid for c in psutil.Process().children()}
-    return set()
-
-
-def _stop_fallback(stop: _EventStop, before: set[int]) -> None:
-    """Until the job returns: once stopped, keep killing what it starts (a restart included)."""
-    while not stop._done.is_set():
-        if stop.wait(0.5):
-            while not stop._done.is_set():
-                _kill_new_children(before)
-                stop._done.wait(0.2)
-            return
 
 
 def _localize(job_dict: dict[str, Any], inputs_dir: Path, out_dir: Path) -> Job:
