@@ -65,3 +65,11 @@ def test_a_cut_short_line_is_noted_not_fatal(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["report", "summary", str(out)])
     assert result.exit_code == 0
     assert "✅ PASS" in result.output and "unreadable line" in result.output
+
+
+def test_text_from_a_guest_is_not_markup_in_the_summary() -> None:
+    from sis.cli.report import _cell
+
+    assert _cell("SIS panic: <img src=x> [click](http://x) **loud** a|b") == (
+        "SIS panic: \\<img src=x\\> \\[click\\](http://x) \\*\\*loud\\*\\* a\\|b"
+    )

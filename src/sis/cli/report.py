@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -14,10 +15,15 @@ report_app = typer.Typer(no_args_is_help=True, help="Reports of a finished run."
 _MARK = {"PASS": "✅", "FAIL": "❌", "ERROR": "⚠️", "SKIP": "⏭️", "NOT TESTED": "⚠️"}
 
 
+#: What Markdown (and the HTML it lets through) would read as markup rather than text.
+_MARKUP = re.compile(r"([\\`*_\[\]<>#!|~&])")
+
+
 def _cell(text: str) -> str:
-    """Text safe inside a Markdown table cell: one line, no column breaks."""
-    one_line = " ".join(text.split())
-    return one_line.replace("|", "\\|")[:200]
+    """Text from a guest or a suite, as text inside a Markdown table cell: one line, no column
+    breaks, no markup, links or HTML."""
+    one_line = " ".join(text.split())[:200]
+    return _MARKUP.sub(r"\\\1", one_line)
 
 
 def summary_markdown(out: Path) -> tuple[str, int]:
