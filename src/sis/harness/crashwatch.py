@@ -24,8 +24,9 @@ CRASH_SETTLE_S = 0.3
 #: when the serial lines have been quiet this long, or after REPORT_MAX_S.
 REPORT_QUIET_S = 0.3
 REPORT_MAX_S = 5.0
-#: How long a shell that lived through an oops has to answer.
+#: How long a shell that lived through an oops has to answer, and how many times it is asked.
 SURVIVAL_PROBE_S = 5.0
+SURVIVAL_PROBES = 3
 
 
 class CrashWatch:
@@ -77,9 +78,10 @@ class CrashWatch:
         for con in (target.console, target.log_console):
             if con is not None:
                 con.clear_death()
-        # Twice: when the oops killed the shell itself, the first probe goes (whole or in
-        # part) to a tty nobody reads, and the shell init starts in its place answers the second.
-        for _ in range(2):
+        # More than once: when the oops killed the shell itself, the first probe goes (whole or
+        # in part) to a tty nobody reads, and the shell init starts in its place answers a
+        # later one (on a busy host init may take more than one probe's time to start it).
+        for _ in range(SURVIVAL_PROBES):
             try:
                 probe = target.run("echo sis-alive", timeout=SURVIVAL_PROBE_S)
             except ConsoleTimeout:
