@@ -24,7 +24,15 @@ from sis.harness.chaos.injectors import (
     injector_for,
 )
 from sis.harness.chaos.timeline import Timeline
-from sis.harness.chaos.workload import Workload, WorkloadError, Write, as_dicts, lost, workload_for
+from sis.harness.chaos.workload import (
+    Workload,
+    WorkloadError,
+    WorkloadOptions,
+    Write,
+    as_dicts,
+    lost,
+    workload_for,
+)
 from sis.harness.console import ConsoleError
 from sis.harness.forensics import find_oom_kills
 from sis.harness.logs import parse_file
@@ -70,7 +78,14 @@ class _Run:
         return f"{self.exp.name} seed={self.seed}"
 
 
-def run_experiment(session: Session, exp: Experiment, *, seed: int = 0, out: Path) -> TestResult:
+def run_experiment(
+    session: Session,
+    exp: Experiment,
+    *,
+    seed: int = 0,
+    out: Path,
+    workload_options: WorkloadOptions | None = None,
+) -> TestResult:
     """Run `exp` on `session` (which may be off); journal and timeline go to `out`."""
     out.mkdir(parents=True, exist_ok=True)
     if exp.crash_points is not None:
@@ -136,8 +151,9 @@ def run_experiment(session: Session, exp: Experiment, *, seed: int = 0, out: Pat
     except Unavailable as e:
         journal["status"] = "skipped"
         return finish(SKIP, str(e))
-    workload = workload_for(session) if any(a.kind == "workload" for a in exp.method) else None
-    if workload is None and any(a.kind == "workload" for a in exp.method):
+    writes = any(a.kind == "workload" for a in exp.method)
+    workload = workload_for(session, workload_options) if writes else None
+    if workload is None and writes:
         journal["status"] = "skipped"
         return finish(SKIP, "target lacks disk (nothing for the workload to write to)")
     journal["injectors"] = {f: i.how for f, i in injectors.items()}

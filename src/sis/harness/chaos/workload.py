@@ -79,12 +79,26 @@ def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def workload_for(session: Session) -> Workload | None:
+@dataclass(frozen=True)
+class WorkloadOptions:
+    """How a guest's workload writes. Each setting plants a bug a self-test turns on; the
+    oracle knows nothing of them."""
+
+    mount_options: str = ""  # ext4 mount options of a Linux guest, e.g. `nobarrier`
+    ack_before_fsync: bool = False  # the workload acknowledges before fsync returns
+
+
+def workload_for(session: Session, options: WorkloadOptions | None = None) -> Workload | None:
     caps = session.capabilities
+    options = options or WorkloadOptions()
     if "sis_contract" in caps:
         return SyscallFiles(session)
     if "ext4_disk" in caps and "shell" in caps:
-        return Ext4Files(session)
+        return Ext4Files(
+            session,
+            mount_options=options.mount_options,
+            ack_before_fsync=options.ack_before_fsync,
+        )
     if "disk" in caps and "shell" in caps:
         return RawBlocks(session)
     return None

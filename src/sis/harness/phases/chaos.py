@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from sis.harness.chaos.experiment import load_experiments
 from sis.harness.chaos.runner import SUITE, run_experiment
+from sis.harness.chaos.workload import WorkloadOptions
 from sis.harness.results import TestResult
 from sis.harness.session import Session
 
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
 class ChaosOptions:
     experiments: tuple[str, ...] = ()  # built-in names or experiment files; none: all built-ins
     seed: int = 0  # seed of the faults: the same seed replays them
+    # Planted bugs a self-test turns on (the oracle knows nothing of them):
+    mount_options: str = ""  # ext4 mount options of a Linux guest's workload, e.g. `nobarrier`
+    ack_before_fsync: bool = False  # the workload acknowledges before fsync returns
 
 
 class ChaosPhase:
@@ -34,8 +38,11 @@ class ChaosPhase:
 
     def run(self, session: Session, job: Job, options: ChaosOptions) -> Iterator[TestResult]:
         out = chaos_dir(job)
+        workload = WorkloadOptions(options.mount_options, options.ack_before_fsync)
         for exp in _experiments(options):
-            yield run_experiment(session, exp, seed=options.seed, out=out)
+            yield run_experiment(
+                session, exp, seed=options.seed, out=out, workload_options=workload
+            )
 
 
 def _experiments(options: ChaosOptions) -> list:
