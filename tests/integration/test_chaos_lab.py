@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -17,6 +18,8 @@ import pytest
 
 from sis.harness.chaos.experiment import load_experiment
 from sis.harness.chaos.runner import run_experiment
+from sis.harness.jobs import Job
+from sis.harness.plan import Plan, run_plan
 from sis.harness.results import read_results
 from sis.harness.session import Session, State
 
@@ -181,5 +184,31 @@ def test_linux_disk_faults_through_blkdebug_lose_nothing_acknowledged(tmp_path: 
     assert "PASS: 1 passed" in r.stderr
     j = journal(out, "disk_fail")
     assert "blkdebug" in j["injectors"]["disk_fail"]
+    assert j["disk_cache"].startswith("volatile write cache")
+    before = [w for w in j["writes"] if w["index"] < 4]  # written before the fault: all owed
+    assert len(before) == 4 and all(w["acked"] for w in before)
     acked = [w["acked"] for w in j["writes"]]
     assert True in acked and False in acked  # some writes hit the failing blocks, some did not
+
+
+def _linux_chaos(out: Path, experiment: str, **options: object) -> tuple[list, dict]:
+    job = Job(
+        target="linux-busybox", preset="default", target_name="linux-busybox",
+        phases=("chaos",), workdir=str(out / "targets"),
+        options={"chaos": {"experiments": [experiment], **options}},
+    )  # fmt: skip
+    return run_plan(Plan("chaos", [[job]], out, 1)), journal(out, experiment)
+
+
+@pytest.mark.qemu
+@pytest.mark.skipif(_linux_missing() is not None, reason=_linux_missing() or "")
+def test_a_linux_power_cut_loses_what_was_never_flushed(tmp_path: Path) -> None:
+    """The power cut drops the disk's unflushed writes (its write log says which): ext4 with
+    barriers keeps every fsynced file, ext4 mounted `nobarrier` loses them."""
+    (clean,), j = _linux_chaos(tmp_path / "clean", "power_cut")
+    assert clean.verdict == "PASS", clean.reason
+    assert any("volatile write cache lost" in n for n in j["notes"])
+    (bad,), j = _linux_chaos(tmp_path / "nobarrier", "power_cut", mount_options="nobarrier")
+    assert bad.verdict == "FAIL"
+    assert re.match(r"lost 4096 acknowledged bytes in /mnt/chaos/f\d+ .*after the power cut$",
+                    bad.reason), bad.reason  # fmt: skip

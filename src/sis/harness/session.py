@@ -92,6 +92,15 @@ class Ended(enum.Enum):
         return {State.CRASHED: cls.CRASHED, State.HUNG: cls.HUNG}.get(state, cls.GONE)
 
 
+class DiskCache(Protocol):
+    """A model of the disk's volatile write cache (chaos.volatile.CachedDisk): told before each
+    boot and when the boot ends, and whether the machine lost power then (its process killed
+    while it ran: a power cut, a power cycle)."""
+
+    def booting(self) -> None: ...
+    def stopped(self, power_lost: bool) -> str: ...  # what that did to the disk ("": nothing)
+
+
 class Stopped(Exception):
     """The run was interrupted (its stop token is set): nothing more is started."""
 
@@ -178,6 +187,7 @@ class Session:
         self.boots: list[Boot] = []
         self.history: list[tuple[float, State, str]] = []
         self.snapshot = False  # a just-booted snapshot exists to reset to
+        self.disk_cache: DiskCache | None = None  # set by the chaos phase on a logged disk
         self.crashes = CrashWatch(self.target)
         self._journal = self.target.workdir / f"{self.target.name}.session.jsonl"
 
@@ -289,6 +299,8 @@ class Session:
             self.crashes.new_boot()
             started = time.monotonic()
             try:
+                if self.disk_cache is not None:
+                    self.disk_cache.booting()
                 self.target.start(restore=restore)
             except BootError as e:
                 self._check_stop()
@@ -338,7 +350,8 @@ class Session:
             self._check_stop()
             ended = Ended.RESTART if self._state is State.SHELL else Ended.of(self._state)
             self._stop_target(ended, "restart")
-            if self.snapshot:
+            # A snapshot puts an old disk back under a disk cache that logged the new one.
+            if self.snapshot and self.disk_cache is None:
                 try:
                     self.start(restore=True)
                     return
@@ -388,7 +401,13 @@ class Session:
 
     def _stop_target(self, ended: Ended, why: str) -> None:
         self._end_boot(ended)
+        running = self.target.alive()
         self.target.kill()
+        if self.disk_cache is not None:
+            lost = running and ended in (Ended.KILLED, Ended.POWER_CYCLE)
+            what = self.disk_cache.stopped(lost)
+            if what:
+                self._journal_event({"power_loss": what})
         self._transition(State.OFF, why)
 
     def _check_stop(self) -> None:

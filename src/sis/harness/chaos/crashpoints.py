@@ -39,6 +39,7 @@ __all__ = [
     "PointResult",
     "check_crash_points",
     "crash_states",
+    "power_loss_state",
     "sparse_copy",
 ]
 
@@ -127,6 +128,15 @@ def crash_states(
             for r in range(reorders):
                 kept = tuple(sorted(i for i in writes if rng.random() < 0.5))
                 yield CrashState(f"flush {k} reorder {r + 1}", k, end, start, kept)
+
+
+def power_loss_state(log: WriteLog) -> CrashState:
+    """The state a power loss at the end of `log` leaves on a disk with a volatile write cache
+    that lost everything it could: the last flush point, whole, plus the FUA writes since."""
+    flushes = log.flushes()
+    start = flushes[-1] + 1 if flushes else 0
+    fua = tuple(e.index for e in log.entries[start:] if e.flags & FUA and e.is_write)
+    return CrashState(f"flush {len(flushes)}", len(flushes), len(log.entries), start, fua)
 
 
 def _spread(cuts: list[int], limit: int | None) -> list[tuple[int, int]]:

@@ -187,7 +187,7 @@ class Blkdebug:
             {
                 "driver": "blkdebug",
                 "node-name": BLKDEBUG_NODE,
-                "image": self.session.profile.devices["disk_file_node"],
+                "image": self._below(),
                 "inject-error": rules,
             },
         )
@@ -198,8 +198,16 @@ class Blkdebug:
             raise
         return f"blkdebug errno {self.errno} on {which} blocks"
 
+    def _below(self) -> str:
+        """The node under the disk's format node: its file, or the write log's node when the
+        disk is logged (blkdebug goes above it, or the failed writes would be logged)."""
+        return (
+            self.session.overrides.get("disk_under")
+            or self.session.profile.devices["disk_file_node"]
+        )
+
     def clear(self) -> str:
-        self._reopen(self.session.profile.devices["disk_file_node"])
+        self._reopen(self._below())
         _qmp(self.session, "blockdev-del", {"node-name": BLKDEBUG_NODE})
         return "blkdebug node removed"
 

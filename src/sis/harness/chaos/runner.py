@@ -24,6 +24,7 @@ from sis.harness.chaos.injectors import (
     injector_for,
 )
 from sis.harness.chaos.timeline import Timeline
+from sis.harness.chaos.volatile import CachedDisk
 from sis.harness.chaos.workload import (
     Workload,
     WorkloadError,
@@ -158,6 +159,12 @@ def run_experiment(
         return finish(SKIP, "target lacks disk (nothing for the workload to write to)")
     journal["injectors"] = {f: i.how for f, i in injectors.items()}
     journal["workload"] = workload.where if workload else None
+    cache = session.disk_cache if isinstance(session.disk_cache, CachedDisk) else None
+    if cache is not None:
+        journal["disk_cache"] = (
+            "volatile write cache: a power loss drops the writes not yet flushed (write log)"
+        )
+    losses_from = len(cache.losses) if cache is not None else 0
 
     try:
         session.ensure_shell()
@@ -218,6 +225,11 @@ def run_experiment(
                     FAIL,
                     f"steady state not restored after {exp.name}: {after['why']}",
                 )
+    for loss in cache.losses[losses_from:] if cache is not None else []:
+        run.notes.append(loss.describe())
+        run.timeline.mark("event", loss.describe())
+        if loss.error and verdict == PASS:  # the power cut could not lose what it should
+            verdict, reason = ERROR, loss.describe()
     for t, state, why in session.history[history_from:]:
         run.timeline.mark("state", f"{state.value}: {why}", t)
     journal["boots"] = [
@@ -277,7 +289,8 @@ def _activity(
         return what
     if act.kind == "workload":
         assert workload is not None
-        writes = workload.write(run.label, act.files)
+        first = 1 + max((w.index for w in run.writes), default=-1)
+        writes = workload.write(run.label, act.files, first)
         run.writes.extend(writes)
         for w in writes:
             run.timeline.mark("activity", f"write {w.where}: {'acked' if w.acked else w.why}", w.t)
@@ -424,7 +437,8 @@ def _after(run: _Run, workload: Workload | None) -> tuple[dict[str, Any], str]:
         seen = workload.read_back(run.writes)
         gone = lost(run.writes, seen)
         if gone:
-            loss = _loss_reason(gone, "after the power cycle")
+            cut = "power_cut" in run.exp.faults
+            loss = _loss_reason(gone, "after the power cut" if cut else "after the power cycle")
         session.poweroff()
         image = _disk_image(session)
         if image is not None and image.exists():

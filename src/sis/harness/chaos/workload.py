@@ -119,7 +119,9 @@ class Workload:
     def prepare(self) -> None:
         """Before any fault: make what the writes need (a directory)."""
 
-    def write(self, label: str, files: int) -> list[Write]:
+    def write(self, label: str, files: int, first: int = 0) -> list[Write]:
+        """Write files `first` .. `first + files - 1` (a later batch writes new places, so
+        what an earlier one acknowledged stays to be checked)."""
         raise NotImplementedError
 
     def read_back(self, writes: list[Write]) -> dict[int, str | None]:
@@ -165,10 +167,10 @@ class SyscallFiles(Workload):
         with contextlib.suppress(WorkloadError):  # under a fault even this may fail: then
             self._batch([mkdir])  # the writes fail too, and are not acknowledged
 
-    def write(self, label: str, files: int) -> list[Write]:
+    def write(self, label: str, files: int, first: int = 0) -> list[Write]:
         self.prepare()  # a restart since may have come with a fresh disk
         out = []
-        for i in range(files):
+        for i in range(first, first + files):
             data = known_bytes(label, i)
             path = self._path(i)
             flags = O_WRONLY | O_CREAT | O_TRUNC
@@ -237,11 +239,11 @@ class RawBlocks(Workload):
     def _block(index: int) -> int:
         return RAW_BASE_BLOCK + index % RAW_BLOCKS
 
-    def write(self, label: str, files: int) -> list[Write]:
+    def write(self, label: str, files: int, first: int = 0) -> list[Write]:
         from sis.harness.session import TargetDied
 
         out = []
-        for i in range(files):
+        for i in range(first, first + files):
             data = known_bytes(label, i)
             line = f"sis-chaos {label} f{i}"
             block = self._block(i)
@@ -331,7 +333,7 @@ class Ext4Files(Workload):
         )
         return text, command
 
-    def write(self, label: str, files: int) -> list[Write]:
+    def write(self, label: str, files: int, first: int = 0) -> list[Write]:
         from sis.harness.session import TargetDied
 
         try:
@@ -339,7 +341,7 @@ class Ext4Files(Workload):
         except WorkloadError as e:
             return [Write(0, f"{EXT4_DIR}/f0", FILE_SIZE, "", False, str(e), time.time())]
         out = []
-        for i in range(files):
+        for i in range(first, first + files):
             data = known_bytes(label, i)
             line = f"sis-chaos {label} f{i}"
             path, tmp = f"{EXT4_DIR}/f{i}", f"{EXT4_DIR}/.f{i}.tmp"
