@@ -318,3 +318,14 @@ def test_a_damaged_line_is_neither_removed_nor_added() -> None:
     assert diff.ok and not diff.removed and not diff.added
     assert diff.damaged == [(SIGNATURES[2], noisy[2])]
     assert "1 damaged line read as the baseline's" in diff.summary()
+
+
+def test_a_link_planted_at_the_old_temporary_name_is_not_followed(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    target = tmp_path / "b" / "sis-default.baseline"
+    target.parent.mkdir()
+    (target.parent / f".{target.name}.tmp").symlink_to(victim)
+    write_baseline(_baseline(), target)
+    assert victim.read_text() == "keep me\n"
+    assert target.read_text().startswith("#") and not target.is_symlink()

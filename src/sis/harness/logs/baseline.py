@@ -36,6 +36,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sis.harness.outdir import OutputError, write_atomic
+
 __all__ = [
     "FORMAT_VERSION",
     "SUFFIX",
@@ -194,11 +196,12 @@ def write_baseline(baseline: Baseline, path: str | Path, command: str = "") -> P
         comment.append(f"Re-record: {command}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(baseline.render(comment), encoding="utf-8")
-        tmp.replace(path)
+        # A fresh temporary name (never a predictable one a link could be waiting at).
+        write_atomic(path, baseline.render(comment))
     except OSError as e:
         raise BaselineError(f"{path}: cannot write: {e.strerror or e}") from None
+    except OutputError as e:
+        raise BaselineError(f"cannot write the baseline: {e}") from None
     baseline.path = path
     return path
 
