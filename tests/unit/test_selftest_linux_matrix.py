@@ -38,7 +38,7 @@ AT_POINT = (
     "at flush 3 (log entry 57): lost 4096 acknowledged bytes of /mnt/chaos/f1 (missing); "
     "2 of 40 crash points fail (flush 3, flush 3 prefix 1)"
 )
-AFTER_CUT = "lost 4096 acknowledged bytes in /mnt/chaos/f2 after the power cycle"
+AFTER_CUT = "lost 4096 acknowledged bytes in /mnt/chaos/f2 after the power cut"
 
 
 def _result(verdict: str, reason: str = "", crash: dict | None = None) -> TestResult:
