@@ -109,7 +109,7 @@ selftest: $(STAMP)
 
 # The same for a real Linux guest (needs `sis image build linux-busybox`): the crash-point
 # experiment and a power cut against the clean guest, ext4 mounted nobarrier, and a workload
-# that acknowledges before its fsync returns. 6 cells, about 40 s on 2 cores under TCG.
+# that acknowledges before its fsync returns. 6 cells, 40-60 s on 2 busy cores under TCG.
 selftest-linux: $(STAMP)
 	$(VENV)/bin/sis selftest --target linux-busybox --out sis-out/selftest-linux
 
