@@ -6,6 +6,7 @@ tests/integration/test_selftest_linux.py."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -183,8 +184,6 @@ def test_what_does_not_belong_to_the_target_is_refused_in_one_line(
 def test_a_guest_without_its_image_is_refused_with_the_build_command(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import shutil
-
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")
     plan = plan_selftest([], [], tmp_path, target="linux-busybox-riscv64")
@@ -204,10 +203,29 @@ def test_a_guest_without_its_image_is_refused_with_the_build_command(
 def test_a_guest_without_its_qemu_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import shutil
-
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(
         ValueError, match=r"^qemu-system-x86_64 is not installed \(make qemu-deps\)"
     ):
         target_ready(plan_selftest([], [], tmp_path, target="linux-busybox"))
+
+
+def test_the_command_refuses_in_one_line_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from sis.cli import app
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")
+    out = tmp_path / "out"
+    for args, says in [
+        (["--bug", "oom_hang"], "sis selftest: planted bug 'oom_hang' is not one of linux-busybox"),
+        (["--job", "soak/churn"], "sis selftest: job 'soak/churn' is not a row of linux-busybox"),
+        ([], "sis selftest: linux-busybox has no image in "),
+    ]:
+        r = CliRunner().invoke(app, ["selftest", "-t", "linux-busybox", "--out", str(out), *args])
+        assert r.exit_code == 2, r.output
+        assert r.output.startswith(says) and r.output.count("\n") == 1, r.output
+    assert not out.exists()
