@@ -1,8 +1,8 @@
 """`sis selftest`: every readiness job against a clean target and every planted bug (the
 reference kernel's, or a Linux guest's with `--target linux-busybox`); prints the detection
-matrix. Exit 0 only when every bug is caught by each job meant for
-it, no job raises a false alarm and no cell failed to run; 1 otherwise; 2 when the command
-cannot run; 130 on Ctrl-C (143 on SIGTERM), with matrix.json saying `complete: false`."""
+matrix. Exit 0 only when every bug is caught by each job meant for it, no job raises a false
+alarm and no cell failed to run; 1 otherwise; 2 when the command cannot run; 130 on Ctrl-C
+(143 on SIGTERM), with matrix.json saying `complete: false`."""
 
 from __future__ import annotations
 
