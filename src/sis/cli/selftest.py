@@ -1,7 +1,8 @@
-"""`sis selftest`: every readiness job against the clean reference kernel and every planted
-bug; prints the detection matrix. Exit 0 only when every bug is caught by each job meant for
-it, no job raises a false alarm and no cell failed to run; 1 otherwise; 2 when the command
-cannot run; 130 on Ctrl-C (143 on SIGTERM), with matrix.json saying `complete: false`."""
+"""`sis selftest`: every readiness job against a clean target and every planted bug (the
+reference kernel's, or a Linux guest's with `--target linux-busybox`); prints the detection
+matrix. Exit 0 only when every bug is caught by each job meant for it, no job raises a false
+alarm and no cell failed to run; 1 otherwise; 2 when the command cannot run; 130 on Ctrl-C
+(143 on SIGTERM), with matrix.json saying `complete: false`."""
 
 from __future__ import annotations
 
@@ -24,6 +25,15 @@ __all__ = ["selftest"]
 
 
 def selftest(
+    target: Annotated[
+        str,
+        typer.Option(
+            "--target",
+            "-t",
+            help="sis, or a Linux guest: linux-busybox (-arm64, -riscv64), bugs planted as "
+            "its configuration",
+        ),
+    ] = "sis",
     job: Annotated[
         list[str], typer.Option("--job", help="a job row, e.g. chaos/disk_full (repeatable)")
     ] = [],  # noqa: B006
@@ -37,7 +47,7 @@ def selftest(
     seed: Annotated[int, typer.Option(help="seed of the faults, workloads and fuzzer")] = 0,
     bug_seed: Annotated[
         int | None,
-        typer.Option(help="where the planted bugs' triggers are placed [default: random]"),
+        typer.Option(help="where the planted bugs' triggers are placed (sis) [default: random]"),
     ] = None,
     jobs: Annotated[
         int | None,
@@ -61,6 +71,7 @@ def selftest(
         build_matrix,
         format_matrix,
         plan_selftest,
+        target_ready,
         write_matrix,
     )
     from sis.harness.outdir import OutputError
@@ -68,15 +79,24 @@ def selftest(
     from sis.harness.results import TestResult
 
     try:
-        plan = plan_selftest(list(job), list(bug), out, seed, clean, bug_seed, diagonal)
+        plan = plan_selftest(
+            list(job), list(bug), out, seed, clean, bug_seed, diagonal, target=target
+        )
+        if executor == "local":  # elsewhere the workers' QEMU and images are what count
+            target_ready(plan)
         door = as_plan(plan, jobs, executor)
     except ValueError as e:
         fail("selftest", str(e), 2)
     door.executor_options = executor_options(
         "selftest", executor, scheduler, tls, insecure, shared_out
     )
-    typer.echo(f"bug seed {plan.bug_seed} (repeat with --bug-seed {plan.bug_seed}), "
-               f"{len(plan.cells)} cells, {door.parallel} at once")  # fmt: skip
+    planted = (
+        f"bug seed {plan.bug_seed} (repeat with --bug-seed {plan.bug_seed})"
+        if plan.bug_seed is not None
+        else "bugs planted as configurations of the guest"
+    )
+    typer.echo(f"{plan.target.name}: {planted}, {len(plan.cells)} cells, "
+               f"{door.parallel} at once")  # fmt: skip
 
     def show(job_name: str, column: str, cell: str, r: TestResult | None) -> None:
         why = f": {r.reason}" if r is not None and r.reason and cell not in ("ok", "quiet") else ""
