@@ -108,6 +108,11 @@ def _view(s: TargetSoak, base: Path) -> dict[str, Any]:
         "jsonl": _rel(s.directory / JSONL, base),
         "charts": charts,
         "failed_steps": failed,
+        "oom_kills": [
+            {"at": f"+{float(r['t']) - t0:.0f} s", "what": r.get("why", "")}
+            for r in recs
+            if r["kind"] == "event" and "oom_kill" in r
+        ],
         "stats": [(k, unit, summary) for k, (unit, summary) in j.stats.items()],
     }
 
@@ -237,6 +242,13 @@ def _svg(
             xx = x(float(r["t"]))
             out.append(f'<line x1="{xx:.1f}" y1="{TOP}" x2="{xx:.1f}" y2="{H - BOTTOM}" stroke="{colour}" '
                        f'stroke-width="2"><title>{escape(what)}: {escape(str(r.get("why", "")))}</title></line>')  # fmt: skip
+    # OOM kills: the kernel working as designed, shown where they happened.
+    for r in recs:
+        if r["kind"] == "event" and "oom_kill" in r:
+            xx = x(float(r["t"]))
+            out.append(f'<line x1="{xx:.1f}" y1="{TOP}" x2="{xx:.1f}" y2="{H - BOTTOM}" stroke="#7b3fa0" '
+                       f'stroke-width="1.5" stroke-dasharray="3 2"><title>{escape(str(r.get("why", "")))}'
+                       "</title></line>")  # fmt: skip
     out.append("</svg>")
     return "".join(out)
 

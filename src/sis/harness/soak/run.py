@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sis.harness.console import ConsoleError
 from sis.harness.metrics.collect import SampleError, Sampler
 from sis.harness.session import TargetDied
+from sis.harness.soak.oomwatch import OomWatch
 from sis.harness.soak.sampling import (
     SampleLog,
     active_seconds,
@@ -138,11 +139,13 @@ def _soak(
             raise SoakError(str(e)) from None
         runner.counters = counters
     sampler = Sampler(session, label=session.name)
+    ooms = OomWatch(session)
     remaining = max(0.0, config.duration - done)
 
     def restart(why: str, panicked: bool) -> bool:
         nonlocal segment
         counters.panics += int(panicked)
+        note_oom_kills()  # the rest of the log of the boot that ended
         try:
             session.ensure_shell()
         except (TargetError, OSError) as e:  # the target cannot come back: the soak ends
@@ -178,7 +181,13 @@ def _soak(
         m = _FRAGMENTATION.search(out)
         return {"heap_fragmentation_permille": round(float(m.group(1)) * 10)} if m else {}
 
+    def note_oom_kills() -> None:
+        t = _now()
+        for kill in ooms.new_kills():
+            log.write({**kill, "kind": "event", "t": min(kill["t"] or t, t), "segment": segment})
+
     def take_sample() -> None:
+        note_oom_kills()  # before the sample: the timeline stays in order
         t = _now()
         record: dict[str, Any] = {"kind": "sample", "t": t, "segment": segment}
         try:
