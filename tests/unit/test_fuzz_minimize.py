@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -70,8 +71,8 @@ def test_a_crash_is_minimized_to_the_calls_it_needs():
     batch = [Program([Call("getpid")]), noisy(), Program([Call("sync")])]
     first = k.run(batch)
     assert first.crash is not None
-    repro = reproduce(k, batch, first.crash, lambda: None, at=(1, 4))
-    assert repro is not None
+    repro, cut_short = reproduce(k, batch, first.crash, lambda: None, at=(1, 4))
+    assert repro is not None and not cut_short
     assert [c.name for c in repro.calls] == ["openat", "pwrite64"]
     assert repro.calls[1].args[1] == "@scratch"  # arguments simplified too
     assert k.restarts >= 1
@@ -80,7 +81,20 @@ def test_a_crash_is_minimized_to_the_calls_it_needs():
 def test_a_crash_that_does_not_come_back_has_no_reproducer():
     k = FakeKernel()
     crash = CrashInfo("panic", "something else")
-    assert reproduce(k, [noisy()], crash, lambda: None) is None
+    assert reproduce(k, [noisy()], crash, lambda: None) == (None, False)
+
+
+def test_minimizing_stops_at_its_deadline_keeping_what_it_has():
+    k = FakeKernel()
+    batch = [Program([Call("getpid")]), noisy(), Program([Call("sync")])]
+    crash = k.run(batch).crash
+    assert crash is not None
+    clock = iter(range(1000))  # each try takes a second
+    with mock.patch("sis.harness.fuzz.minimize.time.monotonic", lambda: next(clock)):
+        repro, cut_short = reproduce(k, batch, crash, lambda: None, at=(1, 4), deadline=2)
+    assert cut_short
+    assert repro is not None and len(repro) > 2  # confirmed, not yet minimized
+    assert k.restarts <= 3
 
 
 def test_the_corpus_keeps_programs_with_new_signal(tmp_path: Path):

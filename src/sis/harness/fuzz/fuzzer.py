@@ -38,6 +38,8 @@ from sis.harness.targets.profile import Profile, load_profile
 
 BATCH_PROGRAMS = 128  # programs per executor round trip
 STATS_EVERY_S = 1.0
+#: How long past the run's end a reproducer may still be worked on.
+MINIMIZE_GRACE_S = 30.0
 
 
 @dataclass
@@ -65,6 +67,7 @@ class CrashRecord:
     repro: Program | None
     found_after: float  # seconds into the run
     directory: Path
+    cut_short: bool = False  # the run's end stopped the reproducer's search or minimization
 
 
 @dataclass
@@ -211,7 +214,7 @@ def _loop(run: FuzzRun, corpus: Corpus, calls: list, session: Session, deadline:
                     run.stats.signal = len(corpus.signal)
                     run.stats.cover = len(corpus.edges)
             if res.crash is not None:
-                _crashed(run, channel, batch, res.crash, res.crash_at)
+                _crashed(run, channel, batch, res.crash, res.crash_at, deadline)
             if time.monotonic() - last_stats > STATS_EVERY_S:
                 last_stats = time.monotonic()
                 _write_stats(run)
@@ -238,6 +241,7 @@ def _crashed(
     batch: list[Program],
     crash: CrashInfo,
     at: tuple[int, int] | None,
+    deadline: float,
 ) -> None:
     stats = run.stats
     first = stats.add_crash(crash.title)
@@ -259,8 +263,12 @@ def _crashed(
     write_file(directory / "log.json", json.dumps(log) + "\n")
     record = CrashRecord(crash.title, crash.kind, 1, None, stats.elapsed, directory)
     run.crashes[crash.title] = record
-    repro = reproduce(channel, batch, crash, restarted, at)
-    record.repro = repro
+    # A crash found near the end still gets its reproducer, but the run ends not much later
+    # than asked: what is left is done by `sis fuzz repro` on the saved log.json.
+    repro, cut_short = reproduce(
+        channel, batch, crash, restarted, at, max(deadline, time.monotonic()) + MINIMIZE_GRACE_S
+    )
+    record.repro, record.cut_short = repro, cut_short
     if repro is not None:
         write_file(directory / "repro.json", repro.to_json() + "\n")
         write_file(directory / "repro.txt", repro.listing() + "\n")
@@ -270,6 +278,7 @@ def _crashed(
         title=crash.title,
         calls=len(repro) if repro else None,
         program=repro.listing() if repro else None,
+        cut_short=cut_short,
     )
     if run.config.stop_on_crash and repro is not None:
         run.stopped = True

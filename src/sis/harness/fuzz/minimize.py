@@ -5,6 +5,7 @@ keeping each step only if the same crash (same title) still happens."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from sis.harness.fuzz.channel import Channel
@@ -16,15 +17,26 @@ MAX_TRIES = 200
 
 
 class Minimizer:
-    def __init__(self, channel: Channel, title: str, on_restart: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        channel: Channel,
+        title: str,
+        on_restart: Callable[[], None],
+        deadline: float | None = None,
+    ) -> None:
         self.channel = channel
         self.title = title
         self.on_restart = on_restart
+        self.deadline = deadline  # time.monotonic() after which no more tries are made
         self.tries = 0
+        self.cut_short = False  # the deadline ended it, not the search
 
     def crashes(self, prog: Program) -> bool:
         """Run `prog` alone; True if the kernel died with the same title (it is restarted)."""
         if not len(prog) or self.tries >= MAX_TRIES:
+            return False
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            self.cut_short = True
             return False
         self.tries += 1
         res = self.channel.run([prog])
@@ -94,11 +106,13 @@ def reproduce(
     crash: CrashInfo,
     on_restart: Callable[[], None],
     at: tuple[int, int] | None = None,
-) -> Program | None:
-    """The minimized reproducer of `crash` from the batch that caused it, or None if no
-    program of it crashes again."""
-    m = Minimizer(channel, crash.title, on_restart)
+    deadline: float | None = None,
+) -> tuple[Program | None, bool]:
+    """The minimized reproducer of `crash` from the batch that caused it (None if no program
+    of it crashes again), and whether `deadline` cut the work short (then the reproducer is
+    only as small as it got by then, or None if none was confirmed in time)."""
+    m = Minimizer(channel, crash.title, on_restart, deadline)
     prog = m.culprit(batch, at)
     if prog is None:
-        return None
-    return m.minimize(prog)
+        return None, m.cut_short
+    return m.minimize(prog), m.cut_short

@@ -85,6 +85,8 @@ class FuzzPhase:
         for rec in run.crashes.values():
             repro = rec.directory / "repro.json"
             how = f"reproducer: {len(rec.repro)} call(s)" if rec.repro else "no reproducer"
+            if rec.cut_short:  # the crash's log.json is kept for `sis fuzz repro`
+                how += " (the run ended before the search for it did)"
             yield result(
                 f"crash: {rec.title}"[:200], FAIL,
                 f"kernel crashed under fuzzing ({rec.kind}, x{rec.count}): {rec.title}; {how}",
