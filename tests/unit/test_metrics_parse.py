@@ -98,6 +98,7 @@ def test_proc_capture_maps_to_the_shared_names():
     assert PROC_COMMAND.startswith("cat /proc/meminfo ")
     assert v["uptime_seconds"] == 3
     assert v["mem_total_bytes"] == 210492 * 1024 and v["mem_slab_bytes"] == 16588 * 1024
+    assert v["mem_slab_unreclaimable_bytes"] == 7620 * 1024
     assert v["ctx_switches"] > 0 and v["forks"] > 0 and v["interrupts"] == 2100
     # lo and eth0 summed, as the SIS kernel sums its interfaces.
     assert (v["net_rx_bytes"], v["net_rx_packets"]) == (260, 3)

@@ -198,6 +198,7 @@ _MEMINFO_KEYS = {
     "MemFree": "mem_free_bytes",
     "MemAvailable": "mem_available_bytes",
     "Slab": "mem_slab_bytes",
+    "SUnreclaim": "mem_slab_unreclaimable_bytes",
 }
 _NETDEV_RX = re.compile(r"^\s*([^\s:]+):\s*((?:\d+\s+){15}\d+)\s*$")
 _DISKSTATS_RX = re.compile(r"^\s*\d+\s+\d+\s+(\S+)((?:\s+\d+){10,})\s*$")
@@ -214,7 +215,7 @@ def parse_proc(text: str) -> ParsedMetrics:
     net_{rx,tx}_{packets,bytes}, net_errors, net_drops (all interfaces, loopback included, as
     SIS counts them), disk_{read,write}_{ops,bytes}, disk_flushes (whole disks only, so
     partitions are not counted twice). Linux-only: forks, tasks_running, tasks_blocked,
-    interrupts, mem_{total,free,available,slab}_bytes. The SIS kernel-heap keys have no /proc
+    interrupts, mem_{total,free,available,slab,slab_unreclaimable}_bytes. The SIS kernel-heap keys have no /proc
     equivalent with the same meaning and are left out, as are vfs_* and panic_count."""
     out = ParsedMetrics()
     net: dict[str, int] = {}

@@ -103,6 +103,8 @@ FAMILIES: tuple[Family, ...] = (
     _g("mem_free_bytes", "sis_memory_free_bytes", "RAM not used at all."),
     _g("mem_available_bytes", "sis_memory_available_bytes", "RAM available without swapping."),
     _g("mem_slab_bytes", "sis_memory_slab_bytes", "Kernel slab allocator memory."),
+    _g("mem_slab_unreclaimable_bytes", "sis_memory_slab_unreclaimable_bytes",
+       "Kernel slab memory that cannot be reclaimed (SUnreclaim)."),
 )  # fmt: skip
 BY_KEY = {f.key: f for f in FAMILIES}
 # Contract keys carried by series other than FAMILIES: the context-switch histogram

@@ -37,7 +37,7 @@ CHARTS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("Kernel heap", ("heap_current_bytes", "heap_peak_bytes"), "current and peak"),
     ("Memory in use", ("mem_used_bytes",), "MemTotal − MemAvailable"),
     ("Memory available", ("mem_available_bytes",), "MemAvailable"),
-    ("Slab", ("mem_slab_bytes",), "kernel slab caches"),
+    ("Slab", ("mem_slab_unreclaimable_bytes", "mem_slab_bytes"), "unreclaimable, and all"),
     ("Heap fragmentation", ("heap_fragmentation_permille",), "per mille, from memstats"),
     ("Context-switch latency", ("ctx_switch_p50_ns", "ctx_switch_p99_ns"), "p50 and p99"),
     ("Context switches", ("ctx_switches",), "per second"),
