@@ -153,6 +153,25 @@ def test_input_files_travel_with_the_job_and_come_back_by_their_names(tmp_path: 
     assert local.workdir == str(tmp_path / "out" / "targets")
 
 
+def test_a_fuzz_rounds_merged_corpus_travels_with_it(tmp_path: Path) -> None:
+    out = tmp_path / "OUT"
+    (out / "corpus").mkdir(parents=True)
+    (out / "corpus" / "p1.json").write_text('{"calls": []}')
+    j = Job(target="sis", preset="default", target_name="sis", phases=("fuzz",),
+            workdir=str(out / "targets"), options={"fuzz": {"corpus_from": "corpus"}})  # fmt: skip
+    d, files, origins = pack_inputs(j)
+    assert files == {"corpus/p1.json": b'{"calls": []}'}
+    assert origins["corpus"] == str(out / "corpus")
+    local = _localize(json.loads(json.dumps(d)), tmp_path / "in", tmp_path / "w" / "out")
+    assert local.options["fuzz"]["corpus_from"] == str(tmp_path / "in" / "corpus")
+    # The first round has no corpus yet: nothing travels, the option stays as it was.
+    first = Job(target="sis", preset="default", target_name="sis", phases=("fuzz",),
+                workdir=str(tmp_path / "new" / "targets"),
+                options={"fuzz": {"corpus_from": "corpus"}})  # fmt: skip
+    d, files, _ = pack_inputs(first)
+    assert not files and d["options"]["fuzz"]["corpus_from"] == "corpus"
+
+
 def test_baselines_missing_here_are_missing_there(tmp_path: Path) -> None:
     d, files, _ = pack_inputs(job(baselines=str(tmp_path / "none")))
     assert not files

@@ -73,7 +73,7 @@ def job_resources(job: Job) -> dict[str, float]:
 
 def pack_inputs(job: Job) -> tuple[dict[str, Any], dict[str, bytes], dict[str, str]]:
     """The job as plain data with every input file it names (a profile file, suite files, the
-    log baselines) replaced by a copy that travels with it: a worker need not see this
+    log baselines, a fuzz campaign's merged corpus) replaced by a copy that travels with it: a worker need not see this
     machine's files. Built-in profiles and suites go by name. Also returns where each copy
     came from (its path under the job's inputs -> the path given here), to name it back."""
     from sis.harness.executors.dask_worker import INPUTS_MARK
@@ -112,6 +112,17 @@ def pack_inputs(job: Job) -> tuple[dict[str, Any], dict[str, bytes], dict[str, s
         # Not found here means not found there either, whatever the worker's directory holds.
         options["log_regression"]["baselines"] = f"{INPUTS_MARK}/baselines"
         origins["baselines"] = str(base)
+    corpus = options.get("fuzz", {}).get("corpus_from")
+    if corpus:
+        # The corpus merged from the campaign's earlier rounds, under OUT here: a worker on
+        # another machine starts its round from it too.
+        where = Path(job.workdir).parent / corpus
+        if where.is_dir():
+            for p in sorted(where.rglob("*")):
+                if p.is_file():
+                    files[f"corpus/{p.relative_to(where)}"] = p.read_bytes()
+            options["fuzz"]["corpus_from"] = f"{INPUTS_MARK}/corpus"
+            origins["corpus"] = str(where)
     d["options"] = options
     return d, files, origins
 
