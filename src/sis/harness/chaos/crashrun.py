@@ -54,7 +54,13 @@ from sis.harness.session import Session, TargetDied
 from sis.harness.targets.base import TargetError
 from sis.harness.targets.profile import Profile
 
-__all__ = ["CrashPointOptions", "LoggedDisk", "check_crash_points_of", "logged_disk"]
+__all__ = [
+    "CrashPointOptions",
+    "LoggedDisk",
+    "check_crash_points_of",
+    "logged_disk",
+    "replays_to",
+]
 
 SUITE = "chaos"
 TEST = "crash_points"
@@ -204,7 +210,7 @@ def check_crash_points_of(
     except LogFormatError as e:
         return finish(ERROR, f"the write log cannot be read: {e}", artifacts)
     run.log_entries, run.flushes = len(log.entries), len(log.flushes())
-    complete = _replays_to(log, base, disk_image, workdir)
+    complete = replays_to(log, base, disk_image, workdir)
     if complete:
         return finish(ERROR, complete, artifacts)
 
@@ -317,7 +323,7 @@ def _mark_entries(log: WriteLog) -> dict[str, int]:
     return found
 
 
-def _replays_to(log: WriteLog, base: Path, disk: Path, workdir: Path) -> str:
+def replays_to(log: WriteLog, base: Path, disk: Path, workdir: Path) -> str:
     """ "" when the whole log over `base` gives `disk`, else why not."""
     replayed = workdir / "replayed.img"
     sparse_copy(base, replayed)

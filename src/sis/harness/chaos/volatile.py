@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sis.harness.chaos.crashpoints import power_loss_state, sparse_copy
-from sis.harness.chaos.crashrun import QEMU_LOG_SECTOR, logged_disk
+from sis.harness.chaos.crashrun import QEMU_LOG_SECTOR, LoggedDisk, logged_disk, replays_to
 from sis.harness.chaos.writelog import LogFormatError, apply_entries, read_log
-from sis.harness.images.ext4disk import data_digest
 from sis.harness.targets.base import TargetError
 from sis.harness.targets.profile import Profile
 
@@ -61,22 +60,14 @@ class PowerLoss:
 
 class CachedDisk:
     """Attached to a Session (`session.disk_cache`): told when a boot starts and when the power
-    goes. `directory` holds the log and the disk as the boot found it."""
+    goes. `directory` holds the boot's log and the disk as the boot found it."""
 
     def __init__(self, session: Session, directory: Path) -> None:
         self.session = session
-        self.directory = directory
+        self.disk = LoggedDisk(directory)
         self.losses: list[PowerLoss] = []
         self._boot = 0
         self._running = False  # a boot started since the last stop
-
-    @property
-    def log(self) -> Path:
-        return self.directory / "write.log"
-
-    @property
-    def base(self) -> Path:
-        return self.directory / "base.img"
 
     def booting(self) -> None:
         """Before a boot: the disk as it is now is where the boot's log starts (QEMU starts a new
@@ -85,9 +76,9 @@ class CachedDisk:
         if image is None:
             return
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            sparse_copy(image, self.base)
-            self.log.write_bytes(b"")  # QEMU opens the log, it does not create it
+            self.disk.directory.mkdir(parents=True, exist_ok=True)
+            sparse_copy(image, self.disk.base)
+            self.disk.log.write_bytes(b"")  # QEMU opens the log, it does not create it
         except OSError as e:
             raise TargetError(f"cannot keep the disk's state at boot: {e.strerror or e}") from None
         self._boot = self.session.boot_count + 1
@@ -110,32 +101,24 @@ class CachedDisk:
 
     def _drop_unflushed(self) -> PowerLoss:
         image = self.session.disk_path()
-        if not self.base.exists() or not image.exists():
+        if not self.disk.base.exists() or not image.exists():
             return PowerLoss(self._boot, 0, 0, "no disk or no copy of it from the boot's start")
-        if self.log.exists() and self.log.stat().st_size == 0:
+        if self.disk.log.exists() and self.disk.log.stat().st_size == 0:
             return PowerLoss(self._boot, 0, 0)  # the boot wrote nothing: QEMU left it empty
         try:
-            log = read_log(self.log, unwritten_super=QEMU_LOG_SECTOR)
+            log = read_log(self.disk.log, unwritten_super=QEMU_LOG_SECTOR)
         except LogFormatError as e:
             return PowerLoss(self._boot, 0, 0, f"the write log cannot be read: {e}")
         writes = [e for e in log.entries if e.is_write]
         # The whole log over the boot's disk must give the disk as the cut left it: a log that
         # missed writes would make the dropped ones a guess.
-        whole = self.directory / "whole.img"
-        sparse_copy(self.base, whole)
-        with open(whole, "r+b") as f:
-            apply_entries(f, log.entries, log.sectorsize)
-        complete = data_digest(whole) == data_digest(image)
-        whole.unlink()
-        if not complete:
-            return PowerLoss(
-                self._boot, len(writes), 0,
-                f"the log ({len(log.entries)} entries) does not account for every write",
-            )  # fmt: skip
+        missed = replays_to(log, self.disk.base, image, self.disk.directory)
+        if missed:
+            return PowerLoss(self._boot, len(writes), 0, missed)
         state = power_loss_state(log)
         kept = {*range(state.durable), *state.extra}
         # Rewritten in place (the scratch disk keeps its inode: the target knows it by it).
-        sparse_copy(self.base, image)
+        sparse_copy(self.disk.base, image)
         with open(image, "r+b") as f:
             apply_entries(f, [log.entries[i] for i in sorted(kept)], log.sectorsize)
         dropped = sum(1 for e in writes if e.index not in kept)

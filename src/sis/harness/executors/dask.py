@@ -103,12 +103,17 @@ def pack_inputs(job: Job) -> tuple[dict[str, Any], dict[str, bytes], dict[str, s
         ]
     if options.get("soak", {}).get("workload"):
         options["soak"]["workload"] = ship(options["soak"]["workload"], "workload")
+
+    def ship_tree(root: Path, where: str) -> None:
+        for p in sorted(root.rglob("*")):
+            if p.is_file():
+                files[f"{where}/{p.relative_to(root)}"] = p.read_bytes()
+        origins[where] = str(root)
+
     if "baselines" in options.get("log_regression", {}):
         base = Path(options["log_regression"]["baselines"])
         if base.is_dir():
-            for p in sorted(base.rglob("*")):
-                if p.is_file():
-                    files[f"baselines/{p.relative_to(base)}"] = p.read_bytes()
+            ship_tree(base, "baselines")
         # Not found here means not found there either, whatever the worker's directory holds.
         options["log_regression"]["baselines"] = f"{INPUTS_MARK}/baselines"
         origins["baselines"] = str(base)
@@ -118,11 +123,8 @@ def pack_inputs(job: Job) -> tuple[dict[str, Any], dict[str, bytes], dict[str, s
         # another machine starts its round from it too.
         where = Path(job.workdir).parent / corpus
         if where.is_dir():
-            for p in sorted(where.rglob("*")):
-                if p.is_file():
-                    files[f"corpus/{p.relative_to(where)}"] = p.read_bytes()
+            ship_tree(where, "corpus")
             options["fuzz"]["corpus_from"] = f"{INPUTS_MARK}/corpus"
-            origins["corpus"] = str(where)
     d["options"] = options
     return d, files, origins
 
