@@ -74,6 +74,18 @@ def _chaos(name: str, catches: dict[str, str]) -> Row:
 
 
 _LOST = r"^lost \d+ acknowledged bytes in "
+#: A crash point that lost acknowledged data (crashpoints.PointResult.reason): the point first.
+_LOST_AT_POINT = r"^at .+ \(log entry \d+\): lost \d+ acknowledged bytes of "
+
+
+def _crash_points_options() -> dict[str, Any]:
+    """The crash-point experiment's phase options as `sis chaos run crash_points` gives them
+    (the seed is the cell's)."""
+    options = crash_point_options(load_experiment("crash_points"), seed=0)
+    del options["seed"]
+    return options
+
+
 _FUZZ = r"^kernel crashed under fuzzing .*"
 #: The soak and fuzz cells are short forms that still prove the point: a soak long enough to
 #: tell a leak from warm-up, a fuzz run long enough to find the planted crashes.
@@ -86,6 +98,8 @@ ROWS: list[Row] = [
     _chaos("slow_io", {}),
     _chaos("random_panic", {}),
     _chaos("power_cut", {"fsync_lies": _LOST}),
+    Row("chaos/crash_points", "crash_points", _crash_points_options(),
+        {"fsync_lies": _LOST_AT_POINT}, budget_s=60),
     Row("soak/churn", "soak",
         {"workload": "churn", "duration": SOAK_S, "interval": 1.0},
         {"leak_on_spawn": r"^leaking \+[\d.]+ MiB/h"}, budget_s=SOAK_S + 30),
@@ -118,18 +132,6 @@ class Target:
 
 
 SIS = Target("sis", tuple(ROWS), {name: {} for name in BUG_NAMES}, seeded=True)
-
-#: A crash point that lost acknowledged data (crashpoints.PointResult.reason): the point first.
-_LOST_AT_POINT = r"^at .+ \(log entry \d+\): lost \d+ acknowledged bytes of "
-
-
-def _crash_points_options() -> dict[str, Any]:
-    """The crash-point experiment's phase options as `sis chaos run crash_points` gives them
-    (the seed is the cell's)."""
-    options = crash_point_options(load_experiment("crash_points"), seed=0)
-    del options["seed"]
-    return options
-
 
 CRASH_POINTS = Row(
     "chaos/crash_points", "crash_points", _crash_points_options(),
