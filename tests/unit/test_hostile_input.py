@@ -570,9 +570,13 @@ def test_a_soak_resumed_over_damaged_samples_goes_on_from_the_sound_ones(tmp_pat
         name, preset, capabilities = "fake", "default", frozenset({"metrics"})
         state = type("S", (), {"value": "shell"})()
         qmp, target = None, type("T", (), {"proc": None})()
+        boots: list[object] = []
 
         def alive(self) -> bool:
             return True
+
+        def artifacts(self) -> dict[str, object]:
+            return {}  # no kernel log line
 
         def death(self) -> str:
             return ""
