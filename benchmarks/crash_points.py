@@ -47,7 +47,7 @@ def crash_point_rate(target: str, out: Path) -> dict[str, object]:
     if not points or not report["check_seconds"]:
         return {"verdict": r.verdict, "reason": r.reason}
     checker = SisDiskChecker() if target == "sis" else Ext4Checker("/mnt")
-    base = next(out.glob("*.crash_points.d")) / "base.img"
+    base = next(out.rglob("*.crash_points.d")) / "base.img"  # under OUT/chaos
     t = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(points):
