@@ -15,7 +15,7 @@ ARCHES  ?= amd64 arm64
 # Wheels carry the last commit's time, so two builds of one commit are byte-identical.
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 315532800)
 
-.PHONY: run test lint format bench qemu-deps clean selftest selftest-linux soak fuzz install lock docs test-riscv64-crash \
+.PHONY: run test lint format bench qemu-deps clean selftest selftest-linux soak fuzz install lock docs \
 	workflows-check container-test wheel image image-push image-manifest
 
 # Exactly the locked versions (every file checked against its hash): the runtime, test and
@@ -88,12 +88,6 @@ workflows-check: $(STAMP)
 # ~3 minutes and ~1.2 GB of disk on a first run).
 container-test: $(STAMP)
 	SIS_CONTAINER_TEST=1 $(VENV)/bin/pytest -p no:cacheprovider -q tests/container
-
-# The crash_forensics suite with the crash module on riscv64 (not in `make test`: under TCG its
-# soft-lockup and hung-task reports arrive too late in some runs).
-test-riscv64-crash: $(STAMP)
-	SIS_TEST_RISCV64_CRASH=1 $(VENV)/bin/pytest -p no:cacheprovider -q \
-	  tests/integration/test_crash_module.py -k riscv64
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

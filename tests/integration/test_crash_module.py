@@ -1,12 +1,11 @@
 """Real crashes from real Linux: the linux-busybox image built with the crash module, and the
-built-in crash_forensics suite run on it - one boot, every crash the module can cause, each
-test resumed from the just-booted snapshot - every crash with its type, title and guilty frame.
+built-in crash_forensics suite run on it - every crash the module can cause, each test from the
+just-booted machine (the snapshot resumed where the profile says so: amd64; rebooted on arm64
+and riscv64) - every crash with its type, title and guilty frame.
 Skipped, with the reason, without QEMU, the kernel's headers, gcc or make."""
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import shutil
 from pathlib import Path
 
@@ -56,10 +55,6 @@ def any_crash_profile(request: pytest.FixtureRequest, tmp_path_factory) -> Path:
     binary = _QEMU.get(request.param)
     if binary is not None and shutil.which(binary) is None:
         pytest.skip(f"{binary} not installed (make qemu-deps)")
-    if request.param == "riscv64" and not os.environ.get("SIS_TEST_RISCV64_CRASH"):
-        # Known gap: under TCG the riscv64 guest's soft-lockup and hung-task reports arrive
-        # too late for their steps in some runs (all seven crashes pass in others).
-        pytest.skip("riscv64 crash suite is intermittent under TCG: make test-riscv64-crash")
     return _profile(request.param, tmp_path_factory)
 
 
@@ -77,17 +72,8 @@ def test_every_crash_of_the_module_is_parsed_with_its_title_and_guilty_frame(
         run_suite(s, suite, results.append)
         booted = sum(not b.restored for b in s.boots)
         survived = [why for _, _, why in s.history if why.startswith("oops, the kernel survived")]
-    missed = {r.test for r in results if r.verdict != PASS}
-    if missed:
-        # Under TCG a guest may print its report too late for the step (seen on riscv64 after
-        # a snapshot resume): a crash missed twice in a row is a failure, once is timing.
-        again: list[TestResult] = []
-        retry = dataclasses.replace(suite, tests=[t for t in suite.tests if t.name in missed])
-        with open_session(str(any_crash_profile), workdir=tmp_path / "again") as s:
-            run_suite(s, retry, again.append)
-        results = [r for r in results if r.test not in missed] + again
     failed = [(r.test, r.reason) for r in results if r.verdict != PASS]
-    assert not failed
+    assert not failed, failed
     titles = {r.crash["title"] for r in results}
     x86 = "arm64" not in any_crash_profile.name and "riscv64" not in any_crash_profile.name
     assert titles >= {
@@ -102,13 +88,12 @@ def test_every_crash_of_the_module_is_parsed_with_its_title_and_guilty_frame(
         "INFO: task hung in sis_crash_hung",
         "kernel panic: sis_crash: panic as asked",
     }
-    # One boot; every other start was a resume of its snapshot.
+    # With snapshots, one boot: every other start was a resume of it.
     assert booted == 1 or not snapshots
     # Only the panic ends the machine: every oops, warning, lockup and hung task is survived;
     # but riscv64's BUG() is fatal too (die() panics: "Fatal exception in interrupt").
     fatal = 2 if "riscv64" in any_crash_profile.name else 1
-    if not missed:  # (a retried run's survivals are split over two sessions)
-        assert len(survived) == len(results) - fatal, survived
+    assert len(survived) == len(results) - fatal, survived
 
 
 def test_an_oops_that_kills_the_shell_itself_is_survived(crash_profile: Path, tmp_path: Path):
