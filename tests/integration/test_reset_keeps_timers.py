@@ -63,3 +63,43 @@ def test_every_cpu_takes_timer_interrupts_after_a_reset(arch: str, tmp_path: Pat
         session.poweroff()
     stuck = [cpu for cpu, (a, b) in enumerate(zip(before, after, strict=True)) if b <= a]
     assert not stuck, f"CPUs {stuck} took no timer interrupt after the reset: {before} -> {after}"
+
+
+@pytest.mark.timeout(300)
+def test_a_riscv64_profile_asking_for_snapshots_reboots_instead_and_says_why(
+    tmp_path: Path,
+) -> None:
+    """A user's own riscv64 profile with `reset: snapshot` on a QEMU that loses the timer."""
+    if shutil.which("qemu-system-riscv64") is None:
+        pytest.skip("qemu-system-riscv64 not installed (make qemu-deps)")
+    try:
+        build_linux_busybox(arch="riscv64")
+    except ImageError as e:
+        pytest.skip(f"cannot build the linux-busybox riscv64 image: {e}")
+    session = Session(_snapshotting_riscv64(tmp_path), workdir=tmp_path)
+    try:
+        session.start()
+        said = [why for _, _, why in session.history if "no snapshot" in why]
+        version = session.qmp.execute("query-version")["qemu"]  # type: ignore[union-attr]
+        if (version["major"], version["minor"]) >= (10, 2):
+            pytest.skip("this QEMU keeps a riscv64 CPU's timer across a snapshot")
+        assert said and "loses a riscv64 CPU's timer" in said[0]
+        session.reset()
+        assert not session.boots[-1].restored  # rebooted, not resumed
+        before = _timer_counts(session, ARCHES["riscv64"][2])
+        time.sleep(5)
+        after = _timer_counts(session, ARCHES["riscv64"][2])
+    finally:
+        session.poweroff()
+    assert all(b > a for a, b in zip(before, after, strict=True)), (before, after)
+
+
+def _snapshotting_riscv64(tmp_path: Path) -> Path:
+    from sis.harness.targets.profile import PROFILE_DIR
+
+    text = (PROFILE_DIR / "linux-busybox-riscv64.yaml").read_text()
+    text, n = re.subn(r"(?m)^reset: \w+", "reset: snapshot", text)
+    assert n == 1
+    path = tmp_path / "my-riscv64.yaml"
+    path.write_text(text)
+    return path

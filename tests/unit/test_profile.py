@@ -158,3 +158,11 @@ def test_a_malformed_placeholder_fails_at_load_not_at_boot(tmp_path: Path) -> No
     assert "plain {name}" in refused(tmp_path, text)
     text = SIS.replace("  defaults:\n", "  defaults:\n    disk: /etc/passwd\n")
     assert "{disk} is filled in by the lab" in refused(tmp_path, text)
+
+
+def test_a_riscv64_snapshot_is_refused_on_a_qemu_that_loses_its_timer() -> None:
+    from sis.harness.targets.qemu import snapshot_hazard
+
+    assert "loses a riscv64 CPU's timer" in snapshot_hazard("riscv64", (7, 2))
+    assert snapshot_hazard("riscv64", (10, 2)) == ""
+    assert snapshot_hazard("aarch64", (7, 2)) == ""

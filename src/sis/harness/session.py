@@ -61,8 +61,8 @@ __all__ = ["Boot", "Ended", "PoweredOff", "Session", "State", "StopToken", "Stop
 #: How long an interrupted (Ctrl-C) shell may take to give its prompt back before a restart.
 INTERRUPT_GRACE_S = 5.0
 #: How long a command that should have crashed the kernel may leave its report trailing (a
-#: riscv64 guest under TCG can take seconds to print a WARN() it raised; only a step that
-#: expects a crash and gets none waits all of it).
+#: soft-lockup or hung-task report comes seconds after the command, from the kernel's own
+#: watchdogs; only a step that expects a crash and gets none waits all of it).
 CRASH_WAIT_S = 10.0
 
 
