@@ -405,3 +405,22 @@ def _local(call: str) -> bool:
     if v6:
         return v6.group(1) in ("::1", "::ffff:127.0.0.1")
     return False  # another family, or one strace could not decode: not known to be local
+
+
+def test_a_fuzz_campaigns_second_round_starts_from_the_merged_corpus(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """No directory is shared with the workers: the corpus the first round found travels with
+    the second round's job."""
+    out = tmp_path / "out"
+    argv = cluster.sis(
+        "fuzz", "--duration", "8", "--round", "4", "--out", str(out), "--executor", "dask",
+        "--scheduler", ADDRESS, "--tls", str(cluster.certs),
+    )  # fmt: skip
+    r = cluster.run(argv, env=cluster.env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    first = json.loads((out / "jobs" / "r0-w0" / "summary.json").read_text())
+    second = json.loads((out / "jobs" / "r1-w0" / "summary.json").read_text())
+    found = len(list((out / "jobs" / "r0-w0" / "corpus").glob("*.json")))
+    assert first["started_from"] == 0 and found > 0
+    assert second["started_from"] == found  # every program the first round kept

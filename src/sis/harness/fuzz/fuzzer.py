@@ -77,6 +77,7 @@ class FuzzRun:
     crashes: dict[str, CrashRecord] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     stopped: bool = False
+    started_from: int = 0  # programs in the corpus it began with (a campaign's earlier rounds)
 
 
 def fuzz_overrides(profile: Profile) -> dict[str, str]:
@@ -136,7 +137,7 @@ def fuzz_session(session: Session, config: FuzzConfig) -> FuzzRun:
         (config.out / sub).mkdir(parents=True, exist_ok=True)
     run = FuzzRun(config)
     corpus = Corpus(config.out / "corpus", seeds=config.corpus_from)
-    run.stats.corpus = len(corpus)
+    run.stats.corpus = run.started_from = len(corpus)
     try:
         _loop(run, corpus, calls, session, time.monotonic() + config.duration)
     finally:
@@ -156,6 +157,7 @@ def _summary(run: FuzzRun) -> dict:
         "seed": config.seed,
         "append": config.append,
         "cover": config.cover,
+        "started_from": run.started_from,  # programs of the corpus it was given
         "errors": run.errors,
         "crashes": [
             {
